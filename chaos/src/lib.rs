@@ -1,0 +1,1 @@
+//! The controller: supervisor, network, nemesis, fault schedules, runner, store and reports.

