@@ -1,4 +1,20 @@
-//! The `faultline` binary: parses the command line and hands over to the library.
-fn main() {
-    println!("faultline");
+//! The `faultline` binary: parses the command line and hands over to [`chaos::app`].
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use chaos::cli::Cli;
+use chaos::exit;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version are not errors; anything else is bad usage (64), never 2,
+        // which means "unknown" to the scripts that read our verdicts.
+        Err(e) => {
+            let _ = e.print();
+            return exit::code(if e.use_stderr() { exit::USAGE } else { exit::VALID });
+        }
+    };
+    chaos::app::main_with(cli.command)
 }

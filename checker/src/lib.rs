@@ -1,8 +1,94 @@
-//! The checker: history types and formats, models, linearizability and the bank, set and
-//! list-append checks.
+//! The checker: history types and formats, models, and the linearizability check.
 //!
 //! Everything here is pure logic over histories: no sockets, no processes. `workloads`
-//! writes histories with these types and `chaos` calls these checks after a run; the
-//! `faultline check` subcommand calls them on any history file.
+//! writes histories with these types, `chaos` calls [`check_file`] / [`check_history`]
+//! after a run, and `faultline check` calls them on any history file.
+//!
+//! # Layout
+//!
+//! - [`history`]: THE op type ([`Op`]), the JSON shape of `history.jsonl`.
+//! - [`format`]: readers (streaming JSONL, Jepsen EDN, Porcupine's logs), format detection,
+//!   [`InputError`] (`file:line: expected ..., found ...`), the JSONL writer.
+//! - [`model`]: the [`Model`](model::Model) trait and one file per model.
+//! - [`partition`]: pairing invokes with completions by process, splitting by key.
+//! - [`linearizability`]: the search for one key.
+//! - [`check`]: the entry points, model choice, parallel per-key checking.
+//! - [`verdict`], [`explain`], [`html`]: results, their explanation as text, and as a page.
+//!
+//! # Formats
+//!
+//! - `jsonl`: DESIGN.md's `history.jsonl`, read line by line into borrowed views (no line
+//!   is kept); keys may be strings or numbers.
+//! - `edn`: Jepsen's `history.edn`, op maps with keywords (`:type :ok`, `:f :cas`), `nil`,
+//!   vectors, strings, `#tag` prefixes ignored. If every keyless client op's value is a
+//!   2-element vector, the history is a `jepsen.independent` one and `[k v]` becomes key
+//!   `k` and value `v`. (A single-register history in which every value, reads' invokes
+//!   included, is a pair would be misread this way; Jepsen's reads invoke with `nil`.)
+//! - `porcupine-jepsen`: Porcupine's `test_data/jepsen/etcd_NNN.log`, Jepsen's text log of
+//!   one cas register (`INFO  jepsen.util - 3 :invoke :cas [1 4]`), unkeyed.
+//! - `porcupine-kv`: Porcupine's `test_data/kv/*.txt`, EDN op maps with `:key`.
+//! - `auto` looks at the first line: `{"` JSON, `jepsen.util` a Jepsen log, `{:` with
+//!   `:key` Porcupine kv, another `{`, `[` or `#` EDN.
+//!
+//! # Models and value shapes
+//!
+//! - `register`: `read` (invoke value ignored, ok value = what was read), `write v`.
+//! - `cas-register` (default for read/write/cas): the register plus `cas [from, to]`.
+//! - `kv-append` (default for get/put/append): Porcupine's kv on strings, per key; keys
+//!   start as `""`; a `get` returning `null` counts as `""`.
+//! - `set` (default for add): `add v`, `read` -> `[..]` (order ignored).
+//!
+//! Register values are any JSON, compared by canonical text (`1` and `1.0` differ). A
+//! read that returned `null` observed `null` (Porcupine's reading; Knossos treats it as
+//! "unknown"). `--initial` sets every key's initial value (JSON, default `null`; for
+//! kv-append a string, for a set an array). Keyed histories are checked per key
+//! (P-compositionality), keys in parallel.
+//!
+//! # `info`, `fail`, and the two readings of a failed cas
+//!
+//! An `info` op (or an invoke never completed) may take effect at any time after its
+//! invoke, or never; an `info` read constrains nothing and is dropped. A `fail` op did not
+//! take effect and is dropped (Jepsen's reading, the default for every format but one).
+//! Porcupine reads `:fail :cas [a b]` differently: the compare ran and returned false at
+//! the linearization point, i.e. the cas is a read that observed a value other than `a`.
+//! That reading ([`FailedCasReading::CompareFalse`]) is the default for the
+//! `porcupine-jepsen` format, whose verdicts in Porcupine's `test_data` were computed with
+//! it; `--failed-cas dropped` chooses Jepsen's. The verdicts differ on some of those files
+//! (see `tests/reference.rs` for which and why): Jepsen's reading only removes
+//! constraints, so it can turn Porcupine-invalid into valid, never the reverse.
+//!
+//! # Verdicts
+//!
+//! `valid` (exit 0): every key has a linearization. `invalid` (exit 1): some key has none;
+//! this is definite even if other keys were not finished, and it comes with an
+//! [`Explanation`]. `unknown` (exit 2): no key was found invalid but some key was not
+//! decided within the time limit or the memo budget. The checker never guesses: a
+//! budget hit is `unknown`, and the memo compares configurations exactly, not by hash.
+//!
+//! # Dependencies
+//!
+//! - `serde`, `serde_json` (with `raw_value`): the JSON shape; borrowed raw values let
+//!   the JSONL reader intern values without building a `Value` per op.
+//! - `thiserror`: the error types.
+//! - `rayon`: keys checked in parallel on a work-stealing pool.
+//! - `hashbrown`: its `HashTable` lets the memo compare entries against an external arena
+//!   of bitset words, so an entry costs a few words and no allocation.
+//! - `rustc-hash`: FxHash, a fast non-cryptographic hash for interning tables.
+//! - `html-escape`: correct escaping of text in the HTML page, a small well-kept crate.
 
+pub mod check;
+pub mod explain;
+pub mod format;
 pub mod history;
+pub mod html;
+pub mod linearizability;
+pub mod model;
+pub mod partition;
+pub mod verdict;
+
+pub use check::{CheckOptions, check_file, check_history};
+pub use explain::Explanation;
+pub use format::{Format, InputError};
+pub use history::{Op, OpType, Process};
+pub use model::{FailedCasReading, ModelKind};
+pub use verdict::{CheckResult, Verdict};

@@ -53,3 +53,12 @@
 //! `--peers` lists the *other* nodes and the address this node uses to reach each one: with
 //! faultline's proxy network that is a controller-owned proxy for the directed link, not the
 //! peer's own `--listen` address.
+
+pub mod bug;
+pub mod node;
+pub mod raft;
+pub mod state_machine;
+pub mod storage;
+
+pub use bug::Bug;
+pub use node::{NodeArgs, NodeError, node_main, run_node};

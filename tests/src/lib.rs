@@ -1,2 +1,234 @@
 //! Shared helpers for the end-to-end tests in `tests/tests/`: locating the built binaries,
 //! starting clusters as OS processes on loopback, and cleaning up after them.
+//!
+//! These helpers panic with a clear message instead of returning errors: they run only
+//! inside tests, where a panic *is* the report.
+//!
+//! The node program: `FAULTLINE_NODE_BIN` if set; otherwise `raft-node` next to the test
+//! executable's profile directory (`target/<profile>/`), built first with
+//! `cargo build -p system-under-test --bin raft-node` (once per test process, a no-op when
+//! fresh) so that a test never runs an outdated node.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use chaos::cluster::{Cluster, ClusterConfig, NetworkKind};
+use serde_json::Value;
+use tokio::time::Instant;
+use workloads::client::{Invocation, NodeStatus, Outcome, RaftClient, RaftClientConfig};
+
+/// Short election timeouts so that failover takes a fraction of a second.
+pub const FAST_TIMEOUTS: &[&str] = &[
+    "--election-timeout-min-ms",
+    "150",
+    "--election-timeout-max-ms",
+    "300",
+    "--heartbeat-ms",
+    "50",
+];
+
+/// Timeout of one client operation in the tests.
+pub const CLIENT_TIMEOUT_MS: u64 = 1000;
+/// Timeout of a `/status` probe: short, because a paused node never answers.
+pub const STATUS_TIMEOUT_MS: u64 = 250;
+
+/// The node executable and the arguments that come before the node's own.
+#[derive(Debug, Clone)]
+pub struct NodeProgram {
+    pub program: PathBuf,
+    pub args_prefix: Vec<String>,
+}
+
+/// The node program (see the module docs); built at most once per test process.
+pub fn node_program() -> NodeProgram {
+    static PROGRAM: OnceLock<NodeProgram> = OnceLock::new();
+    PROGRAM.get_or_init(locate_node_program).clone()
+}
+
+fn locate_node_program() -> NodeProgram {
+    if let Some(path) = std::env::var_os("FAULTLINE_NODE_BIN") {
+        return NodeProgram { program: PathBuf::from(path), args_prefix: Vec::new() };
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    // Test executables live in target/<profile>/deps/.
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or_else(|| panic!("{} is not in target/<profile>/deps", exe.display()));
+    build_node(profile_dir);
+    let program = profile_dir.join("raft-node");
+    assert!(program.is_file(), "{} missing after building it", program.display());
+    NodeProgram { program, args_prefix: Vec::new() }
+}
+
+/// `cargo build -p system-under-test --bin raft-node` into the test's own target directory.
+/// Cargo releases its build lock before running test executables, so this does not
+/// deadlock inside `cargo test`.
+fn build_node(profile_dir: &Path) {
+    let target_dir = profile_dir.parent().expect("target dir above the profile dir");
+    let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.args(["build", "--quiet", "-p", "system-under-test", "--bin", "raft-node"]);
+    command.arg("--target-dir").arg(target_dir);
+    if profile != "debug" {
+        command.args(["--profile", if profile == "release" { "release" } else { profile }]);
+    }
+    let status = command.status().expect("running cargo to build raft-node");
+    assert!(status.success(), "cargo build of raft-node failed: {status}");
+}
+
+/// A cluster of real node processes plus a client of it. The cluster's processes die when
+/// this is dropped; its directory is kept (and its path printed) if the test panicked.
+pub struct TestCluster {
+    cluster: Option<Cluster>,
+    pub client: RaftClient,
+    /// A client with a short timeout for `/status` probes.
+    prober: RaftClient,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl TestCluster {
+    /// Starts `nodes` nodes with [`FAST_TIMEOUTS`] and `extra_args`.
+    pub async fn start(nodes: usize, network: NetworkKind, extra_args: &[&str]) -> TestCluster {
+        let program = node_program();
+        let dir = tempfile::Builder::new().prefix("faultline-test-").tempdir().expect("tempdir");
+        let mut args: Vec<String> = FAST_TIMEOUTS.iter().map(|s| s.to_string()).collect();
+        args.extend(extra_args.iter().map(|s| s.to_string()));
+        let config = ClusterConfig {
+            nodes,
+            base_dir: dir.path().to_path_buf(),
+            network,
+            program: program.program,
+            program_args_prefix: program.args_prefix,
+            extra_args: args,
+        };
+        let cluster = Cluster::start(config)
+            .await
+            .unwrap_or_else(|e| panic!("starting a {nodes}-node cluster: {e}"));
+        let addrs: Vec<_> =
+            cluster.node_ids().into_iter().map(|id| (id.clone(), cluster.client_addr(&id))).collect();
+        let client = new_client(&addrs, CLIENT_TIMEOUT_MS);
+        let prober = new_client(&addrs, STATUS_TIMEOUT_MS);
+        TestCluster { cluster: Some(cluster), client, prober, dir: Some(dir) }
+    }
+
+    pub fn cluster(&self) -> &Cluster {
+        self.cluster.as_ref().expect("cluster present until shutdown")
+    }
+
+    pub fn cluster_mut(&mut self) -> &mut Cluster {
+        self.cluster.as_mut().expect("cluster present until shutdown")
+    }
+
+    pub fn node_ids(&self) -> Vec<String> {
+        self.cluster().node_ids()
+    }
+
+    /// A fresh client of every node (its own connections and request-id sessions).
+    pub fn new_client(&self, timeout_ms: u64) -> RaftClient {
+        let addrs: Vec<_> =
+            self.node_ids().into_iter().map(|id| (id.clone(), self.cluster().client_addr(&id))).collect();
+        new_client(&addrs, timeout_ms)
+    }
+
+    /// `/status` of one node with a short timeout.
+    pub async fn status(&self, id: &str) -> Option<NodeStatus> {
+        self.prober.status(id).await.ok()
+    }
+
+    /// Waits until exactly one of `among` claims leadership in the highest term any of
+    /// them reports and returns its id.
+    pub async fn wait_for_leader(&self, among: &[String], within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(leader) = self.current_leader(among).await {
+                return leader;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("no leader among {among:?} within {within:?}\n{}", self.log_tails(30));
+    }
+
+    async fn current_leader(&self, among: &[String]) -> Option<String> {
+        let mut statuses = Vec::new();
+        for id in among {
+            statuses.extend(self.status(id).await);
+        }
+        let top_term = statuses.iter().map(|s| s.term).max()?;
+        let leaders: Vec<_> = statuses.iter().filter(|s| s.role == "leader" && s.term == top_term).collect();
+        match leaders.as_slice() {
+            [one] => Some(one.id.clone()),
+            _ => None,
+        }
+    }
+
+    /// The last `lines` lines of every node's log, for failure messages.
+    pub fn log_tails(&self, lines: usize) -> String {
+        let mut out = String::new();
+        for id in self.node_ids() {
+            let tail = chaos::cluster::log_tail(&self.cluster().log_path(&id), lines);
+            out.push_str(&format!("--- {id} ---\n{tail}\n"));
+        }
+        out
+    }
+
+    /// Kills every node and waits for them to be reaped.
+    pub async fn shutdown(mut self) {
+        if let Some(cluster) = self.cluster.take() {
+            cluster.shutdown().await.expect("cluster shutdown");
+        }
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        // The cluster's own Drop kills every node.
+        drop(self.cluster.take());
+        if std::thread::panicking()
+            && let Some(dir) = self.dir.take()
+        {
+            let kept = dir.keep();
+            eprintln!("test failed: cluster directory (data, node logs) kept at {}", kept.display());
+        }
+    }
+}
+
+fn new_client(addrs: &[(String, std::net::SocketAddr)], timeout_ms: u64) -> RaftClient {
+    let config = RaftClientConfig { timeout_ms, ..RaftClientConfig::default() };
+    RaftClient::new(addrs.iter().cloned(), config).expect("a client of at least one node")
+}
+
+/// Repeats `inv` until it is acknowledged or `within` passes; `None` if never acknowledged.
+/// Only for invocations whose repetition is harmless (reads, and writes of one fixed value
+/// to a key that nothing else writes).
+pub async fn until_ok(client: &RaftClient, inv: &Invocation, within: Duration) -> Option<Value> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        match client.run(inv).await {
+            Outcome::Ok(value) => return Some(value),
+            Outcome::Fail(_) | Outcome::Info(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    None
+}
+
+/// Reads every key of `expected` (retrying failed reads) and returns the keys whose value
+/// differs, with what was read.
+pub async fn mismatches(
+    client: &RaftClient,
+    expected: &BTreeMap<String, Value>,
+    within: Duration,
+) -> Vec<(String, Value, Option<Value>)> {
+    let mut wrong = Vec::new();
+    for (key, value) in expected {
+        let read = until_ok(client, &Invocation::read(key.clone()), within).await;
+        if read.as_ref() != Some(value) {
+            wrong.push((key.clone(), value.clone(), read));
+        }
+    }
+    wrong
+}

@@ -1,5 +1,40 @@
-//! Workloads: clients for each system under test, operation generators and the recorder.
+//! Workloads: clients for each system under test, operation generators, the driver that runs
+//! them, and the recorder that appends every op to `history.jsonl` as it happens.
 //!
-//! Will hold: a client per system (one classification of outcomes into ok / fail / info,
-//! a timeout on every request), generators (`register`, `set`, `bank`), a rate limiter and
-//! the recorder that appends every op to `history.jsonl` as it happens.
+//! A run's workload side, as `faultline run` wires it:
+//!
+//! 1. [`recorder::Recorder::create`] opens `history.jsonl` (time 0 is then);
+//! 2. [`generator::WorkloadSpec::generator`] builds the seeded generator; keep its
+//!    [`generator::Generator::final_reads`] for later;
+//! 3. [`driver::run_workload`] drives it through a [`client::Client`] for the run's duration
+//!    while the nemesis records its faults with [`recorder::Recorder::record_nemesis`] and a
+//!    progress display polls [`recorder::Recorder::stats`];
+//! 4. after healing and quiescing, [`driver::run_final_reads`] from the workload summary's
+//!    `next_process`;
+//! 5. [`recorder::Recorder::close`] drains, fsyncs and returns the totals; checkers and
+//!    reports re-read the file ([`recorder::read_history`], [`stats::latency_records`]).
+//!
+//! # Layout
+//!
+//! - `client.rs`, `client/`: the [`client::Client`] trait, [`client::Invocation`],
+//!   [`client::Outcome`] (the one ok / fail / info classification) and the Raft HTTP client
+//!   (owned by the client work, not the driver).
+//! - `generator.rs`: the `register` and `set` generators, deterministic for a seed.
+//! - `driver.rs`: concurrent logical threads, fresh process after `info`, hard timeouts,
+//!   shutdown, final reads.
+//! - `rate.rs`: the global rate limiter (interval pacing with a bounded burst).
+//! - `recorder.rs`: the ordered, flushed, crash-tolerant history writer and its reader.
+//! - `stats.rs`: live atomic counters for progress; latency records derived from a history.
+//!
+//! # Dependencies
+//!
+//! `rand` + `rand_chacha` (ChaCha8): a seeded generator whose stream is the same on every
+//! machine, so a seed reproduces the op sequence. `tokio` for the tasks, timeouts and the
+//! bounded queue to the writer thread.
+
+pub mod client;
+pub mod driver;
+pub mod generator;
+pub mod rate;
+pub mod recorder;
+pub mod stats;

@@ -1,0 +1,207 @@
+//! Campaigns: the nightly job. Every (schedule, seed) pair is one independent run.
+//!
+//! Seeds of a schedule are its own seed (1 when it names none), then seed+1, ... up to
+//! `--seeds`. A pair whose run already completed in the store (its directory holds a
+//! `results.json`) is not run again, so that a campaign killed at night resumes where it
+//! stopped. Because pairs are independent and the store is addressed by path, a campaign
+//! can also be fanned out as one job per pair over a batch scheduler writing into a shared
+//! store.
+//!
+//! At the end: a summary table on stdout, a JUnit XML file (one test case per pair; invalid
+//! is a failure, unknown and harness errors are errors), and the exit code: 1 if any run is
+//! invalid, else 70 if the harness failed on any, else 2 if any is unknown, else 0.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use checker::verdict::Verdict;
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use tokio::sync::watch;
+
+use crate::app::node_program;
+use crate::cli::CampaignArgs;
+use crate::exit;
+use crate::runner::{RunRequest, describe, execute};
+use crate::schedule::{Schedule, load_schedule};
+use crate::store::completed_runs;
+
+/// The outcome of one (schedule, seed) pair.
+#[derive(Debug, Clone)]
+pub struct PairOutcome {
+    pub schedule: String,
+    pub seed: u64,
+    /// `None` when the harness failed (see `detail`).
+    pub verdict: Option<Verdict>,
+    pub detail: String,
+    pub run_dir: Option<PathBuf>,
+    pub resumed: bool,
+    pub seconds: f64,
+}
+
+/// `faultline campaign`.
+pub async fn run(args: CampaignArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {
+    // Validate every schedule before running any: a typo must not surface at 3 a.m.
+    let schedules: Vec<Schedule> = args
+        .schedules
+        .iter()
+        .map(|path| load_schedule(path))
+        .collect::<Result<_, _>>()?;
+    let (node_program, node_args_prefix) = node_program()?;
+    let mut outcomes = Vec::new();
+    'pairs: for schedule in &schedules {
+        let first_seed = schedule.seed.unwrap_or(1);
+        for seed in first_seed..first_seed + args.seeds {
+            if *shutdown.borrow() {
+                break 'pairs;
+            }
+            if !args.no_resume
+                && let Some(done) = completed_runs(&args.store, &schedule.name, seed).pop()
+            {
+                outcomes.push(resumed(schedule, seed, &done));
+                continue;
+            }
+            eprintln!("faultline campaign: {}", describe(schedule, seed));
+            let request = RunRequest {
+                schedule: schedule.clone(),
+                seed,
+                store: args.store.clone(),
+                node_program: node_program.clone(),
+                node_args_prefix: node_args_prefix.clone(),
+                extra_node_args: args.node_args.clone(),
+                progress: false,
+            };
+            let started = std::time::Instant::now();
+            let outcome = execute(request, shutdown.clone()).await;
+            let seconds = started.elapsed().as_secs_f64();
+            outcomes.push(match outcome {
+                // An interrupted run is not a finished pair: leave it to be run again.
+                Ok(run) if run.results.interrupted => break 'pairs,
+                Ok(run) => PairOutcome {
+                    schedule: schedule.name.clone(),
+                    seed,
+                    verdict: Some(run.results.verdict),
+                    detail: summary_of(&run.results.checks),
+                    run_dir: Some(run.dir.path),
+                    resumed: false,
+                    seconds,
+                },
+                Err(e) => PairOutcome {
+                    schedule: schedule.name.clone(),
+                    seed,
+                    verdict: None,
+                    detail: format!("harness failure: {e}"),
+                    run_dir: None,
+                    resumed: false,
+                    seconds,
+                },
+            });
+        }
+    }
+    print!("{}", summary_table(&outcomes));
+    let junit = args.junit.clone().unwrap_or_else(|| args.store.join("junit.xml"));
+    write_junit(&junit, &outcomes)?;
+    println!("junit:   {}", junit.display());
+    if *shutdown.borrow() {
+        return Ok(exit::code(exit::INTERRUPTED));
+    }
+    Ok(exit::code(campaign_exit_code(&outcomes)))
+}
+
+fn summary_of(checks: &[crate::runner::CheckOutcome]) -> String {
+    checks
+        .iter()
+        .map(|c| format!("{}: {}", c.check, c.verdict.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A pair finished by an earlier campaign: its verdict is read back from `results.json`.
+fn resumed(schedule: &Schedule, seed: u64, dir: &Path) -> PairOutcome {
+    let verdict = std::fs::read_to_string(dir.join("results.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|json| json.get("verdict").and_then(|v| v.as_str()).map(str::to_owned))
+        .and_then(|name| verdict_named(&name));
+    PairOutcome {
+        schedule: schedule.name.clone(),
+        seed,
+        detail: match verdict {
+            Some(_) => "already in the store".to_string(),
+            None => "already in the store, but its results.json is unreadable".to_string(),
+        },
+        verdict,
+        run_dir: Some(dir.to_path_buf()),
+        resumed: true,
+        seconds: 0.0,
+    }
+}
+
+fn verdict_named(name: &str) -> Option<Verdict> {
+    [Verdict::Valid, Verdict::Invalid, Verdict::Unknown]
+        .into_iter()
+        .find(|v| v.name() == name)
+}
+
+/// 1 if any run is invalid, else 70 if the harness failed on any, else 2 if any is
+/// unknown, else 0.
+pub fn campaign_exit_code(outcomes: &[PairOutcome]) -> u8 {
+    if outcomes.iter().any(|o| o.verdict == Some(Verdict::Invalid)) {
+        exit::INVALID
+    } else if outcomes.iter().any(|o| o.verdict.is_none()) {
+        exit::HARNESS_FAILURE
+    } else if outcomes.iter().any(|o| o.verdict == Some(Verdict::Unknown)) {
+        exit::UNKNOWN
+    } else {
+        exit::VALID
+    }
+}
+
+/// The table printed at the end of a campaign.
+pub fn summary_table(outcomes: &[PairOutcome]) -> String {
+    let mut out = format!("{:<28} {:>6}  {:<8} {:>7}  {}\n", "schedule", "seed", "verdict", "secs", "detail");
+    for o in outcomes {
+        let verdict = o.verdict.map(|v| v.name()).unwrap_or("error");
+        let secs = if o.resumed { "-".to_string() } else { format!("{:.1}", o.seconds) };
+        out.push_str(&format!("{:<28} {:>6}  {:<8} {:>7}  {}\n", o.schedule, o.seed, verdict, secs, o.detail));
+    }
+    out
+}
+
+/// Writes the JUnit XML: one suite per schedule, one case per seed.
+pub fn write_junit(path: &Path, outcomes: &[PairOutcome]) -> anyhow::Result<()> {
+    let mut report = Report::new("faultline");
+    let mut names: Vec<&str> = outcomes.iter().map(|o| o.schedule.as_str()).collect();
+    names.dedup();
+    for name in names {
+        let mut suite = TestSuite::new(name);
+        for o in outcomes.iter().filter(|o| o.schedule == name) {
+            let status = match o.verdict {
+                Some(Verdict::Valid) => TestCaseStatus::success(),
+                Some(Verdict::Invalid) => {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    s.set_message(format!("invalid: {}", o.detail));
+                    s
+                }
+                Some(Verdict::Unknown) | None => {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                    s.set_message(o.detail.clone());
+                    s
+                }
+            };
+            let mut case = TestCase::new(format!("seed-{}", o.seed), status);
+            case.set_time(Duration::from_secs_f64(o.seconds));
+            if let Some(dir) = &o.run_dir {
+                case.set_system_out(dir.display().to_string());
+            }
+            suite.add_test_case(case);
+        }
+        report.add_test_suite(suite);
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let xml = report.to_string().context("serialising the JUnit report")?;
+    std::fs::write(path, xml).with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,577 @@
+//! A running cluster: the nodes (through [`NodeControl`]), the network between them, and the
+//! addresses clients use. This is the API the runner, the nemesis and the process tests use.
+//!
+//! Nodes are `n1`..`nN`; node `nK` keeps its data in `base_dir/data/nK` and its stdout and
+//! stderr in `base_dir/nodes/nK.log`. Each is started as
+//! `program [prefix...] --id nK --listen ADDR --data-dir DIR --peers nJ=ADDR,... [extra...]`
+//! (the command line of `system-under-test`), where the peer addresses depend on the network:
+//!
+//! - [`NetworkKind::Direct`]: peers' own listen addresses; no network faults.
+//! - [`NetworkKind::Proxy`]: one controller-owned proxy per directed link
+//!   ([`crate::network::proxy`]); cuts and latency without privileges.
+//! - [`NetworkKind::Netns`]: one network namespace per node ([`crate::network::netns`]);
+//!   root only.
+//!
+//! Clients always reach node `id` at [`Cluster::client_addr`], never through a faulty link.
+//! [`Cluster::start`] and [`Cluster::restart`] return once the node answers `GET /status`.
+//!
+//! Cleanup: [`Cluster::shutdown`] heals, kills and reaps every node and removes namespaces;
+//! `Drop` does the same as a best effort (it also runs when the controller panics); and the
+//! nodes die with the controller even on SIGKILL (see [`crate::supervisor`]).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::network::netns::{NetnsError, NetnsNetwork};
+use crate::network::proxy::{ProxyError, ProxyNetwork};
+use crate::network::{Link, ShapeError, links_between_groups};
+use crate::supervisor::{NodeControl, NodeSpec, NodeState, Supervisor, SupervisorError};
+
+/// How long `start` and `restart` wait for a node to answer `GET /status`.
+pub const READY_TIMEOUT_MS: u64 = 10_000;
+/// Timeout of one `GET /status` request.
+pub const STATUS_TIMEOUT_MS: u64 = 200;
+/// Bound on the size of a `/status` answer.
+const STATUS_MAX_BYTES: usize = 64 * 1024;
+
+/// How nodes reach each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NetworkKind {
+    /// Straight to each other's listen address; network faults are refused.
+    Direct,
+    /// Through controller-owned TCP proxies (default; no privileges).
+    #[default]
+    Proxy,
+    /// Each node in its own network namespace, links cut with nftables (root).
+    Netns,
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Number of nodes; ids are `n1`..`nN`.
+    pub nodes: usize,
+    /// Data dirs are `base_dir/data/<id>`, logs `base_dir/nodes/<id>.log`.
+    pub base_dir: PathBuf,
+    pub network: NetworkKind,
+    /// The node executable, e.g. `target/debug/raft-node` or `faultline`.
+    pub program: PathBuf,
+    /// Arguments before the node's own, e.g. `["node"]` for `faultline node`.
+    pub program_args_prefix: Vec<String>,
+    /// Appended to every node's arguments, e.g. `["--heartbeat-ms", "50"]`.
+    pub extra_args: Vec<String>,
+}
+
+/// Errors of cluster control.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error(transparent)]
+    Supervisor(#[from] SupervisorError),
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
+    #[error(transparent)]
+    Netns(#[from] NetnsError),
+    #[error(transparent)]
+    Shape(#[from] ShapeError),
+    #[error("unknown node {0:?}")]
+    UnknownNode(String),
+    #[error("a cluster needs at least one node")]
+    NoNodes,
+    #[error("the {network:?} network does not support {operation}")]
+    Unsupported {
+        network: NetworkKind,
+        operation: &'static str,
+    },
+    #[error("node {id:?} did not answer GET /status within {timeout_ms} ms; last log lines:\n{log_tail}")]
+    NotReady {
+        id: String,
+        timeout_ms: u64,
+        log_tail: String,
+    },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("GET /status of {id:?}: {detail}")]
+    Status { id: String, detail: String },
+}
+
+/// A node's answer to `GET /status` (fields of the system-under-test contract).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct NodeStatus {
+    pub id: String,
+    pub role: String,
+    pub term: u64,
+    pub leader: Option<String>,
+    #[serde(default)]
+    pub commit_index: u64,
+}
+
+enum ClusterNetwork {
+    Direct,
+    Proxy(ProxyNetwork),
+    Netns(NetnsNetwork),
+}
+
+/// A running cluster. See the module docs.
+pub struct Cluster {
+    kind: NetworkKind,
+    run_id: String,
+    ids: Vec<String>,
+    client_addrs: BTreeMap<String, SocketAddr>,
+    base_dir: PathBuf,
+    supervisor: Box<dyn NodeControl>,
+    network: ClusterNetwork,
+}
+
+/// A run id unique on this machine while the controller lives: `<pid hex>x<seq hex>`. Its
+/// pid part lets [`crate::cleanup::cleanup_stale`] tell a dead controller's leftovers from a
+/// live one's. At most 9 characters, so that `flbr-<id>` fits an interface name.
+pub fn new_run_id() -> String {
+    static SEQUENCE: AtomicU32 = AtomicU32::new(0);
+    let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed) % 256;
+    format!("{:x}x{seq:x}", std::process::id())
+}
+
+fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ClusterError {
+    let context = context.into();
+    move |source| ClusterError::Io { context, source }
+}
+
+/// Picks a free loopback port by binding port 0 and releasing it (a small race, accepted:
+/// the node must bind the port itself).
+fn free_loopback_addr() -> Result<SocketAddr, ClusterError> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .map_err(io_error("binding 127.0.0.1:0"))?;
+    listener.local_addr().map_err(io_error("local_addr"))
+}
+
+impl Cluster {
+    /// Starts the network and every node, and waits until each answers `GET /status`.
+    pub async fn start(cfg: ClusterConfig) -> Result<Cluster, ClusterError> {
+        if cfg.nodes == 0 {
+            return Err(ClusterError::NoNodes);
+        }
+        let ids: Vec<String> = (1..=cfg.nodes).map(|i| format!("n{i}")).collect();
+        let run_id = new_run_id();
+        let (network, listen_addrs, peer_addrs, client_addrs) =
+            build_network(cfg.network, &run_id, &ids).await?;
+        let mut cluster = Cluster {
+            kind: cfg.network,
+            run_id,
+            ids: ids.clone(),
+            client_addrs,
+            base_dir: cfg.base_dir.clone(),
+            supervisor: Box::new(Supervisor::new()?),
+            network,
+        };
+        for id in &ids {
+            let spec = cluster.node_spec(&cfg, id, listen_addrs[id], &peer_addrs)?;
+            cluster.supervisor.start(spec)?;
+        }
+        for id in &ids {
+            cluster.wait_ready(id).await?;
+        }
+        Ok(cluster)
+    }
+
+    fn node_spec(
+        &self,
+        cfg: &ClusterConfig,
+        id: &str,
+        listen: SocketAddr,
+        peer_addrs: &BTreeMap<Link, SocketAddr>,
+    ) -> Result<NodeSpec, ClusterError> {
+        let data_dir = self.data_dir(id);
+        std::fs::create_dir_all(&data_dir)
+            .map_err(io_error(format!("creating {}", data_dir.display())))?;
+        let peers: Vec<String> = self
+            .ids
+            .iter()
+            .filter(|peer| *peer != id)
+            .map(|peer| format!("{peer}={}", peer_addrs[&Link::new(id, peer.as_str())]))
+            .collect();
+        let mut args = cfg.program_args_prefix.clone();
+        args.extend([
+            "--id".to_string(),
+            id.to_string(),
+            "--listen".into(),
+            listen.to_string(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+            "--peers".into(),
+            peers.join(","),
+        ]);
+        args.extend(cfg.extra_args.iter().cloned());
+        let netns = match &self.network {
+            ClusterNetwork::Netns(net) => net.namespace_path(id),
+            _ => None,
+        };
+        Ok(NodeSpec {
+            id: id.to_string(),
+            program: cfg.program.clone(),
+            args,
+            log_path: self.log_path(id),
+            netns,
+        })
+    }
+
+    /// The node ids, `n1`..`nN`.
+    pub fn node_ids(&self) -> Vec<String> {
+        self.ids.clone()
+    }
+
+    /// Where clients connect to node `id` (never through a faulty link).
+    ///
+    /// # Panics
+    /// If `id` is not a node of this cluster.
+    pub fn client_addr(&self, id: &str) -> SocketAddr {
+        self.client_addrs[id]
+    }
+
+    /// The run id carried by every name this cluster creates.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The network this cluster runs on.
+    pub fn network_kind(&self) -> NetworkKind {
+        self.kind
+    }
+
+    /// `base_dir/data/<id>`.
+    pub fn data_dir(&self, id: &str) -> PathBuf {
+        self.base_dir.join("data").join(id)
+    }
+
+    /// `base_dir/nodes/<id>.log`.
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.base_dir.join("nodes").join(format!("{id}.log"))
+    }
+
+    /// The node's process id while it runs.
+    pub fn pid(&self, id: &str) -> Option<u32> {
+        self.supervisor.pid(id)
+    }
+
+    /// What the supervisor knows about the node (notices a node that crashed).
+    pub fn node_state(&mut self, id: &str) -> Result<NodeState, ClusterError> {
+        self.check_node(id)?;
+        Ok(self.supervisor.state(id)?)
+    }
+
+    fn check_node(&self, id: &str) -> Result<(), ClusterError> {
+        if self.ids.iter().any(|known| known == id) {
+            Ok(())
+        } else {
+            Err(ClusterError::UnknownNode(id.to_string()))
+        }
+    }
+
+    /// kill -9 the node (and its process group) and reap it.
+    pub async fn kill(&mut self, id: &str) -> Result<(), ClusterError> {
+        self.check_node(id)?;
+        Ok(self.supervisor.kill(id)?)
+    }
+
+    /// Starts the node again on the same data directory and waits until it answers.
+    pub async fn restart(&mut self, id: &str) -> Result<(), ClusterError> {
+        self.check_node(id)?;
+        self.supervisor.restart(id)?;
+        self.wait_ready(id).await
+    }
+
+    /// SIGSTOP the node.
+    pub async fn pause(&mut self, id: &str) -> Result<(), ClusterError> {
+        self.check_node(id)?;
+        Ok(self.supervisor.pause(id)?)
+    }
+
+    /// SIGCONT the node.
+    pub async fn resume(&mut self, id: &str) -> Result<(), ClusterError> {
+        self.check_node(id)?;
+        Ok(self.supervisor.resume(id)?)
+    }
+
+    /// One-way cut: messages from `from` to `to` are lost until [`Cluster::heal`].
+    pub async fn cut(&mut self, from: &str, to: &str) -> Result<(), ClusterError> {
+        self.check_node(from)?;
+        self.check_node(to)?;
+        let link = Link::new(from, to);
+        match &mut self.network {
+            ClusterNetwork::Direct => Err(self.unsupported("cutting links")),
+            ClusterNetwork::Proxy(proxy) => Ok(proxy.cut(&link)?),
+            ClusterNetwork::Netns(netns) => Ok(netns.cut(&link)?),
+        }
+    }
+
+    /// Cuts every link (both directions) between nodes of different groups; nodes in no
+    /// group form one more group together, so `[[n1]]` isolates `n1`.
+    pub async fn partition(&mut self, groups: &[Vec<String>]) -> Result<(), ClusterError> {
+        let links = links_between_groups(&self.ids, groups)?;
+        self.cut_all(links.iter()).await
+    }
+
+    /// Cuts each of `links` (e.g. the output of [`crate::network::cut_links`]).
+    pub async fn cut_all<'a>(
+        &mut self,
+        links: impl IntoIterator<Item = &'a Link>,
+    ) -> Result<(), ClusterError> {
+        for link in links {
+            self.cut(&link.from, &link.to).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes every cut and every added latency. Nodes are not touched.
+    pub async fn heal(&mut self) -> Result<(), ClusterError> {
+        match &mut self.network {
+            ClusterNetwork::Direct => Ok(()),
+            ClusterNetwork::Proxy(proxy) => {
+                proxy.heal();
+                Ok(())
+            }
+            ClusterNetwork::Netns(netns) => Ok(netns.heal()?),
+        }
+    }
+
+    /// The links currently cut.
+    pub fn cut_links(&self) -> Vec<Link> {
+        match &self.network {
+            ClusterNetwork::Direct => Vec::new(),
+            ClusterNetwork::Proxy(proxy) => proxy.cut_links(),
+            ClusterNetwork::Netns(netns) => netns.cut_links(),
+        }
+    }
+
+    /// Delays messages from `from` to `to` by `latency_ms` (0 removes the delay).
+    pub async fn set_latency(
+        &mut self,
+        from: &str,
+        to: &str,
+        latency_ms: u64,
+    ) -> Result<(), ClusterError> {
+        self.check_node(from)?;
+        self.check_node(to)?;
+        match &self.network {
+            ClusterNetwork::Proxy(proxy) => Ok(proxy.set_latency(
+                &Link::new(from, to),
+                Duration::from_millis(latency_ms),
+            )?),
+            _ => Err(self.unsupported("latency")),
+        }
+    }
+
+    fn unsupported(&self, operation: &'static str) -> ClusterError {
+        ClusterError::Unsupported {
+            network: self.kind,
+            operation,
+        }
+    }
+
+    /// `GET /status` of one node, with a [`STATUS_TIMEOUT_MS`] timeout.
+    pub async fn status(&self, id: &str) -> Result<NodeStatus, ClusterError> {
+        self.check_node(id)?;
+        fetch_status(id, self.client_addr(id)).await
+    }
+
+    /// The leader: among running nodes that answer `GET /status` in time and claim to be
+    /// leader, the one with the highest term. `None` if no node claims it. Nodes are asked
+    /// concurrently, so this takes at most about [`STATUS_TIMEOUT_MS`].
+    pub async fn leader(&self) -> Option<String> {
+        let mut asks = tokio::task::JoinSet::new();
+        for id in &self.ids {
+            if self.supervisor.pid(id).is_some() {
+                let (id, addr) = (id.clone(), self.client_addr(id));
+                asks.spawn(async move { fetch_status(&id, addr).await });
+            }
+        }
+        let mut best: Option<NodeStatus> = None;
+        while let Some(answer) = asks.join_next().await {
+            if let Ok(Ok(status)) = answer
+                && status.role == "leader"
+                && best.as_ref().is_none_or(|b| status.term > b.term)
+            {
+                best = Some(status);
+            }
+        }
+        best.map(|status| status.id)
+    }
+
+    /// Waits until the node answers `GET /status` with 200, or fails with its log's tail.
+    pub async fn wait_ready(&self, id: &str) -> Result<(), ClusterError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(READY_TIMEOUT_MS);
+        while tokio::time::Instant::now() < deadline {
+            if self.status(id).await.is_ok() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(ClusterError::NotReady {
+            id: id.to_string(),
+            timeout_ms: READY_TIMEOUT_MS,
+            log_tail: log_tail(&self.log_path(id), 20),
+        })
+    }
+
+    /// Heals the network, resumes and kills every node (reaping each), and removes the
+    /// namespaces. Reports the first error after trying everything.
+    pub async fn shutdown(mut self) -> Result<(), ClusterError> {
+        let healed = self.heal().await;
+        let killed = self.supervisor.kill_all().map_err(ClusterError::from);
+        let removed = match &mut self.network {
+            ClusterNetwork::Netns(netns) => netns.remove().map_err(ClusterError::from),
+            _ => Ok(()),
+        };
+        healed.and(killed).and(removed)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Nodes first (SIGKILL also ends any pause), then the network they used.
+        if let Err(error) = self.supervisor.kill_all() {
+            tracing::error!(%error, "dropping cluster: cannot kill every node");
+        }
+        if let ClusterNetwork::Netns(netns) = &mut self.network
+            && let Err(error) = netns.remove()
+        {
+            tracing::error!(%error, "dropping cluster: cannot remove namespaces");
+        }
+    }
+}
+
+type Addrs = BTreeMap<String, SocketAddr>;
+
+/// Sets up the network; returns it with each node's listen address, the address each
+/// directed link uses, and each node's client address.
+async fn build_network(
+    kind: NetworkKind,
+    run_id: &str,
+    ids: &[String],
+) -> Result<(ClusterNetwork, Addrs, BTreeMap<Link, SocketAddr>, Addrs), ClusterError> {
+    let mut listen = Addrs::new();
+    let mut links = BTreeMap::new();
+    match kind {
+        NetworkKind::Direct | NetworkKind::Proxy => {
+            for id in ids {
+                listen.insert(id.clone(), free_loopback_addr()?);
+            }
+            let network = if kind == NetworkKind::Proxy {
+                let proxy = ProxyNetwork::start(&listen).await?;
+                for from in ids {
+                    for to in ids.iter().filter(|to| *to != from) {
+                        let addr = proxy.proxy_addr(from, to).expect("proxy for every link");
+                        links.insert(Link::new(from.clone(), to.clone()), addr);
+                    }
+                }
+                ClusterNetwork::Proxy(proxy)
+            } else {
+                for from in ids {
+                    for to in ids.iter().filter(|to| *to != from) {
+                        links.insert(Link::new(from.clone(), to.clone()), listen[to]);
+                    }
+                }
+                ClusterNetwork::Direct
+            };
+            let clients = listen.clone();
+            Ok((network, listen, links, clients))
+        }
+        NetworkKind::Netns => {
+            let mut netns = NetnsNetwork::create(run_id, ids)?;
+            for id in ids {
+                listen.insert(id.clone(), netns.node_addr(id).expect("node created"));
+            }
+            for from in ids {
+                for to in ids.iter().filter(|to| *to != from) {
+                    links.insert(Link::new(from.clone(), to.clone()), listen[to]);
+                }
+            }
+            let clients = netns.start_client_forwarders().await?;
+            Ok((ClusterNetwork::Netns(netns), listen, links, clients))
+        }
+    }
+}
+
+/// `GET /status` of the node at `addr`, with a [`STATUS_TIMEOUT_MS`] timeout.
+async fn fetch_status(id: &str, addr: SocketAddr) -> Result<NodeStatus, ClusterError> {
+    let status_error = |detail: String| ClusterError::Status {
+        id: id.to_string(),
+        detail,
+    };
+    let body = tokio::time::timeout(
+        Duration::from_millis(STATUS_TIMEOUT_MS),
+        http_get(addr, "/status"),
+    )
+    .await
+    .map_err(|_| status_error(format!("no answer within {STATUS_TIMEOUT_MS} ms")))?
+    .map_err(status_error)?;
+    serde_json::from_str(&body).map_err(|e| status_error(format!("{e}: {body}")))
+}
+
+/// A minimal HTTP/1.1 GET with `Connection: close`; returns the body of a 200 answer.
+async fn http_get(addr: SocketAddr, path: &str) -> Result<String, String> {
+    let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    (&mut stream)
+        .take(STATUS_MAX_BYTES as u64)
+        .read_to_end(&mut answer)
+        .await
+        .map_err(|e| e.to_string())?;
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("malformed answer: {answer:?}"))?;
+    let status_line = head.lines().next().unwrap_or_default();
+    if status_line.split_whitespace().nth(1) != Some("200") {
+        return Err(format!("answered {status_line:?}"));
+    }
+    let chunked = head
+        .lines()
+        .any(|line| line.to_ascii_lowercase().starts_with("transfer-encoding: chunked"));
+    Ok(if chunked {
+        dechunk(body)?
+    } else {
+        body.to_string()
+    })
+}
+
+fn dechunk(mut body: &str) -> Result<String, String> {
+    let mut out = String::new();
+    loop {
+        let (size_line, rest) = body
+            .split_once("\r\n")
+            .ok_or("truncated chunked body")?;
+        let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|e| format!("bad chunk size {size_line:?}: {e}"))?;
+        if size == 0 {
+            return Ok(out);
+        }
+        let chunk = rest.get(..size).ok_or("truncated chunk")?;
+        out.push_str(chunk);
+        body = rest.get(size + 2..).ok_or("truncated chunk")?;
+    }
+}
+
+/// The last `lines` lines of a log file, for error messages.
+pub fn log_tail(path: &std::path::Path, lines: usize) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(error) => format!("(cannot read {}: {error})", path.display()),
+    }
+}

@@ -1,0 +1,497 @@
+//! What the report shows, derived from the history alone: client op spans (invoke to
+//! completion), fault windows (nemesis start/stop pairs), counts and per-function latency.
+//!
+//! The history (`checker::history::Op`) is the one source of truth; nothing here reads any
+//! other record of the run. Malformed stretches (a completion without an invoke, a second
+//! invoke before the first completed, a stop without a start) are not fatal: the report is
+//! written after every run, including broken ones, so they are counted and listed as
+//! warnings on the page instead.
+
+use std::collections::{BTreeMap, HashMap};
+
+use checker::history::{Op, OpType, Process};
+use serde_json::Value;
+
+/// At most this many history warnings are kept verbatim; the rest are only counted.
+const MAX_WARNINGS_KEPT: usize = 20;
+/// Fault labels longer than this are cut (with an ellipsis) so that they fit above a window.
+const MAX_FAULT_LABEL_CHARS: usize = 48;
+
+/// How a client op ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Outcome {
+    Ok,
+    Fail,
+    Info,
+    /// Invoked but never completed before the history ended: drawn as `info` up to the end.
+    InFlight,
+}
+
+impl Outcome {
+    /// The class the charts colour it by: in-flight ops are unknown, like `info`.
+    pub(crate) fn drawn_as(self) -> Outcome {
+        match self {
+            Outcome::InFlight => Outcome::Info,
+            other => other,
+        }
+    }
+}
+
+/// One client op from its invoke to its completion (or to the end of the history).
+#[derive(Debug, Clone)]
+pub(crate) struct OpSpan {
+    pub process: u64,
+    pub f: String,
+    pub invoke_ns: u64,
+    pub end_ns: u64,
+    pub outcome: Outcome,
+}
+
+impl OpSpan {
+    pub(crate) fn latency_ns(&self) -> u64 {
+        self.end_ns.saturating_sub(self.invoke_ns)
+    }
+}
+
+/// One fault instance: from its `start-<fault>` to its `stop-<fault>` nemesis event.
+#[derive(Debug, Clone)]
+pub(crate) struct FaultWindow {
+    pub id: Option<u64>,
+    pub fault: String,
+    /// What the fault hit, from the event's value: `n1|n2,n3` for groups, `n3` for targets.
+    pub description: String,
+    pub start_ns: u64,
+    pub stop_ns: u64,
+    /// No stop event: the window was drawn to the end of the history.
+    pub open_at_end: bool,
+}
+
+impl FaultWindow {
+    /// The short label drawn above the window, e.g. `partition n1|n2,n3`.
+    pub(crate) fn label(&self) -> String {
+        let full = if self.description.is_empty() {
+            self.fault.clone()
+        } else {
+            format!("{} {}", self.fault, self.description)
+        };
+        truncate_chars(&full, MAX_FAULT_LABEL_CHARS)
+    }
+}
+
+/// Completion counts of client ops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct OutcomeCounts {
+    pub ok: u64,
+    pub fail: u64,
+    pub info: u64,
+    pub in_flight: u64,
+}
+
+impl OutcomeCounts {
+    fn add(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Ok => self.ok += 1,
+            Outcome::Fail => self.fail += 1,
+            Outcome::Info => self.info += 1,
+            Outcome::InFlight => self.in_flight += 1,
+        }
+    }
+
+    pub(crate) fn invoked(&self) -> u64 {
+        self.ok + self.fail + self.info + self.in_flight
+    }
+}
+
+/// Counts and latency percentiles of one function (`read`, `write`, ...).
+#[derive(Debug, Clone)]
+pub(crate) struct FunctionStats {
+    pub f: String,
+    pub counts: OutcomeCounts,
+    /// Over completed ops (ok, fail, info); `None` when none completed.
+    pub latency_ms_p50: Option<f64>,
+    pub latency_ms_p99: Option<f64>,
+    pub latency_ms_max: Option<f64>,
+}
+
+/// Everything the page needs, derived once from the history.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RunFacts {
+    /// Client ops in invoke order.
+    pub spans: Vec<OpSpan>,
+    /// Fault windows in start order.
+    pub faults: Vec<FaultWindow>,
+    pub counts: OutcomeCounts,
+    pub functions: Vec<FunctionStats>,
+    /// The time of the last record: the run's length as far as the history knows.
+    pub end_ns: u64,
+    pub client_processes: usize,
+    pub nemesis_events: usize,
+    pub warnings: Vec<String>,
+    pub warnings_total: usize,
+}
+
+impl RunFacts {
+    pub(crate) fn duration_s(&self) -> f64 {
+        ns_to_s(self.end_ns)
+    }
+
+    fn warn(&mut self, message: String) {
+        self.warnings_total += 1;
+        if self.warnings.len() < MAX_WARNINGS_KEPT {
+            self.warnings.push(message);
+        }
+    }
+}
+
+pub(crate) fn ns_to_s(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}
+
+pub(crate) fn ns_to_ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}
+
+/// Derives the page's facts from the history, in one pass plus sorting.
+pub(crate) fn derive_facts(ops: &[Op]) -> RunFacts {
+    let mut facts = RunFacts {
+        end_ns: ops.iter().map(|op| op.time_ns).max().unwrap_or(0),
+        ..RunFacts::default()
+    };
+    let mut clients = ClientPairing::default();
+    let mut nemesis = FaultPairing::default();
+    for op in ops {
+        match op.process {
+            Process::Client(process) => clients.record(process, op, &mut facts),
+            Process::Nemesis => {
+                facts.nemesis_events += 1;
+                nemesis.record(op, &mut facts);
+            }
+        }
+    }
+    let end_ns = facts.end_ns;
+    clients.finish(end_ns, &mut facts);
+    nemesis.finish(end_ns, &mut facts);
+    facts.functions = function_stats(&facts.spans);
+    facts
+}
+
+/// Pairs each client invoke with the next completion of the same process.
+#[derive(Default)]
+struct ClientPairing {
+    /// Process -> index in `facts.spans` of its op still in flight.
+    open: HashMap<u64, usize>,
+    seen: std::collections::HashSet<u64>,
+}
+
+impl ClientPairing {
+    fn record(&mut self, process: u64, op: &Op, facts: &mut RunFacts) {
+        self.seen.insert(process);
+        if op.kind == OpType::Invoke {
+            if let Some(previous) = self.open.remove(&process) {
+                facts.warn(format!(
+                    "op {}: process {process} invoked again before its previous op completed; \
+                     the previous op is drawn as unknown up to this invoke",
+                    op.index
+                ));
+                close_span(&mut facts.spans[previous], op.time_ns, Outcome::Info);
+            }
+            self.open.insert(process, facts.spans.len());
+            facts.spans.push(OpSpan {
+                process,
+                f: op.f.clone(),
+                invoke_ns: op.time_ns,
+                end_ns: op.time_ns,
+                outcome: Outcome::InFlight,
+            });
+            return;
+        }
+        let outcome = match op.kind {
+            OpType::Ok => Outcome::Ok,
+            OpType::Fail => Outcome::Fail,
+            _ => Outcome::Info,
+        };
+        match self.open.remove(&process) {
+            Some(span) => close_span(&mut facts.spans[span], op.time_ns, outcome),
+            None => facts.warn(format!(
+                "op {}: a {:?} completion of process {process} with no invoke before it (ignored)",
+                op.index, op.kind
+            )),
+        }
+    }
+
+    fn finish(self, end_ns: u64, facts: &mut RunFacts) {
+        for span in self.open.into_values() {
+            facts.spans[span].end_ns = end_ns;
+        }
+        facts.client_processes = self.seen.len();
+        for span in &facts.spans {
+            facts.counts.add(span.outcome);
+        }
+    }
+}
+
+fn close_span(span: &mut OpSpan, end_ns: u64, outcome: Outcome) {
+    span.end_ns = end_ns.max(span.invoke_ns);
+    span.outcome = outcome;
+}
+
+/// Pairs `start-<fault>` with `stop-<fault>` nemesis events by the value's `id`, or, for
+/// events without an id, first-in first-out by fault name.
+#[derive(Default)]
+struct FaultPairing {
+    open_by_id: BTreeMap<u64, FaultWindow>,
+    open_without_id: Vec<FaultWindow>,
+    closed: Vec<FaultWindow>,
+}
+
+impl FaultPairing {
+    fn record(&mut self, op: &Op, facts: &mut RunFacts) {
+        // Jepsen writes an invoke and an info for every nemesis step; the info carries
+        // the outcome, so only infos open or close windows.
+        if op.kind != OpType::Info {
+            return;
+        }
+        let id = op.value.get("id").and_then(Value::as_u64);
+        if let Some(fault) = op.f.strip_prefix("start-") {
+            self.start(fault, id, op, facts);
+        } else if let Some(fault) = op.f.strip_prefix("stop-") {
+            self.stop(fault, id, op, facts);
+        }
+    }
+
+    fn start(&mut self, fault: &str, id: Option<u64>, op: &Op, facts: &mut RunFacts) {
+        let window = FaultWindow {
+            id,
+            fault: fault.to_string(),
+            description: describe_fault_value(&op.value),
+            start_ns: op.time_ns,
+            stop_ns: op.time_ns,
+            open_at_end: true,
+        };
+        match id {
+            Some(id) => {
+                if let Some(replaced) = self.open_by_id.insert(id, window) {
+                    facts.warn(format!(
+                        "op {}: fault id {id} started again before it stopped",
+                        op.index
+                    ));
+                    self.closed.push(FaultWindow {
+                        stop_ns: op.time_ns,
+                        ..replaced
+                    });
+                }
+            }
+            None => self.open_without_id.push(window),
+        }
+    }
+
+    fn stop(&mut self, fault: &str, id: Option<u64>, op: &Op, facts: &mut RunFacts) {
+        let open = match id {
+            Some(id) => self.open_by_id.remove(&id),
+            None => self
+                .open_without_id
+                .iter()
+                .position(|w| w.fault == fault)
+                .map(|at| self.open_without_id.remove(at)),
+        };
+        match open {
+            Some(window) => self.closed.push(FaultWindow {
+                stop_ns: op.time_ns.max(window.start_ns),
+                open_at_end: false,
+                ..window
+            }),
+            None => facts.warn(format!(
+                "op {}: stop-{fault} (id {}) with no matching start (ignored)",
+                op.index,
+                id.map_or_else(|| "none".to_string(), |id| id.to_string())
+            )),
+        }
+    }
+
+    fn finish(self, end_ns: u64, facts: &mut RunFacts) {
+        let mut windows = self.closed;
+        for window in self.open_by_id.into_values().chain(self.open_without_id) {
+            windows.push(FaultWindow {
+                stop_ns: end_ns.max(window.start_ns),
+                ..window
+            });
+        }
+        windows.sort_by_key(|w| (w.start_ns, w.stop_ns, w.id));
+        facts.faults = windows;
+    }
+}
+
+/// A short human description of a nemesis event's value: its groups (`n1|n2,n3`), its
+/// targets (`n3`), then any other scalar fields (`delay_ms=100`); never its `id`.
+pub(crate) fn describe_fault_value(value: &Value) -> String {
+    let fields = match value {
+        Value::Object(fields) => fields,
+        Value::Null => return String::new(),
+        Value::String(text) => return text.clone(),
+        other => return other.to_string(),
+    };
+    let mut parts = Vec::new();
+    if let Some(groups) = fields.get("groups").and_then(Value::as_array) {
+        let groups: Vec<String> = groups.iter().map(join_names).collect();
+        parts.push(groups.join("|"));
+    }
+    for key in ["targets", "target", "nodes", "node"] {
+        if let Some(targets) = fields.get(key) {
+            parts.push(join_names(targets));
+        }
+    }
+    for (key, field) in fields {
+        let described = matches!(
+            key.as_str(),
+            "id" | "groups" | "targets" | "target" | "nodes" | "node"
+        );
+        if described {
+            continue;
+        }
+        match field {
+            Value::String(text) => parts.push(format!("{key}={text}")),
+            Value::Number(number) => parts.push(format!("{key}={number}")),
+            Value::Bool(flag) => parts.push(format!("{key}={flag}")),
+            _ => {}
+        }
+    }
+    parts.join(" ")
+}
+
+/// `["n1","n2"]` -> `n1,n2`; a lone string or number as is.
+fn join_names(value: &Value) -> String {
+    match value {
+        Value::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub(crate) fn truncate_chars(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(max_chars.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+fn function_stats(spans: &[OpSpan]) -> Vec<FunctionStats> {
+    let mut by_f: BTreeMap<&str, (OutcomeCounts, Vec<u64>)> = BTreeMap::new();
+    for span in spans {
+        let (counts, latencies) = by_f.entry(span.f.as_str()).or_default();
+        counts.add(span.outcome);
+        if span.outcome != Outcome::InFlight {
+            latencies.push(span.latency_ns());
+        }
+    }
+    by_f.into_iter()
+        .map(|(f, (counts, mut latencies))| {
+            latencies.sort_unstable();
+            FunctionStats {
+                f: f.to_string(),
+                counts,
+                latency_ms_p50: percentile(&latencies, 0.50).map(ns_to_ms),
+                latency_ms_p99: percentile(&latencies, 0.99).map(ns_to_ms),
+                latency_ms_max: latencies.last().copied().map(ns_to_ms),
+            }
+        })
+        .collect()
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[u64], quantile: f64) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (quantile * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn op(index: u64, time_ns: u64, process: Process, kind: OpType, f: &str, value: Value) -> Op {
+        Op {
+            index,
+            time_ns,
+            process,
+            kind,
+            f: f.to_string(),
+            key: None,
+            value,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn pairs_ops_and_faults_and_draws_open_ones_to_the_end() {
+        let c = Process::Client;
+        let n = Process::Nemesis;
+        let ops = vec![
+            op(0, 10, c(0), OpType::Invoke, "write", json!(1)),
+            op(
+                1,
+                20,
+                n,
+                OpType::Info,
+                "start-kill",
+                json!({"id": 7, "targets": ["n3"]}),
+            ),
+            op(2, 30, c(0), OpType::Info, "write", json!(1)),
+            op(3, 40, c(5), OpType::Invoke, "read", Value::Null),
+            op(
+                4,
+                50,
+                n,
+                OpType::Info,
+                "start-partition",
+                json!({"id": 8, "groups": [["n1"], ["n2", "n3"]]}),
+            ),
+            op(5, 60, n, OpType::Info, "stop-kill", json!({"id": 7})),
+            op(6, 90, c(1), OpType::Ok, "read", json!(3)),
+        ];
+        let facts = derive_facts(&ops);
+        assert_eq!(facts.end_ns, 90);
+        assert_eq!(facts.spans.len(), 2);
+        assert_eq!(facts.spans[0].outcome, Outcome::Info);
+        assert_eq!(facts.spans[0].latency_ns(), 20);
+        assert_eq!(facts.spans[1].outcome, Outcome::InFlight);
+        assert_eq!(facts.spans[1].end_ns, 90);
+        assert_eq!(facts.warnings_total, 1, "{:?}", facts.warnings);
+        assert_eq!(facts.faults.len(), 2);
+        assert_eq!(facts.faults[0].label(), "kill n3");
+        assert_eq!(
+            (facts.faults[0].start_ns, facts.faults[0].stop_ns),
+            (20, 60)
+        );
+        assert!(!facts.faults[0].open_at_end);
+        assert_eq!(facts.faults[1].label(), "partition n1|n2,n3");
+        assert_eq!(facts.faults[1].stop_ns, 90);
+        assert!(facts.faults[1].open_at_end);
+    }
+
+    #[test]
+    fn describes_other_fields_but_not_the_id() {
+        let value = json!({"id": 3, "targets": "n2", "delay_ms": 100});
+        assert_eq!(describe_fault_value(&value), "n2 delay_ms=100");
+    }
+
+    #[test]
+    fn percentile_is_nearest_rank() {
+        let values: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&values, 0.5), Some(50));
+        assert_eq!(percentile(&values, 0.99), Some(99));
+        assert_eq!(percentile(&[7], 0.99), Some(7));
+        assert_eq!(percentile(&[], 0.5), None);
+    }
+}

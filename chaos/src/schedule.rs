@@ -1,0 +1,373 @@
+//! Fault schedules: the YAML of DESIGN.md ("Fault schedules"), parsed, validated and expanded.
+//!
+//! Three stages, so that every mistake is refused before anything starts:
+//!
+//! 1. [`raw`]: serde types mirroring the YAML, with `deny_unknown_fields` and source
+//!    locations (`serde_saphyr::Spanned`). serde-saphyr was chosen over the archived
+//!    serde_yaml: pure Rust, no unsafe, never panics on bad input, reports line and column.
+//! 2. [`validate`]: raw -> typed [`Schedule`]: durations become [`Duration`], rates numbers,
+//!    targets are checked against the node ids, faults that would hold the same node (or
+//!    the network) at the same time are refused, `for` must end within the run, `every`
+//!    needs `for`, and so on. Each error is `file:line:column: expected ..., found ...`,
+//!    pointing at the offending value or entry.
+//! 3. [`plan`]: [`Schedule::plan`] expands the nemesis into a time-ordered list of
+//!    [`PlannedFault`]s, drawing every random choice (random targets, random halves, ...) from
+//!    a ChaCha20 generator seeded with the seed, so that a seed gives the same faults on any
+//!    machine. Only `leader` targets are left to be resolved when the fault starts.
+//!
+//! # The schedule language
+//!
+//! ```yaml
+//! name: register-partitions      # [A-Za-z0-9._-]+, names the run's directory
+//! seed: 7                        # optional; the runner picks one when absent
+//! system: { kind: raft, nodes: 5, bug: stale-read }   # bug optional
+//! duration: 60s                  # durations: 500ms, 10s, 2m, 1h, 1m30s
+//! workload: { kind: register, keys: 8, clients: 10, rate: 200/s, timeout: 1s }
+//! network: proxy                 # proxy (default) | netns
+//! nemesis:
+//!   - at: 5s                     # one fault at a time...
+//!     partition: majorities-ring # isolate | halves | majorities-ring | bridge | leader | [[n1,n2],[n3]]
+//!     for: 10s                   # absent: until the end of the run
+//!   - at: 20s
+//!     kill: leader               # n3 | leader | random | minority | majority | all
+//!     restart_after: 2s          # (kill only; same as `for`)
+//!   - every: 7s                  # ...or periodic, from `from` (default 0s) to `until`
+//!     from: 30s                  # (default: the end of the run); needs `for`
+//!     one_of: [pause, kill, partition]   # with `target`; partition isolates the target
+//!     target: random
+//!     for: 3s
+//! final: { heal: true, quiesce: 5s, final_reads: true }
+//! checks: [linearizable, latency]   # linearizable (register) | set (set) | latency
+//! ```
+//!
+//! Workload defaults: `keys: 8`, `clients: 10`, `rate: 100/s`, `timeout: 1s`. Final
+//! defaults: heal, quiesce 5s, final reads. Checks default to `[linearizable, latency]` for
+//! the register workload and `[set, latency]` for the set workload.
+//!
+//! # Overlaps
+//!
+//! Kill and pause *hold* their target nodes for their window; a partition holds the
+//! network. Two faults may not hold the same thing at the same time. A target that is not a
+//! named node (`leader`, `random`, ...) may be any node, so it overlaps every process fault
+//! whose window it shares. Process and network faults may overlap each other.
+
+mod plan;
+mod raw;
+mod validate;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+pub use plan::{FaultAction, PlannedFault, PlannedPartition, Target};
+
+use crate::cluster::NetworkKind;
+
+/// The built-in schedule of `faultline run` with no argument: Raft, 5 nodes, a register
+/// workload on 8 keys, kills, pauses and partitions, one minute.
+pub const DEFAULT_SCHEDULE: &str = r#"name: default
+seed: 1
+system: { kind: raft, nodes: 5 }
+duration: 60s
+workload: { kind: register, keys: 8, clients: 10, rate: 200/s, timeout: 1s }
+network: proxy
+nemesis:
+  - at: 5s
+    partition: majorities-ring
+    for: 8s
+  - at: 16s
+    kill: leader
+    restart_after: 3s
+  - at: 22s
+    pause: random
+    for: 4s
+  - at: 28s
+    partition: leader
+    for: 6s
+  - every: 6s
+    from: 36s
+    until: 54s
+    one_of: [pause, kill, partition]
+    target: random
+    for: 3s
+final: { heal: true, quiesce: 5s, final_reads: true }
+checks: [linearizable, latency]
+"#;
+
+/// A schedule that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("{file}: cannot read the schedule: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{column}: {message}")]
+    Invalid {
+        file: String,
+        line: u64,
+        column: u64,
+        message: String,
+    },
+}
+
+impl ScheduleError {
+    /// The (line, column) of an invalid schedule, 1-based.
+    pub fn position(&self) -> Option<(u64, u64)> {
+        match self {
+            ScheduleError::Invalid { line, column, .. } => Some((*line, *column)),
+            ScheduleError::Read { .. } => None,
+        }
+    }
+}
+
+/// The system under test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemSpec {
+    pub kind: SystemKind,
+    pub nodes: usize,
+    /// A planted bug (`--bug NAME`), if any.
+    pub bug: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemKind {
+    Raft,
+}
+
+/// The client workload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadSpec {
+    pub kind: WorkloadKind,
+    pub keys: usize,
+    pub clients: usize,
+    /// Operations per second over all clients.
+    pub rate_per_s: f64,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkloadKind {
+    Register,
+    Set,
+}
+
+/// What happens after the nemesis stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FinalSpec {
+    pub heal: bool,
+    pub quiesce: Duration,
+    pub final_reads: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CheckKind {
+    Linearizable,
+    Latency,
+    Set,
+}
+
+/// What a fault does to its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FaultKind {
+    Kill,
+    Pause,
+    Partition,
+}
+
+/// Who a kill or pause hits (or, in `one_of`, whom a partition isolates).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetSpec {
+    Node(String),
+    Leader,
+    Random,
+    Minority,
+    Majority,
+    All,
+}
+
+/// The partition of a `partition:` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartitionSpec {
+    Isolate,
+    Halves,
+    MajoritiesRing,
+    Bridge,
+    Leader,
+    Groups(Vec<Vec<String>>),
+}
+
+/// What a nemesis entry does when it fires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultChoice {
+    /// `kill: t` or `pause: t`.
+    Process { kind: FaultKind, target: TargetSpec },
+    /// `partition: shape`.
+    Partition(PartitionSpec),
+    /// `one_of: [...]` with `target: t`: one kind drawn at random each time.
+    OneOf {
+        kinds: Vec<FaultKind>,
+        target: TargetSpec,
+    },
+}
+
+/// When a nemesis entry fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    At(Duration),
+    Every {
+        every: Duration,
+        from: Duration,
+        until: Duration,
+    },
+}
+
+/// One validated nemesis entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultSpec {
+    /// Line of the entry in the schedule file, for messages.
+    pub line: u64,
+    pub timing: Timing,
+    pub choice: FaultChoice,
+    /// How long each occurrence lasts; `None`: until the end of the run.
+    pub length: Option<Duration>,
+}
+
+/// A validated schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    pub name: String,
+    /// `None` when the file has no seed: the runner picks one and records it.
+    pub seed: Option<u64>,
+    pub system: SystemSpec,
+    pub duration: Duration,
+    pub workload: WorkloadSpec,
+    pub network: NetworkKind,
+    pub nemesis: Vec<FaultSpec>,
+    pub final_phase: FinalSpec,
+    pub checks: Vec<CheckKind>,
+}
+
+impl Schedule {
+    /// `n1`..`nN`.
+    pub fn node_ids(&self) -> Vec<String> {
+        (1..=self.system.nodes).map(|i| format!("n{i}")).collect()
+    }
+
+    /// The kinds of fault this schedule can inject.
+    pub fn fault_kinds(&self) -> BTreeSet<FaultKind> {
+        self.nemesis
+            .iter()
+            .flat_map(|fault| match &fault.choice {
+                FaultChoice::Process { kind, .. } => vec![*kind],
+                FaultChoice::Partition(_) => vec![FaultKind::Partition],
+                FaultChoice::OneOf { kinds, .. } => kinds.clone(),
+            })
+            .collect()
+    }
+
+    /// The concrete, time-ordered fault plan for `seed` (see the module docs).
+    pub fn plan(&self, seed: u64) -> Vec<PlannedFault> {
+        plan::expand(self, seed)
+    }
+}
+
+/// Parses and validates a schedule; `file_name` is used in messages only.
+pub fn parse_schedule(text: &str, file_name: &str) -> Result<Schedule, ScheduleError> {
+    let raw = raw::parse(text, file_name)?;
+    validate::validate(raw, file_name)
+}
+
+/// Reads, parses and validates the schedule at `path`.
+pub fn load_schedule(path: &Path) -> Result<Schedule, ScheduleError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ScheduleError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    parse_schedule(&text, &file)
+}
+
+/// The built-in default schedule, parsed.
+pub fn default_schedule() -> Schedule {
+    parse_schedule(DEFAULT_SCHEDULE, "<built-in default>")
+        .expect("the built-in schedule is valid (tested)")
+}
+
+/// Formats a duration the way schedules write them (`1m30s`, `250ms`).
+pub fn format_duration(duration: Duration) -> String {
+    let total_ms = duration.as_millis();
+    if total_ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    let (hours, rest) = (total_ms / 3_600_000, total_ms % 3_600_000);
+    let (minutes, rest) = (rest / 60_000, rest % 60_000);
+    let (seconds, millis) = (rest / 1000, rest % 1000);
+    for (value, unit) in [(hours, "h"), (minutes, "m"), (seconds, "s"), (millis, "ms")] {
+        if value > 0 {
+            out.push_str(&format!("{value}{unit}"));
+        }
+    }
+    out
+}
+
+/// Parses `500ms`, `10s`, `2m`, `1h`, `1m30s`. `None` if malformed.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = Duration::ZERO;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        if digits == 0 {
+            return None;
+        }
+        let value: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(value),
+            "s" => Duration::from_secs(value),
+            "m" => Duration::from_secs(value.checked_mul(60)?),
+            "h" => Duration::from_secs(value.checked_mul(3600)?),
+            _ => return None,
+        };
+        total = total.checked_add(unit)?;
+        rest = &rest[unit_len..];
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_format() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+        for bad in ["", "10", "s", "10 s", "1.5s", "10x", "-1s", "1s2"] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+        for text in ["1m30s", "250ms", "1h", "5s"] {
+            assert_eq!(format_duration(parse_duration(text).unwrap()), text);
+        }
+    }
+
+    #[test]
+    fn the_default_schedule_is_valid_and_uses_every_fault_kind() {
+        let schedule = default_schedule();
+        assert_eq!(schedule.system.nodes, 5);
+        assert_eq!(schedule.workload.keys, 8);
+        assert_eq!(schedule.duration, Duration::from_secs(60));
+        assert_eq!(
+            schedule.fault_kinds(),
+            BTreeSet::from([FaultKind::Kill, FaultKind::Pause, FaultKind::Partition])
+        );
+        assert!(!schedule.plan(1).is_empty());
+    }
+}

@@ -1,0 +1,157 @@
+//! The schedule as written: serde types with source locations, unknown keys refused.
+//!
+//! Every scalar that needs checking is read as a string (or number) wrapped in
+//! [`Spanned`], so that [`super::validate`] can point at it.
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::ScheduleError;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub seed: Option<Spanned<u64>>,
+    pub system: Spanned<RawSystem>,
+    pub duration: Spanned<String>,
+    pub workload: Spanned<RawWorkload>,
+    #[serde(default)]
+    pub network: Option<Spanned<String>>,
+    #[serde(default)]
+    pub nemesis: Vec<Spanned<RawFault>>,
+    #[serde(default, rename = "final")]
+    pub final_phase: Option<Spanned<RawFinal>>,
+    #[serde(default)]
+    pub checks: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSystem {
+    pub kind: Spanned<String>,
+    pub nodes: Spanned<u64>,
+    #[serde(default)]
+    pub bug: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkload {
+    pub kind: Spanned<String>,
+    #[serde(default)]
+    pub keys: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub clients: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub rate: Option<Spanned<String>>,
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFinal {
+    #[serde(default)]
+    pub heal: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub quiesce: Option<Spanned<String>>,
+    #[serde(default)]
+    pub final_reads: Option<Spanned<bool>>,
+}
+
+/// `partition:` is a shape name or a list of groups.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawPartition {
+    Shape(String),
+    Groups(Vec<Vec<String>>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFault {
+    #[serde(default)]
+    pub at: Option<Spanned<String>>,
+    #[serde(default)]
+    pub every: Option<Spanned<String>>,
+    #[serde(default)]
+    pub from: Option<Spanned<String>>,
+    #[serde(default)]
+    pub until: Option<Spanned<String>>,
+    #[serde(default)]
+    pub kill: Option<Spanned<String>>,
+    #[serde(default)]
+    pub pause: Option<Spanned<String>>,
+    #[serde(default)]
+    pub partition: Option<Spanned<RawPartition>>,
+    #[serde(default)]
+    pub one_of: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub target: Option<Spanned<String>>,
+    #[serde(default, rename = "for")]
+    pub length: Option<Spanned<String>>,
+    #[serde(default)]
+    pub restart_after: Option<Spanned<String>>,
+}
+
+/// Parses YAML text into the raw schedule, turning serde-saphyr's errors into
+/// `file:line:column: expected ..., found ...`.
+pub fn parse(text: &str, file: &str) -> Result<RawSchedule, ScheduleError> {
+    serde_saphyr::from_str::<RawSchedule>(text).map_err(|error| {
+        let (line, column) = error
+            .location()
+            .map(|location| (location.line(), location.column()))
+            .unwrap_or((1, 1));
+        ScheduleError::Invalid {
+            file: file.to_string(),
+            line,
+            column,
+            message: expected_found(&plain_message(&error)),
+        }
+    })
+}
+
+/// The error's message without the location and snippet serde-saphyr adds when displaying.
+fn plain_message(error: &serde_saphyr::Error) -> String {
+    let rendered = error.without_snippet().to_string();
+    let first_line = rendered.lines().next().unwrap_or_default().trim();
+    // Drop a trailing " at line L, column C" if present.
+    match first_line.rfind(" at line ") {
+        Some(index) => first_line[..index].to_string(),
+        None => first_line.to_string(),
+    }
+}
+
+/// Rewrites serde's usual messages into the `expected ..., found ...` form.
+pub fn expected_found(message: &str) -> String {
+    let message = message.trim();
+    if let Some(rest) = message.strip_prefix("unknown field ")
+        && let Some((field, expected)) = rest.split_once(", expected ")
+    {
+        return format!("expected {expected}, found unknown key {field}");
+    }
+    if let Some(rest) = message.strip_prefix("unknown field ")
+        && let Some((field, _)) = rest.split_once(", there are no fields")
+    {
+        return format!("expected no keys here, found unknown key {field}");
+    }
+    if let Some(field) = message.strip_prefix("missing field ") {
+        return format!("expected key {field}, found none");
+    }
+    if let Some(rest) = message.strip_prefix("invalid type: ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        return format!("expected {expected}, found {found}");
+    }
+    if let Some(rest) = message.strip_prefix("invalid value: ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        return format!("expected {expected}, found {found}");
+    }
+    if message.starts_with("data did not match any variant of untagged enum RawPartition") {
+        return "expected a partition shape (isolate, halves, majorities-ring, bridge, leader) or a list of node groups, found something else".into();
+    }
+    format!("expected a valid schedule, found an error: {message}")
+}

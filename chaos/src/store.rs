@@ -1,0 +1,171 @@
+//! The run store: where every run's files live (DESIGN.md, "Runs, campaigns, the store").
+//!
+//! ```text
+//! <store>/<name>/<YYYYMMDDTHHMMSS>-seed<seed>/
+//!     schedule.yaml  history.jsonl  results.json  report.html  nodes/<id>.log
+//! <store>/latest -> <name>/<run>
+//! ```
+//!
+//! The store is addressed by path only, so a campaign fanned out over many machines can
+//! write into one shared directory.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// Errors of the store: always an I/O failure on a named path.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One run's directory and the names of the files in it.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    pub fn schedule(&self) -> PathBuf {
+        self.path.join("schedule.yaml")
+    }
+    pub fn history(&self) -> PathBuf {
+        self.path.join("history.jsonl")
+    }
+    pub fn results(&self) -> PathBuf {
+        self.path.join("results.json")
+    }
+    pub fn report(&self) -> PathBuf {
+        self.path.join("report.html")
+    }
+    pub fn nodes(&self) -> PathBuf {
+        self.path.join("nodes")
+    }
+}
+
+/// Creates `<store>/<name>/<timestamp>-seed<seed>/` (and `nodes/`), and points
+/// `<store>/latest` at it. Two runs started in the same second get `-2`, `-3`... suffixes.
+pub fn create_run_dir(store: &Path, name: &str, seed: u64) -> Result<RunDir, StoreError> {
+    let stamp = utc_stamp(SystemTime::now());
+    let parent = store.join(name);
+    std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+    let base = format!("{stamp}-seed{seed}");
+    let mut path = parent.join(&base);
+    let mut attempt = 1u32;
+    loop {
+        match std::fs::create_dir(&path) {
+            Ok(()) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 1000 => {
+                attempt += 1;
+                path = parent.join(format!("{base}-{attempt}"));
+            }
+            Err(e) => return Err(io_err(&path)(e)),
+        }
+    }
+    let run = RunDir { path };
+    std::fs::create_dir_all(run.nodes()).map_err(io_err(&run.nodes()))?;
+    point_latest(store, &run.path)?;
+    Ok(run)
+}
+
+/// Lists the runs of schedule `name` whose directory name ends in `-seed<seed>` (or
+/// `-seed<seed>-N`) and that completed, i.e. hold a `results.json`.
+pub fn completed_runs(store: &Path, name: &str, seed: u64) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(store.join(name)) else {
+        return Vec::new();
+    };
+    let tag = format!("-seed{seed}");
+    let mut runs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            let file = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let stem = file.split_once(&tag).map(|(_, rest)| rest);
+            matches!(stem, Some(rest) if rest.is_empty() || rest.starts_with('-'))
+        })
+        .filter(|p| p.join("results.json").is_file())
+        .collect();
+    runs.sort();
+    runs
+}
+
+fn point_latest(store: &Path, run: &Path) -> Result<(), StoreError> {
+    let latest = store.join("latest");
+    let target = run.strip_prefix(store).unwrap_or(run);
+    let tmp = store.join(format!(".latest.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp).map_err(io_err(&tmp))?;
+    // rename over the old link is atomic: `latest` always points at a whole run.
+    std::fs::rename(&tmp, &latest).map_err(io_err(&latest))
+}
+
+/// `YYYYMMDDTHHMMSS` in UTC, without pulling in a date crate for one format.
+pub fn utc_stamp(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), Howard Hinnant's civil-from-days algorithm.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn stamp_matches_known_dates() {
+        let at = |s: u64| utc_stamp(SystemTime::UNIX_EPOCH + Duration::from_secs(s));
+        assert_eq!(at(0), "19700101T000000");
+        // 2000-02-29 12:34:56 UTC, a leap day.
+        assert_eq!(at(951_827_696), "20000229T123456");
+        // 2026-11-26 17:03:22 UTC.
+        assert_eq!(at(1_795_712_602), "20261126T170322");
+    }
+
+    #[test]
+    fn run_dirs_are_unique_and_latest_follows() {
+        let store = tempfile::tempdir().unwrap();
+        let a = create_run_dir(store.path(), "s", 7).unwrap();
+        let b = create_run_dir(store.path(), "s", 7).unwrap();
+        assert_ne!(a.path, b.path);
+        assert!(b.nodes().is_dir());
+        let latest = std::fs::canonicalize(store.path().join("latest")).unwrap();
+        assert_eq!(latest, std::fs::canonicalize(&b.path).unwrap());
+        assert!(completed_runs(store.path(), "s", 7).is_empty());
+        std::fs::write(a.results(), "{}").unwrap();
+        assert_eq!(completed_runs(store.path(), "s", 7), vec![a.path.clone()]);
+        assert!(completed_runs(store.path(), "s", 70).is_empty());
+    }
+}

@@ -1,0 +1,286 @@
+//! Tests of `report.html`: what the page shows for a small hand-made history (verdicts, fault
+//! labels, counts, one SVG per chart, the timeline's thread rows), that run-supplied text is
+//! escaped, that the page stays small for a long history and needs nothing from the network,
+//! and — when Debian's chromium is installed — that a real browser renders it.
+
+use std::path::Path;
+use std::process::Command;
+
+use chaos::report::{
+    CheckSummary, DemoShape, ReportInput, demo_history, render_report, write_report,
+};
+use checker::history::{Op, OpType, Process};
+use serde_json::{Value, json};
+
+const MS: u64 = 1_000_000;
+
+fn op(time_ms: u64, process: Process, kind: OpType, f: &str, value: Value) -> Op {
+    Op {
+        index: 0,
+        time_ns: time_ms * MS,
+        process,
+        kind,
+        f: f.to_string(),
+        key: Some("k1".to_string()),
+        value,
+        error: None,
+    }
+}
+
+/// Three client threads, ok/fail/info outcomes, a partition and a kill, a thread that
+/// continues as process 5 after an info, and an op still in flight at the end.
+fn small_history() -> Vec<Op> {
+    use OpType::{Fail, Info, Invoke, Ok};
+    let c = Process::Client;
+    let nemesis = Process::Nemesis;
+    let mut ops = vec![
+        op(100, c(0), Invoke, "write", json!(1)),
+        op(105, c(0), Ok, "write", json!(1)),
+        op(200, c(1), Invoke, "read", Value::Null),
+        op(210, c(1), Fail, "read", Value::Null),
+        op(
+            500,
+            nemesis,
+            Info,
+            "start-partition",
+            json!({"id": 1, "groups": [["n1"], ["n2", "n3"]]}),
+        ),
+        op(600, c(2), Invoke, "cas", json!([1, 2])),
+        op(1_600, c(2), Info, "cas", json!([1, 2])),
+        op(1_700, c(5), Invoke, "read", Value::Null),
+        op(1_710, c(5), Ok, "read", json!(1)),
+        op(2_000, nemesis, Info, "stop-partition", json!({"id": 1})),
+        op(
+            2_500,
+            nemesis,
+            Info,
+            "start-kill",
+            json!({"id": 2, "targets": ["n3"]}),
+        ),
+        op(2_600, c(0), Invoke, "write", json!(3)),
+        op(3_000, nemesis, Info, "stop-kill", json!({"id": 2})),
+        op(3_100, c(1), Invoke, "read", Value::Null),
+        op(3_200, c(1), Ok, "read", json!(1)),
+    ];
+    for (index, op) in ops.iter_mut().enumerate() {
+        op.index = index as u64;
+    }
+    ops
+}
+
+fn verdicts() -> Vec<CheckSummary> {
+    let check = |check: &str, verdict: &str, summary: &str| CheckSummary {
+        check: check.to_string(),
+        verdict: verdict.to_string(),
+        summary: summary.to_string(),
+    };
+    vec![
+        check(
+            "linearizable",
+            "invalid",
+            "key k1: read of 1 cannot be linearized",
+        ),
+        check("set", "valid", "no lost adds"),
+        check("bank", "unknown", "time budget ran out"),
+    ]
+}
+
+fn input<'a>(title: &str, ops: &'a [Op]) -> ReportInput<'a> {
+    ReportInput {
+        title: title.to_string(),
+        seed: 4242,
+        run_id: "20250101T000000-seed4242".to_string(),
+        verdicts: verdicts(),
+        ops,
+        explanation_html: None,
+        schedule_yaml: "name: small\nseed: 4242\n".to_string(),
+    }
+}
+
+fn card(page: &str, key: &str) -> String {
+    let marker = format!("<div class=\"k\">{key}</div><div class=\"v\">");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no card {key}"))
+        + marker.len();
+    page[start..]
+        .split('<')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn shows_verdicts_faults_counts_and_one_svg_per_chart() {
+    let ops = small_history();
+    let page = render_report(&input("small", &ops));
+    for needle in [
+        "linearizable",
+        "<span class=\"badge invalid\">invalid</span>",
+        "<span class=\"badge valid\">valid</span>",
+        "<span class=\"badge unknown\">unknown</span>",
+        "key k1: read of 1 cannot be linearized",
+        "<div class=\"overall invalid\">invalid</div>",
+        "20250101T000000-seed4242",
+        "4242",
+    ] {
+        assert!(page.contains(needle), "page lacks {needle:?}");
+    }
+    // Fault labels, in every chart's label band.
+    assert_eq!(page.matches("partition n1|n2,n3").count(), 3);
+    assert_eq!(page.matches("kill n3").count(), 3);
+    assert_eq!(
+        page.matches("<svg").count(),
+        3,
+        "latency, throughput, timeline"
+    );
+    assert_eq!(card(&page, "ops invoked"), "6");
+    assert_eq!(card(&page, "ok"), "3");
+    assert_eq!(card(&page, "fail"), "1");
+    assert_eq!(card(&page, "info"), "1");
+    assert_eq!(card(&page, "in flight"), "1");
+    assert_eq!(card(&page, "faults"), "2");
+    assert_eq!(card(&page, "duration"), "3.2 s");
+    // Process 5 took over from process 2 after its info: one thread row for both.
+    assert!(
+        page.contains(">\np2, p5\n</text>"),
+        "timeline row of the thread p2 -> p5"
+    );
+    assert!(
+        !page.contains("History warnings"),
+        "the small history is well formed"
+    );
+}
+
+#[test]
+fn an_unpaired_completion_is_reported_as_a_warning() {
+    let mut ops = small_history();
+    let stray = op(3_300, Process::Client(9), OpType::Ok, "read", json!(1));
+    ops.push(Op { index: 99, ..stray });
+    let page = render_report(&input("small", &ops));
+    assert!(page.contains("History warnings (1)"));
+    assert!(page.contains("op 99: a Ok completion of process 9 with no invoke"));
+}
+
+#[test]
+fn explanation_fragment_is_inserted_as_is() {
+    let ops = small_history();
+    let mut report = input("small", &ops);
+    report.explanation_html = Some("<svg class=\"counterexample\"><rect/></svg>".to_string());
+    let page = render_report(&report);
+    assert!(page.contains("<h2>Counterexample</h2>"));
+    assert!(page.contains("<svg class=\"counterexample\"><rect/></svg>"));
+    assert_eq!(page.matches("<svg").count(), 4);
+}
+
+#[test]
+fn text_from_the_run_is_escaped() {
+    let evil = "<script>alert(1)</script>";
+    let mut ops = small_history();
+    ops[4].value = json!({"id": 1, "targets": ["<img src=x onerror=alert(2)>"]});
+    let mut report = input(evil, &ops);
+    report.run_id = format!("run{evil}");
+    report.verdicts[0].summary = evil.to_string();
+    report.verdicts[1].check = evil.to_string();
+    report.verdicts[2].verdict = evil.to_string();
+    report.schedule_yaml = format!("name: \"{evil}\"\n");
+    let page = render_report(&report);
+    assert!(
+        !page.to_lowercase().contains("<script"),
+        "no script element at all"
+    );
+    assert!(!page.contains("<img"), "fault descriptions are escaped too");
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(page.contains("<title>&lt;script&gt;"));
+    assert!(page.contains("&lt;img src=x onerror=alert(2)&gt;"));
+}
+
+#[test]
+fn a_long_history_gives_a_small_self_contained_page() {
+    let ops = demo_history(DemoShape {
+        seed: 1,
+        duration_s: 100.0,
+        clients: 16,
+        rate_per_s: 400.0,
+    });
+    let invoked = ops.iter().filter(|op| op.kind == OpType::Invoke).count();
+    assert!(
+        invoked >= 20_000,
+        "the demo history should have 20k ops, has {invoked}"
+    );
+    let page = render_report(&input("long", &ops));
+    assert!(page.len() < 2_000_000, "page is {} bytes", page.len());
+    assert!(
+        page.contains("a stratified sample"),
+        "the sampling is said on the page"
+    );
+    assert!(
+        page.contains("share a bar"),
+        "the bar merging is said on the page"
+    );
+    assert_eq!(page.matches("<svg").count(), 3);
+    for external in ["<script", "<link", "src=", "href=", "url(", "@import"] {
+        assert!(
+            !page.contains(external),
+            "page refers outside itself: {external}"
+        );
+    }
+    let svg_namespace = "http://www.w3.org/2000/svg";
+    assert_eq!(
+        page.matches("http").count(),
+        page.matches(svg_namespace).count()
+    );
+}
+
+#[test]
+fn an_empty_history_still_renders() {
+    let page = render_report(&input("empty", &[]));
+    assert_eq!(page.matches("<svg").count(), 3);
+    assert!(page.contains("No fault was injected."));
+    assert!(!page.contains("could not be drawn"));
+}
+
+#[test]
+fn write_report_leaves_only_the_page() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("report.html");
+    let ops = small_history();
+    write_report(&path, &input("small", &ops)).expect("write report");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list dir")
+        .map(|entry| entry.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, ["report.html"]);
+    let page = std::fs::read_to_string(&path).expect("read report");
+    assert!(page.starts_with("<!DOCTYPE html>") && page.trim_end().ends_with("</html>"));
+}
+
+#[test]
+fn renders_in_headless_chromium() {
+    let chromium = Path::new("/usr/bin/chromium");
+    if !chromium.exists() {
+        eprintln!("skipped: /usr/bin/chromium is not installed (apt-get install chromium)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("report.html");
+    let ops = demo_history(DemoShape {
+        seed: 3,
+        duration_s: 20.0,
+        clients: 6,
+        rate_per_s: 100.0,
+    });
+    write_report(&path, &input("browser check", &ops)).expect("write report");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/check-report.sh");
+    let output = Command::new("bash")
+        .arg(&script)
+        .arg(&path)
+        .output()
+        .expect("run .ci/check-report.sh");
+    assert!(
+        output.status.success(),
+        "check-report failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

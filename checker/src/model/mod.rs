@@ -1,0 +1,212 @@
+//! Sequential specifications ("models") of the objects whose histories are checked.
+//!
+//! A model is a small pure type with a step function. One instance exists per key: it owns
+//! the interning tables that turn that key's values into small integers, so that model
+//! states are compact (`u32` for registers) and cheap to hash and compare in the search's
+//! memo table. Each model file also says how history records become model operations
+//! (`invoke` then `complete`), because that is where the value shapes of DESIGN.md live.
+
+pub mod cas_register;
+pub mod kv_append;
+pub mod register;
+pub mod set;
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::str::FromStr;
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::format::{SinkError, ValRef};
+
+/// Which model to check a history against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// Read/write register (`read`, `write`); `cas` is refused.
+    Register,
+    /// Compare-and-set register (`read`, `write`, `cas [from, to]`): the default for those functions.
+    CasRegister,
+    /// Porcupine's key-value store: `get`, `put`, `append` on strings, each key starting empty.
+    KvAppend,
+    /// A set: `add v`, `read [..]`.
+    Set,
+}
+
+impl ModelKind {
+    /// The model a function name implies, if it decides one (`read` alone does not).
+    pub fn implied_by(f: &str) -> Option<ModelKind> {
+        match f {
+            "write" | "cas" => Some(ModelKind::CasRegister),
+            "get" | "put" | "append" => Some(ModelKind::KvAppend),
+            "add" => Some(ModelKind::Set),
+            _ => None,
+        }
+    }
+
+    /// The name used on the command line and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Register => "register",
+            ModelKind::CasRegister => "cas-register",
+            ModelKind::KvAppend => "kv-append",
+            ModelKind::Set => "set",
+        }
+    }
+}
+
+impl FromStr for ModelKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "register" => Ok(ModelKind::Register),
+            "cas-register" => Ok(ModelKind::CasRegister),
+            "kv-append" | "kv" => Ok(ModelKind::KvAppend),
+            "set" => Ok(ModelKind::Set),
+            other => Err(format!(
+                "unknown model {other:?}: expected register, cas-register, kv-append or set"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a `fail` completion of a `cas` is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailedCasReading {
+    /// Jepsen's reading: a `fail` op did not take effect and is dropped.
+    Dropped,
+    /// Porcupine's reading: the compare ran and returned false at the linearization point,
+    /// i.e. the cas acts as a read that observed a value different from `from`.
+    CompareFalse,
+}
+
+impl FromStr for FailedCasReading {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "dropped" | "jepsen" => Ok(FailedCasReading::Dropped),
+            "compare-false" | "porcupine" => Ok(FailedCasReading::CompareFalse),
+            other => Err(format!(
+                "unknown failed-cas reading {other:?}: expected dropped or compare-false"
+            )),
+        }
+    }
+}
+
+/// Settings every per-key model instance is built from.
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    /// The initial value of every key (JSON); `Value::Null` means the model's default.
+    pub initial: Value,
+    pub failed_cas: FailedCasReading,
+}
+
+/// How an invoked operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    Ok,
+    Fail,
+    /// Unknown outcome (an `info` record, or no completion before the history ended).
+    Info,
+}
+
+/// A sequential specification, instantiated once per key.
+///
+/// `step` takes `&mut self` only so that a model may grow its interning tables (kv-append
+/// interns concatenated strings); the transition itself is a pure function of state and op.
+pub trait Model: Send + Sized + 'static {
+    /// A model state; compact, because the search memoizes it.
+    type State: Clone + Eq + Hash + Send + Debug;
+    /// An operation with its observed output (or none for an unknown outcome).
+    type Op: Clone + Send + Debug;
+    /// What an invoke record leaves behind until its completion arrives.
+    type Pending: Send;
+    /// Which model this is.
+    const KIND: ModelKind;
+
+    fn new(config: &ModelConfig) -> Result<Self, SinkError>;
+    fn initial_state(&mut self) -> Self::State;
+    /// Reads an invoke record (`f` and its value).
+    fn invoke(&mut self, f: &str, value: &ValRef<'_>) -> Result<Self::Pending, SinkError>;
+    /// Reads the completion; `Ok(None)` drops the op (a `fail`, or an unknown read).
+    fn complete(
+        &mut self,
+        pending: Self::Pending,
+        completion: Completion,
+        value: &ValRef<'_>,
+    ) -> Result<Option<Self::Op>, SinkError>;
+    /// The transition: `None` when `op` cannot happen in `state`.
+    fn step(&mut self, state: &Self::State, op: &Self::Op) -> Option<Self::State>;
+    /// True when `op` never changes any state (a read). The search linearizes such an op as
+    /// soon as it is enabled and succeeds, and tries nothing else there: any linearization
+    /// that places it later can move it to that point, since nothing after it depends on
+    /// it and everything that must precede it in real time already does.
+    fn is_pure(&self, op: &Self::Op) -> bool;
+    /// The state as JSON text, for explanations.
+    fn describe_state(&self, state: &Self::State) -> String;
+    /// The op as short text (`write 3`, `read -> 4`, `cas 1->2`).
+    fn describe_op(&self, op: &Self::Op) -> String;
+    /// Heap bytes a state holds beyond its inline size (for the memo cap).
+    fn state_heap_bytes(_state: &Self::State) -> usize {
+        0
+    }
+    /// Heap bytes the model's own tables hold (they grow during the search for kv-append).
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+}
+
+/// Turns JSON values into small integers and back, per key.
+#[derive(Debug, Default)]
+pub struct Interner {
+    ids: FxHashMap<Box<str>, u32>,
+    texts: Vec<Box<str>>,
+    bytes: usize,
+}
+
+impl Interner {
+    pub fn intern(&mut self, text: &str) -> u32 {
+        if let Some(&id) = self.ids.get(text) {
+            return id;
+        }
+        let id = u32::try_from(self.texts.len()).expect("fewer than 2^32 distinct values");
+        self.ids.insert(text.into(), id);
+        self.texts.push(text.into());
+        // Two copies of the text, two boxes, a table slot.
+        self.bytes += 2 * text.len() + 64;
+        id
+    }
+
+    /// Approximate heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Interns a JSON value by its canonical text.
+    pub fn intern_value(&mut self, value: &ValRef<'_>) -> Result<u32, SinkError> {
+        let mut scratch = String::new();
+        let text = value.canonical(&mut scratch)?;
+        Ok(self.intern(text))
+    }
+
+    pub fn text(&self, id: u32) -> &str {
+        &self.texts[id as usize]
+    }
+}
+
+/// The error for a function name a model does not know.
+pub(crate) fn unknown_function(model: ModelKind, f: &str, known: &str) -> SinkError {
+    SinkError::new(
+        format!("a {model} function ({known})"),
+        format!("f {f:?}"),
+    )
+}

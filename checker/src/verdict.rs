@@ -1,0 +1,93 @@
+//! Verdicts and the result of a check, as printed by `faultline check` and stored in
+//! `results.json`.
+
+use serde::Serialize;
+
+use crate::explain::Explanation;
+use crate::format::Format;
+use crate::linearizability::UnknownReason;
+use crate::model::ModelKind;
+
+/// The three-valued verdict of DESIGN.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Every key is linearizable.
+    Valid,
+    /// Some key is not linearizable (definite, whatever happened to other keys).
+    Invalid,
+    /// No key was found invalid, but at least one could not be decided in the budget.
+    Unknown,
+}
+
+impl Verdict {
+    /// 0 valid, 1 invalid, 2 unknown (DESIGN.md's exit codes).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Valid => 0,
+            Verdict::Invalid => 1,
+            Verdict::Unknown => 2,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Valid => "valid",
+            Verdict::Invalid => "invalid",
+            Verdict::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Everything a linearizability check found.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    pub verdict: Verdict,
+    pub model: ModelKind,
+    /// The format read (after detection); `None` for in-memory histories.
+    pub format: Option<Format>,
+    /// Records read, nemesis records included.
+    pub ops: u64,
+    /// Operations checked: invokes paired with completions, `fail`s and unknown reads dropped.
+    pub calls: u64,
+    pub keys: usize,
+    pub keys_valid: usize,
+    pub keys_invalid: usize,
+    pub keys_unknown: usize,
+    /// From the start of reading to the verdict.
+    pub elapsed_ms: f64,
+    /// Why the verdict is unknown (time limit or memo budget).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown_reason: Option<UnknownReason>,
+    /// For an invalid verdict: the key, the culprit, the longest linearizable prefix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Explanation>,
+}
+
+impl CheckResult {
+    /// The one-line summary `faultline check` prints.
+    pub fn summary_line(&self) -> String {
+        let reason = self
+            .unknown_reason
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        format!(
+            "{}{reason}: {} ops, {} checked, {} keys ({} valid, {} invalid, {} unknown), model {}, {:.1} ms",
+            self.verdict,
+            self.ops,
+            self.calls,
+            self.keys,
+            self.keys_valid,
+            self.keys_invalid,
+            self.keys_unknown,
+            self.model,
+            self.elapsed_ms
+        )
+    }
+}

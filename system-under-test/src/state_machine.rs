@@ -1,0 +1,291 @@
+//! The replicated state machine: a map from string keys to JSON values with write and
+//! compare-and-set, plus the client-session table that makes a retried request apply once.
+//!
+//! It is pure (no I/O, no clock): every replica that applies the same commands in the same
+//! order reaches the same state, which is what makes it a Raft state machine. The whole
+//! structure, dedup table included, is what a snapshot stores.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// How many answered requests a client session remembers. A client retries only its few
+/// most recent requests, so a small window bounds memory without losing real retries.
+pub const SESSION_WINDOW: usize = 64;
+
+/// A client's request id: `(client, seq)` from the `/kv` request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestId {
+    pub client: String,
+    pub seq: u64,
+}
+
+/// A state-changing client operation, as stored in the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Command {
+    Write {
+        key: String,
+        value: Value,
+        request: Option<RequestId>,
+    },
+    Cas {
+        key: String,
+        from: Value,
+        to: Value,
+        request: Option<RequestId>,
+    },
+}
+
+impl Command {
+    fn request(&self) -> Option<&RequestId> {
+        match self {
+            Command::Write { request, .. } | Command::Cas { request, .. } => request.as_ref(),
+        }
+    }
+}
+
+/// The result of applying a command; also what the dedup table remembers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    Written,
+    CasSucceeded,
+    CasMismatch {
+        current: Value,
+    },
+    /// A retried request older than the session window: whether it applied is no longer
+    /// known, so it is neither applied again nor reported as done.
+    Expired,
+}
+
+/// One client's remembered outcomes, by sequence number.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Session {
+    outcomes: BTreeMap<u64, Outcome>,
+}
+
+/// The key-value map and the dedup table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateMachine {
+    data: BTreeMap<String, Value>,
+    sessions: BTreeMap<String, Session>,
+    /// Off only under the planted bug `no-dedup`.
+    #[serde(skip, default = "default_true")]
+    dedup_enabled: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A snapshot that does not parse as a state machine.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid state machine snapshot: {0}")]
+pub struct SnapshotDecodeError(#[from] serde_json::Error);
+
+impl StateMachine {
+    /// An empty store; `dedup_enabled` is false only for the planted bug `no-dedup`.
+    pub fn new(dedup_enabled: bool) -> StateMachine {
+        StateMachine {
+            data: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            dedup_enabled,
+        }
+    }
+
+    /// The current value of `key`, `null` when absent.
+    pub fn read(&self, key: &str) -> Value {
+        self.data.get(key).cloned().unwrap_or(Value::Null)
+    }
+
+    /// Applies one committed command and returns its outcome (the remembered one for a
+    /// duplicate request id).
+    pub fn apply(&mut self, command: &Command) -> Outcome {
+        let request = command.request().filter(|_| self.dedup_enabled);
+        if let Some(known) = request.and_then(|request| self.remembered(request)) {
+            return known;
+        }
+        let outcome = self.execute(command);
+        if let Some(request) = request {
+            self.remember(request, outcome.clone());
+        }
+        outcome
+    }
+
+    fn remembered(&self, request: &RequestId) -> Option<Outcome> {
+        let session = self.sessions.get(&request.client)?;
+        if let Some(outcome) = session.outcomes.get(&request.seq) {
+            return Some(outcome.clone());
+        }
+        let oldest = session.outcomes.keys().next().copied()?;
+        let window_full = session.outcomes.len() >= SESSION_WINDOW;
+        (window_full && request.seq < oldest).then_some(Outcome::Expired)
+    }
+
+    fn remember(&mut self, request: &RequestId, outcome: Outcome) {
+        let session = self.sessions.entry(request.client.clone()).or_default();
+        session.outcomes.insert(request.seq, outcome);
+        while session.outcomes.len() > SESSION_WINDOW {
+            session.outcomes.pop_first();
+        }
+    }
+
+    fn execute(&mut self, command: &Command) -> Outcome {
+        match command {
+            Command::Write { key, value, .. } => {
+                self.data.insert(key.clone(), value.clone());
+                Outcome::Written
+            }
+            Command::Cas { key, from, to, .. } => {
+                let current = self.read(key);
+                if &current == from {
+                    self.data.insert(key.clone(), to.clone());
+                    Outcome::CasSucceeded
+                } else {
+                    Outcome::CasMismatch { current }
+                }
+            }
+        }
+    }
+
+    /// The whole state (map and sessions) as JSON, for a snapshot.
+    pub fn to_snapshot_json(&self) -> String {
+        serde_json::to_string(self).expect("a map of JSON values always serializes")
+    }
+
+    /// Rebuilds a state machine from `to_snapshot_json` output.
+    pub fn from_snapshot_json(
+        json: &str,
+        dedup_enabled: bool,
+    ) -> Result<StateMachine, SnapshotDecodeError> {
+        let mut machine: StateMachine = serde_json::from_str(json)?;
+        machine.dedup_enabled = dedup_enabled;
+        Ok(machine)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn write(key: &str, value: Value, seq: Option<u64>) -> Command {
+        Command::Write {
+            key: key.into(),
+            value,
+            request: seq.map(|seq| RequestId {
+                client: "c1".into(),
+                seq,
+            }),
+        }
+    }
+
+    fn cas(key: &str, from: Value, to: Value, seq: Option<u64>) -> Command {
+        Command::Cas {
+            key: key.into(),
+            from,
+            to,
+            request: seq.map(|seq| RequestId {
+                client: "c1".into(),
+                seq,
+            }),
+        }
+    }
+
+    #[test]
+    fn read_of_absent_key_is_null() {
+        assert_eq!(StateMachine::new(true).read("k"), Value::Null);
+    }
+
+    #[test]
+    fn write_then_read() {
+        let mut machine = StateMachine::new(true);
+        assert_eq!(machine.apply(&write("k", json!(3), None)), Outcome::Written);
+        assert_eq!(machine.read("k"), json!(3));
+    }
+
+    #[test]
+    fn cas_succeeds_only_when_current_matches() {
+        let mut machine = StateMachine::new(true);
+        machine.apply(&write("k", json!(1), None));
+        assert_eq!(
+            machine.apply(&cas("k", json!(2), json!(3), None)),
+            Outcome::CasMismatch { current: json!(1) }
+        );
+        assert_eq!(machine.read("k"), json!(1));
+        assert_eq!(
+            machine.apply(&cas("k", json!(1), json!(3), None)),
+            Outcome::CasSucceeded
+        );
+        assert_eq!(machine.read("k"), json!(3));
+    }
+
+    #[test]
+    fn cas_from_null_matches_absent_key() {
+        let mut machine = StateMachine::new(true);
+        assert_eq!(
+            machine.apply(&cas("k", Value::Null, json!(1), None)),
+            Outcome::CasSucceeded
+        );
+        assert_eq!(machine.read("k"), json!(1));
+    }
+
+    #[test]
+    fn retried_request_applies_once_and_returns_first_outcome() {
+        let mut machine = StateMachine::new(true);
+        machine.apply(&write("k", json!(1), None));
+        let retried = cas("k", json!(1), json!(2), Some(7));
+        assert_eq!(machine.apply(&retried), Outcome::CasSucceeded);
+        // Another client moves the value back; the retry must not apply again.
+        machine.apply(&write("k", json!(1), None));
+        assert_eq!(machine.apply(&retried), Outcome::CasSucceeded);
+        assert_eq!(machine.read("k"), json!(1));
+    }
+
+    #[test]
+    fn no_dedup_bug_applies_retries_again() {
+        let mut machine = StateMachine::new(false);
+        machine.apply(&write("k", json!(1), None));
+        let retried = cas("k", json!(1), json!(2), Some(7));
+        machine.apply(&retried);
+        machine.apply(&write("k", json!(1), None));
+        machine.apply(&retried);
+        assert_eq!(machine.read("k"), json!(2));
+    }
+
+    #[test]
+    fn requests_older_than_the_window_are_expired_not_reapplied() {
+        let mut machine = StateMachine::new(true);
+        for seq in 0..(SESSION_WINDOW as u64 + 10) {
+            machine.apply(&write("k", json!(seq), Some(seq)));
+        }
+        assert_eq!(
+            machine.apply(&write("k", json!("old"), Some(0))),
+            Outcome::Expired
+        );
+        assert_ne!(machine.read("k"), json!("old"));
+    }
+
+    #[test]
+    fn snapshot_round_trip_keeps_data_and_sessions() {
+        let mut machine = StateMachine::new(true);
+        machine.apply(&write("a", json!({"x": [1, 2]}), Some(1)));
+        let restored = StateMachine::from_snapshot_json(&machine.to_snapshot_json(), true)
+            .expect("own snapshot parses");
+        assert_eq!(restored, machine);
+        let mut restored = restored;
+        assert_eq!(
+            restored.apply(&write("a", json!(9), Some(1))),
+            Outcome::Written
+        );
+        assert_eq!(restored.read("a"), json!({"x": [1, 2]}));
+    }
+
+    #[test]
+    fn garbage_snapshot_is_an_error() {
+        assert!(StateMachine::from_snapshot_json("{not json", true).is_err());
+    }
+}

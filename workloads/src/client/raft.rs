@@ -1,0 +1,380 @@
+//! The client of faultline's Raft key-value store (API in `system-under-test`'s crate docs).
+//!
+//! It knows every node, remembers the last known leader (from successes and from the
+//! `leader` named in `not-leader` refusals) and sends there first. Within one operation it
+//! tries another node only while everything so far is a definite failure (`not-leader`, or
+//! a connection that never opened): once a request may have reached a leader and its fate
+//! is unknown, the operation ends as `info`, never retried. All attempts of one operation
+//! share one deadline (`timeout_ms`).
+//!
+//! Writes and cas carry request ids (`client`, `seq`) so that the store applies a retried
+//! request once. Ids come from *sessions*: a session is held by one operation at a time, so
+//! its sequence numbers reach the store in order even when many operations share this client
+//! (a store that remembers only each client's latest seq would otherwise answer an older
+//! request with a newer one's outcome).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::classify::{Classified, NotSent, Transport, classify};
+use super::pool::NodePool;
+use super::{Client, Invocation, Outcome};
+
+const NO_LEADER: usize = usize::MAX;
+
+/// Errors of the client's own calls (construction, `/status`); operations never fail with
+/// these: they end as an [`Outcome`].
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("a Raft client needs at least one node address")]
+    NoNodes,
+    #[error("unknown node id {0:?}")]
+    UnknownNode(String),
+    #[error("GET /status on {node}: {detail}")]
+    Status { node: String, detail: String },
+}
+
+/// Settings of a [`RaftClient`].
+#[derive(Debug, Clone)]
+pub struct RaftClientConfig {
+    /// Prefix of request ids; must differ between clients of one cluster's lifetime.
+    pub client_id: String,
+    /// Deadline of one operation, all its attempts included.
+    pub timeout_ms: u64,
+    /// Attempts per operation (>= 1); later ones only after definite failures.
+    pub max_attempts: usize,
+    /// Idle keep-alive connections kept per node.
+    pub max_idle_per_node: usize,
+}
+
+impl Default for RaftClientConfig {
+    fn default() -> Self {
+        Self {
+            client_id: unique_client_id(),
+            timeout_ms: 1000,
+            max_attempts: 3,
+            max_idle_per_node: 64,
+        }
+    }
+}
+
+/// A client id unlikely to repeat across processes and runs: pid, start time and a counter.
+pub fn unique_client_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() % 1_000_000_000_000)
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("c{}-{nanos}-{n}", std::process::id())
+}
+
+/// `GET /status` of one node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub id: String,
+    /// `follower`, `candidate` or `leader`.
+    pub role: String,
+    pub term: u64,
+    pub leader: Option<String>,
+    #[serde(default)]
+    pub commit_index: u64,
+    #[serde(default)]
+    pub applied_index: u64,
+    #[serde(default)]
+    pub last_log_index: u64,
+}
+
+struct Node {
+    id: String,
+    pool: NodePool,
+}
+
+/// A source of request ids used by one operation at a time.
+struct Session {
+    id: String,
+    next_seq: u64,
+}
+
+/// The Raft store's client. Cheap to share (`&self` everywhere); see the module docs.
+pub struct RaftClient {
+    nodes: Vec<Node>,
+    config: RaftClientConfig,
+    /// Index into `nodes` of the last known leader, or `NO_LEADER`.
+    leader: AtomicUsize,
+    /// Round-robin start when no leader is known.
+    next_guess: AtomicUsize,
+    idle_sessions: Mutex<Vec<Session>>,
+    sessions_created: AtomicU64,
+}
+
+impl RaftClient {
+    /// A client of the nodes `(id, client address)`.
+    pub fn new(
+        nodes: impl IntoIterator<Item = (String, SocketAddr)>,
+        config: RaftClientConfig,
+    ) -> Result<Self, ClientError> {
+        let nodes: Vec<Node> = nodes
+            .into_iter()
+            .map(|(id, addr)| Node {
+                id,
+                pool: NodePool::new(addr, config.max_idle_per_node),
+            })
+            .collect();
+        if nodes.is_empty() {
+            return Err(ClientError::NoNodes);
+        }
+        Ok(Self {
+            nodes,
+            config,
+            leader: AtomicUsize::new(NO_LEADER),
+            next_guess: AtomicUsize::new(0),
+            idle_sessions: Mutex::new(Vec::new()),
+            sessions_created: AtomicU64::new(0),
+        })
+    }
+
+    pub fn node_ids(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.id.clone()).collect()
+    }
+
+    /// The node this client currently believes leads, if any.
+    pub fn known_leader(&self) -> Option<String> {
+        let index = self.leader.load(Ordering::Relaxed);
+        self.nodes.get(index).map(|n| n.id.clone())
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.config.timeout_ms)
+    }
+
+    fn index_of(&self, id: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.id == id)
+    }
+
+    /// Runs one operation, trying other nodes only after definite failures.
+    pub async fn run(&self, inv: &Invocation) -> Outcome {
+        let (body, _session) = match self.prepare(inv) {
+            Ok(prepared) => prepared,
+            Err(refused) => return refused,
+        };
+        let deadline = Instant::now() + self.timeout();
+        let mut target = self.first_target();
+        let mut outcome = Outcome::Fail("no-attempt".into());
+        for _ in 0..self.config.max_attempts.max(1) {
+            let transport = self.nodes[target]
+                .pool
+                .send(Method::POST, "/kv", body.clone(), deadline)
+                .await;
+            let classified = classify(inv, &transport);
+            let next = self.learn(target, &transport, &classified);
+            outcome = classified.outcome;
+            match next {
+                Some(next) if Instant::now() < deadline => target = next,
+                _ => break,
+            }
+        }
+        outcome
+    }
+
+    /// Runs one operation on node `id` only: no redirects, no retries. For tests that must
+    /// know which node answered (a paused or deposed leader).
+    pub async fn run_on(&self, id: &str, inv: &Invocation) -> Outcome {
+        let Some(target) = self.index_of(id) else {
+            return Outcome::Fail("unknown-node".into());
+        };
+        let (body, _session) = match self.prepare(inv) {
+            Ok(prepared) => prepared,
+            Err(refused) => return refused,
+        };
+        let deadline = Instant::now() + self.timeout();
+        let transport = self.nodes[target]
+            .pool
+            .send(Method::POST, "/kv", body, deadline)
+            .await;
+        let classified = classify(inv, &transport);
+        self.learn(target, &transport, &classified);
+        classified.outcome
+    }
+
+    /// `GET /status` of node `id`, within the client's timeout.
+    pub async fn status(&self, id: &str) -> Result<NodeStatus, ClientError> {
+        let target = self
+            .index_of(id)
+            .ok_or_else(|| ClientError::UnknownNode(id.into()))?;
+        let deadline = Instant::now() + self.timeout();
+        let transport = self.nodes[target]
+            .pool
+            .send(Method::GET, "/status", Bytes::new(), deadline)
+            .await;
+        let failed = |detail: String| ClientError::Status {
+            node: id.into(),
+            detail,
+        };
+        match transport {
+            Transport::Answered { status: 200, body } => {
+                serde_json::from_slice(&body).map_err(|e| {
+                    failed(format!(
+                        "bad body {:?}: {e}",
+                        String::from_utf8_lossy(&body)
+                    ))
+                })
+            }
+            Transport::Answered { status, .. } => Err(failed(format!("HTTP {status}"))),
+            other => Err(failed(format!("{other:?}"))),
+        }
+    }
+
+    fn first_target(&self) -> usize {
+        let leader = self.leader.load(Ordering::Relaxed);
+        if leader < self.nodes.len() {
+            return leader;
+        }
+        self.next_guess.fetch_add(1, Ordering::Relaxed) % self.nodes.len()
+    }
+
+    /// Updates the leader memory from one attempt and says where the same operation may go
+    /// next: only after a definite failure that another node might not give.
+    fn learn(
+        &self,
+        target: usize,
+        transport: &Transport,
+        classified: &Classified,
+    ) -> Option<usize> {
+        match (&classified.outcome, transport) {
+            (Outcome::Ok(_), _) => {
+                self.leader.store(target, Ordering::Relaxed);
+                None
+            }
+            (Outcome::Fail(error), _) if error == "not-leader" => {
+                let named = classified
+                    .leader_hint
+                    .as_deref()
+                    .and_then(|id| self.index_of(id));
+                match named {
+                    Some(leader) if leader != target => {
+                        self.leader.store(leader, Ordering::Relaxed);
+                        Some(leader)
+                    }
+                    // Nobody named: an election is under way; the next op starts elsewhere.
+                    _ => {
+                        self.forget_leader(target);
+                        None
+                    }
+                }
+            }
+            (
+                _,
+                Transport::NotSent(
+                    NotSent::Refused | NotSent::ConnectTimeout | NotSent::ConnectFailed(_),
+                ),
+            ) => {
+                self.forget_leader(target);
+                Some((target + 1) % self.nodes.len())
+            }
+            _ => None,
+        }
+    }
+
+    fn forget_leader(&self, target: usize) {
+        let _ =
+            self.leader
+                .compare_exchange(target, NO_LEADER, Ordering::Relaxed, Ordering::Relaxed);
+        self.next_guess.store(target + 1, Ordering::Relaxed);
+    }
+
+    /// The JSON request of `inv` and the session whose id it carries (held until the
+    /// operation ends), or the definite failure of an invocation that cannot be sent.
+    fn prepare(&self, inv: &Invocation) -> Result<(Bytes, Option<SessionGuard<'_>>), Outcome> {
+        let bad = || Outcome::Fail("bad-invocation".into());
+        let key = inv.key.as_deref().ok_or_else(bad)?;
+        let (request, session) = match inv.f.as_str() {
+            "read" => (json!({"op": "read", "key": key}), None),
+            "write" => {
+                let mut session = self.checkout_session();
+                let (client, seq) = session.next_id();
+                let request = json!({"op": "write", "key": key, "value": inv.value, "client": client, "seq": seq});
+                (request, Some(session))
+            }
+            "cas" => {
+                let [from, to] = cas_pair(&inv.value).ok_or_else(bad)?;
+                let mut session = self.checkout_session();
+                let (client, seq) = session.next_id();
+                let request = json!({"op": "cas", "key": key, "from": from, "to": to, "client": client, "seq": seq});
+                (request, Some(session))
+            }
+            _ => return Err(Outcome::Fail("unsupported-function".into())),
+        };
+        Ok((Bytes::from(request.to_string()), session))
+    }
+
+    /// A session no other operation holds, so that its ids reach the store in order.
+    fn checkout_session(&self) -> SessionGuard<'_> {
+        let reused = self.lock_sessions().pop();
+        let session = reused.unwrap_or_else(|| {
+            let n = self.sessions_created.fetch_add(1, Ordering::Relaxed);
+            Session {
+                id: format!("{}-{n}", self.config.client_id),
+                next_seq: 1,
+            }
+        });
+        SessionGuard {
+            client: self,
+            session: Some(session),
+        }
+    }
+
+    fn lock_sessions(&self) -> MutexGuard<'_, Vec<Session>> {
+        self.idle_sessions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Holds a session for one operation and gives it back when the operation ends (also when
+/// its future is dropped: the ids it drew are spent either way).
+struct SessionGuard<'a> {
+    client: &'a RaftClient,
+    session: Option<Session>,
+}
+
+impl SessionGuard<'_> {
+    fn next_id(&mut self) -> (String, u64) {
+        let session = self
+            .session
+            .as_mut()
+            .expect("a guard holds its session until dropped");
+        let seq = session.next_seq;
+        session.next_seq += 1;
+        (session.id.clone(), seq)
+    }
+}
+
+impl Drop for SessionGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            self.client.lock_sessions().push(session);
+        }
+    }
+}
+
+fn cas_pair(value: &Value) -> Option<[&Value; 2]> {
+    match value.as_array()?.as_slice() {
+        [from, to] => Some([from, to]),
+        _ => None,
+    }
+}
+
+impl Client for RaftClient {
+    async fn invoke(&self, inv: &Invocation) -> Outcome {
+        self.run(inv).await
+    }
+}

@@ -1,0 +1,417 @@
+//! Tests of the Raft client against tiny real HTTP servers on 127.0.0.1: one per behaviour
+//! (answer with a status, close the connection after reading, never answer, refuse).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response, body::Incoming, service::service_fn};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use super::{Client, Invocation, Outcome, RaftClient, RaftClientConfig};
+
+#[derive(Clone, Copy)]
+enum Behavior {
+    /// Answer every request with this status and body.
+    Respond { status: u16, body: &'static str },
+    /// Like `Respond`, and ask the client to close the connection after each answer.
+    RespondThenClose { status: u16, body: &'static str },
+    /// Read the request, then close the connection without answering.
+    CloseAfterRead,
+    /// Read the request and never answer.
+    NeverAnswer,
+}
+
+struct TestServer {
+    addr: SocketAddr,
+    /// Bodies of the requests received, as JSON (or a string if not JSON).
+    requests: Arc<Mutex<Vec<Value>>>,
+    connections: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestServer {
+    async fn start(behavior: Behavior) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (reqs, conns) = (requests.clone(), connections.clone());
+        let task = tokio::spawn(async move {
+            // Held so that `NeverAnswer` sockets stay open until the server is dropped.
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                conns.fetch_add(1, Ordering::SeqCst);
+                match behavior {
+                    Behavior::Respond { status, body } => {
+                        serve(stream, status, body, false, reqs.clone())
+                    }
+                    Behavior::RespondThenClose { status, body } => {
+                        serve(stream, status, body, true, reqs.clone())
+                    }
+                    Behavior::CloseAfterRead => drop(read_some(stream, &reqs).await),
+                    Behavior::NeverAnswer => held.push(read_some(stream, &reqs).await),
+                }
+            }
+        });
+        TestServer {
+            addr,
+            requests,
+            connections,
+            task,
+        }
+    }
+
+    fn received(&self) -> Vec<Value> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// Reads the first bytes of a request and records that something arrived.
+async fn read_some(mut stream: TcpStream, requests: &Mutex<Vec<Value>>) -> TcpStream {
+    let mut buf = [0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("the client sends its request within 5 s")
+        .expect("read request");
+    requests
+        .lock()
+        .unwrap()
+        .push(Value::String(String::from_utf8_lossy(&buf[..n]).into()));
+    stream
+}
+
+fn serve(
+    stream: TcpStream,
+    status: u16,
+    body: &'static str,
+    close: bool,
+    requests: Arc<Mutex<Vec<Value>>>,
+) {
+    tokio::spawn(async move {
+        let service = service_fn(move |req: Request<Incoming>| {
+            let requests = requests.clone();
+            async move {
+                let bytes = req.into_body().collect().await?.to_bytes();
+                let parsed = serde_json::from_slice(&bytes)
+                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+                requests.lock().unwrap().push(parsed);
+                let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+                *response.status_mut() = hyper::StatusCode::from_u16(status).expect("valid status");
+                if close {
+                    response
+                        .headers_mut()
+                        .insert("connection", "close".parse().unwrap());
+                }
+                Ok::<_, hyper::Error>(response)
+            }
+        });
+        let served = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service)
+            .await;
+        // A client closing a keep-alive connection is normal; anything else is a test bug.
+        if let Err(err) = served {
+            assert!(
+                err.is_incomplete_message() || err.is_closed(),
+                "test server: {err}"
+            );
+        }
+    });
+}
+
+fn client(nodes: &[(&str, SocketAddr)], timeout_ms: u64) -> RaftClient {
+    let config = RaftClientConfig {
+        client_id: "t".into(),
+        timeout_ms,
+        ..RaftClientConfig::default()
+    };
+    RaftClient::new(
+        nodes.iter().map(|(id, addr)| (id.to_string(), *addr)),
+        config,
+    )
+    .expect("client")
+}
+
+async fn outcome_against(behavior: Behavior, inv: &Invocation) -> Outcome {
+    let server = TestServer::start(behavior).await;
+    client(&[("n1", server.addr)], 300).invoke(inv).await
+}
+
+fn write() -> Invocation {
+    Invocation::write("k", json!(4))
+}
+
+fn read() -> Invocation {
+    Invocation::read("k")
+}
+
+fn respond(status: u16, body: &'static str) -> Behavior {
+    Behavior::Respond { status, body }
+}
+
+#[tokio::test]
+async fn each_status_is_classified() {
+    let cas = Invocation::cas("k", json!(1), json!(2));
+    let cases = [
+        (
+            write(),
+            respond(200, r#"{"ok":true,"value":4}"#),
+            Outcome::Ok(json!(4)),
+        ),
+        (
+            read(),
+            respond(200, r#"{"ok":true,"value":9}"#),
+            Outcome::Ok(json!(9)),
+        ),
+        (
+            cas.clone(),
+            respond(200, r#"{"ok":true,"value":2}"#),
+            Outcome::Ok(json!([1, 2])),
+        ),
+        (
+            cas,
+            respond(409, r#"{"error":"cas-mismatch","current":3}"#),
+            Outcome::Fail("cas-mismatch".into()),
+        ),
+        (
+            write(),
+            respond(503, r#"{"error":"not-leader","leader":null}"#),
+            Outcome::Fail("not-leader".into()),
+        ),
+        (
+            write(),
+            respond(400, r#"{"error":"bad-request","detail":"x"}"#),
+            Outcome::Fail("bad-request".into()),
+        ),
+        (
+            write(),
+            respond(504, r#"{"error":"timeout"}"#),
+            Outcome::Info("timeout".into()),
+        ),
+        (
+            write(),
+            respond(500, r#"{"error":"boom"}"#),
+            Outcome::Info("server-error".into()),
+        ),
+        (
+            read(),
+            respond(500, r#"{"error":"boom"}"#),
+            Outcome::Fail("server-error".into()),
+        ),
+    ];
+    for (inv, behavior, expected) in cases {
+        assert_eq!(outcome_against(behavior, &inv).await, expected, "{inv:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_connection_closed_after_sending_is_unknown() {
+    assert_eq!(
+        outcome_against(Behavior::CloseAfterRead, &write()).await,
+        Outcome::Info("reset".into())
+    );
+    assert_eq!(
+        outcome_against(Behavior::CloseAfterRead, &read()).await,
+        Outcome::Fail("reset".into())
+    );
+}
+
+#[tokio::test]
+async fn a_node_that_never_answers_times_out_as_unknown() {
+    let server = TestServer::start(Behavior::NeverAnswer).await;
+    let client = client(&[("n1", server.addr)], 200);
+    let outcome = tokio::time::timeout(Duration::from_secs(10), client.invoke(&write()))
+        .await
+        .expect("the client's own timeout ends the operation");
+    assert_eq!(outcome, Outcome::Info("timeout".into()));
+    assert_eq!(server.received().len(), 1, "the request reached the server");
+}
+
+/// An address where nothing listens: bind a port, then free it.
+async fn refusing_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    addr
+}
+
+#[tokio::test]
+async fn connection_refused_is_a_definite_failure() {
+    let client = client(&[("n1", refusing_addr().await)], 300);
+    assert_eq!(
+        client.invoke(&write()).await,
+        Outcome::Fail("connection-refused".into())
+    );
+}
+
+#[tokio::test]
+async fn not_leader_redirects_once_to_the_named_leader_and_remembers_it() {
+    let follower = TestServer::start(respond(503, r#"{"error":"not-leader","leader":"n2"}"#)).await;
+    let leader = TestServer::start(respond(200, r#"{"ok":true,"value":4}"#)).await;
+    let client = client(&[("n1", follower.addr), ("n2", leader.addr)], 500);
+    assert_eq!(client.invoke(&write()).await, Outcome::Ok(json!(4)));
+    assert_eq!(client.known_leader().as_deref(), Some("n2"));
+    assert_eq!(client.invoke(&write()).await, Outcome::Ok(json!(4)));
+    assert_eq!(
+        follower.received().len(),
+        1,
+        "the second op went straight to the leader"
+    );
+    let at_leader = leader.received();
+    assert_eq!(at_leader.len(), 2);
+    // The retried request is the same request: same id.
+    assert_eq!(follower.received()[0], at_leader[0]);
+}
+
+#[tokio::test]
+async fn refused_moves_on_to_the_next_node() {
+    let leader = TestServer::start(respond(200, r#"{"ok":true,"value":4}"#)).await;
+    let client = client(&[("n1", refusing_addr().await), ("n2", leader.addr)], 500);
+    assert_eq!(client.invoke(&write()).await, Outcome::Ok(json!(4)));
+    assert_eq!(client.known_leader().as_deref(), Some("n2"));
+}
+
+#[tokio::test]
+async fn nothing_is_retried_once_the_outcome_is_unknown() {
+    let lost = TestServer::start(Behavior::CloseAfterRead).await;
+    let other = TestServer::start(respond(200, r#"{"ok":true,"value":4}"#)).await;
+    let client = client(&[("n1", lost.addr), ("n2", other.addr)], 500);
+    assert_eq!(client.invoke(&write()).await, Outcome::Info("reset".into()));
+    assert!(
+        other.received().is_empty(),
+        "an unknown op must not be sent again"
+    );
+}
+
+#[tokio::test]
+async fn writes_carry_request_ids_and_sequential_ops_reuse_one_connection() {
+    let server = TestServer::start(respond(200, r#"{"ok":true,"value":1}"#)).await;
+    let client = client(&[("n1", server.addr)], 500);
+    for _ in 0..5 {
+        assert!(client.invoke(&write()).await.is_ok());
+    }
+    assert!(client.invoke(&read()).await.is_ok());
+    let received = server.received();
+    let ids: Vec<(Value, Value)> = received[..5]
+        .iter()
+        .map(|r| (r["client"].clone(), r["seq"].clone()))
+        .collect();
+    let seqs: Vec<u64> = ids
+        .iter()
+        .map(|(_, s)| s.as_u64().expect("seq is a number"))
+        .collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5], "one session, increasing seq");
+    assert!(
+        ids.iter()
+            .all(|(c, _)| c == &ids[0].0 && c.as_str().is_some_and(|s| s.starts_with("t-")))
+    );
+    assert_eq!(received[0]["op"], "write");
+    assert_eq!(received[0]["value"], 4);
+    assert_eq!(received[5], json!({"op": "read", "key": "k"}));
+    assert_eq!(server.connections.load(Ordering::SeqCst), 1, "keep-alive");
+}
+
+#[tokio::test]
+async fn concurrent_writes_never_share_a_request_id() {
+    let server = TestServer::start(respond(200, r#"{"ok":true,"value":1}"#)).await;
+    let client = Arc::new(client(&[("n1", server.addr)], 2000));
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    assert!(client.invoke(&write()).await.is_ok());
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("writer task");
+    }
+    let mut ids: Vec<String> = server
+        .received()
+        .iter()
+        .map(|r| format!("{}/{}", r["client"], r["seq"]))
+        .collect();
+    assert_eq!(ids.len(), 160);
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 160, "every request id is unique");
+}
+
+#[tokio::test]
+async fn a_server_closing_keep_alive_connections_is_not_an_error() {
+    let server = TestServer::start(Behavior::RespondThenClose {
+        status: 200,
+        body: r#"{"ok":true,"value":4}"#,
+    })
+    .await;
+    let client = client(&[("n1", server.addr)], 500);
+    for _ in 0..5 {
+        assert_eq!(client.invoke(&write()).await, Outcome::Ok(json!(4)));
+    }
+}
+
+#[tokio::test]
+async fn invalid_invocations_fail_without_sending() {
+    let server = TestServer::start(respond(200, r#"{"ok":true,"value":4}"#)).await;
+    let client = client(&[("n1", server.addr)], 500);
+    let no_key = Invocation {
+        f: "write".into(),
+        key: None,
+        value: json!(1),
+    };
+    let bad_cas = Invocation {
+        f: "cas".into(),
+        key: Some("k".into()),
+        value: json!(1),
+    };
+    let unknown = Invocation {
+        f: "append".into(),
+        key: Some("k".into()),
+        value: json!(1),
+    };
+    assert_eq!(
+        client.invoke(&no_key).await,
+        Outcome::Fail("bad-invocation".into())
+    );
+    assert_eq!(
+        client.invoke(&bad_cas).await,
+        Outcome::Fail("bad-invocation".into())
+    );
+    assert_eq!(
+        client.invoke(&unknown).await,
+        Outcome::Fail("unsupported-function".into())
+    );
+    assert!(server.received().is_empty());
+}
+
+#[tokio::test]
+async fn status_is_parsed() {
+    let body = r#"{"id":"n1","role":"leader","term":3,"leader":"n1","commit_index":10,"applied_index":9,"last_log_index":11}"#;
+    let server = TestServer::start(respond(200, body)).await;
+    let status = client(&[("n1", server.addr)], 500)
+        .status("n1")
+        .await
+        .expect("status");
+    assert_eq!(
+        (status.role.as_str(), status.term, status.applied_index),
+        ("leader", 3, 9)
+    );
+    assert_eq!(status.leader.as_deref(), Some("n1"));
+}
