@@ -17,7 +17,7 @@ system: { kind: raft, nodes: 5 }
 duration: 60s
 workload: { kind: register, keys: 8, clients: 10, rate: 200/s, timeout: 1s }
 nemesis:
-  - { at: 5s, partition: [[n1, n2], [n3, n4, n5]], for: 10s }
+  - { at: 5s, partition: halves, for: 10s }
   - { at: 20s, kill: n3, restart_after: 2s }
   - { at: 30s, pause: n2, for: 3s }
   - { at: 40s, latency: [n1, n4], delay: 100ms, for: 8s }

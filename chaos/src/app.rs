@@ -66,7 +66,14 @@ async fn controller_command(command: Command) -> anyhow::Result<ExitCode> {
         },
         Command::Cleanup => {
             let report = crate::cleanup::cleanup_stale(false)?;
-            println!("{report}");
+            println!(
+                "removed {} namespaces {:?} and {} nftables tables {:?}; kept {:?} (controller alive)",
+                report.namespaces_removed.len(),
+                report.namespaces_removed,
+                report.nft_tables_removed.len(),
+                report.nft_tables_removed,
+                report.kept_live
+            );
             Ok(exit::code(exit::VALID))
         }
         Command::Node(_) | Command::Check(_) => unreachable!("handled before the runtime"),

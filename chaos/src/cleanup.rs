@@ -8,7 +8,7 @@
 //! controller that is still alive are recognised and kept unless `force` is given.
 //! Host-namespace nft tables named `fl-*` are removed too, should any exist.
 //!
-//! [`shutdown_signal`] resolves on Ctrl-C (SIGINT) or SIGTERM, so that the runner can heal
+//! [`ShutdownSignals`] catches Ctrl-C (SIGINT) and SIGTERM, so that the runner can heal
 //! every fault and shut the cluster down instead of dying with faults in place.
 
 use std::time::Duration;
@@ -111,15 +111,30 @@ fn nft_table_names(listing: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Resolves when the process receives SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() -> std::io::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    Ok(tokio::select! {
-        _ = interrupt.recv() => "SIGINT",
-        _ = terminate.recv() => "SIGTERM",
-    })
+/// SIGINT (Ctrl-C) and SIGTERM, caught from the moment of [`ShutdownSignals::install`]
+/// (install before anything that must be undone is started, so no signal is missed).
+pub struct ShutdownSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    /// Replaces the default (dying) action of SIGINT and SIGTERM. Needs a tokio runtime.
+    pub fn install() -> std::io::Result<ShutdownSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(ShutdownSignals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Resolves when either signal arrives; returns its name.
+    pub async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
 }
 
 #[cfg(test)]

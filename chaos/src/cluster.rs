@@ -206,9 +206,11 @@ impl Cluster {
             listen.to_string(),
             "--data-dir".into(),
             data_dir.display().to_string(),
-            "--peers".into(),
-            peers.join(","),
         ]);
+        // A one-node cluster has no peers, and an empty `--peers` value is refused.
+        if !peers.is_empty() {
+            args.extend(["--peers".to_string(), peers.join(",")]);
+        }
         args.extend(cfg.extra_args.iter().cloned());
         let netns = match &self.network {
             ClusterNetwork::Netns(net) => net.namespace_path(id),
@@ -405,12 +407,16 @@ impl Cluster {
         best.map(|status| status.id)
     }
 
-    /// Waits until the node answers `GET /status` with 200, or fails with its log's tail.
-    pub async fn wait_ready(&self, id: &str) -> Result<(), ClusterError> {
+    /// Waits until the node answers `GET /status` with 200, or fails with its log's tail
+    /// (at once if the node exits).
+    pub async fn wait_ready(&mut self, id: &str) -> Result<(), ClusterError> {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(READY_TIMEOUT_MS);
         while tokio::time::Instant::now() < deadline {
             if self.status(id).await.is_ok() {
                 return Ok(());
+            }
+            if let NodeState::Exited(_) = self.supervisor.state(id)? {
+                break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

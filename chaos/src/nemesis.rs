@@ -179,15 +179,9 @@ async fn start_fault(
 }
 
 async fn resolve(cluster: &Cluster, action: &FaultAction) -> Option<Applied> {
-    let nodes = |target: &Target| async move {
-        match target {
-            Target::Nodes(nodes) => Some(nodes.clone()),
-            Target::Leader => cluster.leader().await.map(|leader| vec![leader]),
-        }
-    };
     Some(match action {
-        FaultAction::Kill(target) => Applied::Kill(nodes(target).await?),
-        FaultAction::Pause(target) => Applied::Pause(nodes(target).await?),
+        FaultAction::Kill(target) => Applied::Kill(target_nodes(cluster, target).await?),
+        FaultAction::Pause(target) => Applied::Pause(target_nodes(cluster, target).await?),
         FaultAction::Partition(PlannedPartition::Links { shape, links }) => Applied::Partition {
             shape: shape.clone(),
             links: links.clone(),
@@ -206,6 +200,13 @@ async fn resolve(cluster: &Cluster, action: &FaultAction) -> Option<Applied> {
             }
         }
     })
+}
+
+async fn target_nodes(cluster: &Cluster, target: &Target) -> Option<Vec<String>> {
+    match target {
+        Target::Nodes(nodes) => Some(nodes.clone()),
+        Target::Leader => cluster.leader().await.map(|leader| vec![leader]),
+    }
 }
 
 /// Heals one fault and records `stop-<kind>`. Every node is attempted even if one fails.

@@ -33,6 +33,7 @@ use crate::cluster::{Cluster, ClusterConfig, ClusterError};
 use crate::nemesis::{ActiveFaults, NemesisError, run_plan};
 use crate::progress::Progress;
 use crate::report::{CheckSummary, ReportInput, write_report};
+use crate::supervisor::NodeState;
 use crate::schedule::{CheckKind, Schedule, WorkloadKind, format_duration};
 use crate::store::{RunDir, StoreError, create_run_dir};
 
@@ -248,7 +249,7 @@ async fn final_phase(
     if final_spec.heal {
         cluster.heal().await?;
         for id in cluster.node_ids() {
-            cluster.ensure_running(&id).await?;
+            ensure_running(cluster, recorder, &id).await?;
         }
     }
     tokio::select! {
@@ -261,6 +262,24 @@ async fn final_phase(
             ..FinalReadOptions::default()
         };
         run_final_reads(client, reads, recorder, first_process, &options, shutdown).await?;
+    }
+    Ok(())
+}
+
+/// Brings a node back for the final phase. The nemesis restarts what it killed, so a node
+/// found down here exited on its own: a crash of the system under test, recorded in the
+/// history as a nemesis event so that it shows in the report.
+async fn ensure_running(cluster: &mut Cluster, recorder: &Recorder, id: &str) -> Result<(), RunError> {
+    match cluster.node_state(id)? {
+        NodeState::Running => {}
+        NodeState::Paused => cluster.resume(id).await?,
+        NodeState::Down => cluster.restart(id).await?,
+        NodeState::Exited(code) => {
+            recorder
+                .record_nemesis("node-exited", serde_json::json!({"node": id, "exit_code": code}))
+                .await?;
+            cluster.restart(id).await?;
+        }
     }
     Ok(())
 }

@@ -53,6 +53,7 @@
 
 mod plan;
 mod raw;
+mod render;
 mod validate;
 
 use std::collections::BTreeSet;

@@ -300,6 +300,26 @@ fn wait_bounded(id: &str, child: &mut Child, timeout: Duration) -> Result<ExitSt
     }
 }
 
+/// How long `pause` waits for the node to show as stopped in /proc.
+const STOP_TIMEOUT_MS: u64 = 1_000;
+
+/// Polls /proc/<pid>/stat until the process is stopped (`T`), gone, or `timeout` passes.
+fn wait_until_stopped(pid: u32, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return;
+        };
+        // The state letter follows the command name, which is in parentheses.
+        let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+        if matches!(state, Some('T') | Some('t') | Some('Z') | None) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    tracing::warn!(pid, "node not stopped {} ms after SIGSTOP", timeout.as_millis());
+}
+
 struct NodeEntry {
     spec: NodeSpec,
     child: Option<Child>,
@@ -414,6 +434,11 @@ impl NodeControl for Supervisor {
     fn pause(&mut self, id: &str) -> Result<(), SupervisorError> {
         self.signal_running(id, Signal::SIGSTOP)?;
         self.entry(id)?.paused = true;
+        // SIGSTOP takes effect asynchronously; return once the node is really stopped, so
+        // that a fault's start time is when the node stopped.
+        if let Some(pid) = self.pid(id) {
+            wait_until_stopped(pid, Duration::from_millis(STOP_TIMEOUT_MS));
+        }
         Ok(())
     }
 

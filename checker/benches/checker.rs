@@ -1,1 +1,115 @@
-fn main() {}
+//! `cargo bench -p checker`: file -> verdict on Porcupine's reference set and on generated
+//! histories (1M ops on 1,000 keys and 100k ops on 100 keys, 64 processes, 1% info; 100k
+//! ops on 50 keys with one stale read). Targets (5x Porcupine, see the crate docs):
+//! etcd_002 40 ms, etcd_007 20 ms, etcd_099 12 ms, c50-ok 40 ms, whole set 160 ms,
+//! 1M/1000 keys 1.1 s, 100k/50 keys stale read 0.5 s.
+//!
+//! `FAULTLINE_BENCH_QUICK=1` takes 10 samples of each with a short measurement time.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use checker::generate::{GenSpec, plant_stale_read, register_history, write_jsonl};
+use checker::{CheckOptions, Format, Verdict, check_file};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn reference_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference-histories/porcupine")
+}
+
+fn verdict_of(path: &Path) -> Verdict {
+    check_file(path, Format::Auto, None, &CheckOptions::default())
+        .expect("readable history")
+        .verdict
+}
+
+fn configure() -> Criterion {
+    let quick = std::env::var_os("FAULTLINE_BENCH_QUICK").is_some();
+    let base = Criterion::default();
+    if quick {
+        base.sample_size(10)
+            .measurement_time(Duration::from_secs(2))
+            .warm_up_time(Duration::from_millis(300))
+    } else {
+        base.sample_size(20)
+            .measurement_time(Duration::from_secs(10))
+    }
+}
+
+fn reference_set(c: &mut Criterion) {
+    let dir = reference_dir();
+    let Ok(expected) = std::fs::read_to_string(dir.join("EXPECTED.tsv")) else {
+        eprintln!("no reference histories at {}; skipping", dir.display());
+        return;
+    };
+    let files: Vec<PathBuf> = expected
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split('\t').next())
+        .map(|f| dir.join(f))
+        .collect();
+    let mut group = c.benchmark_group("reference");
+    for name in [
+        "jepsen/etcd_002.log",
+        "jepsen/etcd_007.log",
+        "jepsen/etcd_099.log",
+        "kv/c50-ok.txt",
+    ] {
+        let path = dir.join(name);
+        group.bench_function(name, |b| b.iter(|| verdict_of(&path)));
+    }
+    group.bench_function("whole set", |b| {
+        b.iter(|| {
+            files
+                .iter()
+                .map(|f| verdict_of(f))
+                .filter(|v| *v == Verdict::Invalid)
+                .count()
+        })
+    });
+    group.finish();
+}
+
+fn generated(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cases = Vec::new();
+    for (name, ops, keys, stale) in [
+        ("1M ops, 1000 keys, 64 processes", 1_000_000, 1000, false),
+        ("100k ops, 100 keys, 64 processes", 100_000, 100, false),
+        ("100k ops, 50 keys, one stale read", 100_000, 50, true),
+    ] {
+        let spec = GenSpec {
+            ops,
+            keys,
+            processes: 64,
+            info_per_mille: 10,
+            seed: 7,
+        };
+        let mut history = register_history(spec);
+        if stale {
+            plant_stale_read(&mut history, 3).expect("a read to make stale");
+        }
+        let path = dir.path().join(format!("{ops}-{keys}-{stale}.jsonl"));
+        write_jsonl(&history, std::fs::File::create(&path).expect("create")).expect("write");
+        let expected = if stale {
+            Verdict::Invalid
+        } else {
+            Verdict::Valid
+        };
+        assert_eq!(verdict_of(&path), expected, "{name}");
+        cases.push((name, path));
+    }
+    let mut group = c.benchmark_group("generated");
+    group.sample_size(10);
+    for (name, path) in &cases {
+        group.bench_function(*name, |b| b.iter(|| verdict_of(path)));
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = configure();
+    targets = reference_set, generated
+}
+criterion_main!(benches);

@@ -9,7 +9,10 @@ use checker::{CheckOptions, Format, ModelKind, check_file};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let path = PathBuf::from(args.next().ok_or("usage: check_file HISTORY [FORMAT] [MODEL]")?);
+    let path = PathBuf::from(
+        args.next()
+            .ok_or("usage: check_file HISTORY [FORMAT] [MODEL]")?,
+    );
     let format: Format = args.next().as_deref().unwrap_or("auto").parse()?;
     let model: Option<ModelKind> = args.next().map(|m| m.parse()).transpose()?;
     let result = check_file(&path, format, model, &CheckOptions::default())?;

@@ -109,14 +109,22 @@ fn config(options: &CheckOptions, default_reading: FailedCasReading) -> ModelCon
 
 /// A partitioner whose model type is erased, so that it can be chosen at run time.
 trait KeyedSink: OpSink {
-    fn check(self: Box<Self>, options: &CheckOptions, started: Instant) -> Result<CheckResult, SinkError>;
+    fn check(
+        self: Box<Self>,
+        options: &CheckOptions,
+        started: Instant,
+    ) -> Result<CheckResult, SinkError>;
 }
 
 impl<M: Model> KeyedSink for Partitioner<M>
 where
     M::State: Sync,
 {
-    fn check(self: Box<Self>, options: &CheckOptions, started: Instant) -> Result<CheckResult, SinkError> {
+    fn check(
+        self: Box<Self>,
+        options: &CheckOptions,
+        started: Instant,
+    ) -> Result<CheckResult, SinkError> {
         let records = self.records;
         let keys = self.finish()?;
         Ok(check_keys(keys, records, options, started))
@@ -161,7 +169,10 @@ impl Sniffer {
                 key: op.key.as_deref(),
                 value: ValRef::Json(&op.value),
             };
-            inner.accept(&view, line)?;
+            inner.accept(&view, line).map_err(|e| SinkError {
+                line: Some(line),
+                ..e
+            })?;
         }
         self.kind = Some(kind);
         Ok(self.inner.insert(inner))
@@ -209,16 +220,7 @@ fn check_key<M: Model>(
     history: &mut KeyHistory<M>,
     limits: &Limits<'_>,
 ) -> Option<(Option<Explanation>, Option<UnknownReason>)> {
-    let key_started = Instant::now();
     let outcome = check_calls(&mut history.model, &history.calls, limits);
-    if std::env::var_os("CHECKER_DEBUG").is_some() {
-        let verdict = match &outcome {
-            KeyOutcome::Linearizable => "valid".to_string(),
-            KeyOutcome::NotLinearizable(_) => "invalid".to_string(),
-            KeyOutcome::Unknown(r) => format!("unknown {r}"),
-        };
-        eprintln!("key {:?}: {} calls, {verdict}, {:?}", history.name, history.calls.len(), key_started.elapsed());
-    }
     match outcome {
         KeyOutcome::Linearizable => Some((None, None)),
         KeyOutcome::NotLinearizable(violation) => {
@@ -250,8 +252,10 @@ where
     };
     // First a short pass over every key, so that an easy violation on one key is found
     // before the workers sink into the hardest keys; then the keys left, without a step limit.
-    let mut outcomes: Vec<Option<(Option<Explanation>, Option<UnknownReason>)>> =
-        keys.par_iter_mut().map(|history| check_key(history, &limits)).collect();
+    let mut outcomes: Vec<Option<(Option<Explanation>, Option<UnknownReason>)>> = keys
+        .par_iter_mut()
+        .map(|history| check_key(history, &limits))
+        .collect();
     if !cancel.load(Ordering::Relaxed) {
         limits.max_steps = u64::MAX;
         keys.par_iter_mut()
@@ -292,7 +296,11 @@ where
         keys_invalid,
         keys_unknown,
         elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
-        unknown_reason: if verdict == Verdict::Unknown { unknown_reason } else { None },
+        unknown_reason: if verdict == Verdict::Unknown {
+            unknown_reason
+        } else {
+            None
+        },
         explanation,
     }
 }

@@ -22,25 +22,37 @@ pub fn render(result: &CheckResult, title: &str) -> String {
     let mut page = String::with_capacity(16 * 1024);
     let _ = write!(
         page,
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title>\n<style>{}</style></head><body>\n<h1>{}: {}</h1>\n<p>{}</p>\n",
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head><body>\n<h1>{}: {}</h1>\n",
         encode_text(title),
-        STYLE,
         encode_text(title),
         result.verdict,
-        encode_text(&result.summary_line())
     );
-    if let Some(explanation) = &result.explanation {
-        page.push_str("<pre>");
-        page.push_str(&encode_text(&explanation.to_text()));
-        page.push_str("</pre>\n");
-        page.push_str(&svg(explanation));
-    }
+    page.push_str(&fragment(result));
     page.push_str("</body></html>\n");
     page
 }
 
-const STYLE: &str = "body{font-family:sans-serif;margin:1.5em}pre{background:#f6f6f6;padding:.8em}\
-svg text{font-size:11px;font-family:monospace}.lin{fill:#8fd19e}.culprit{fill:#e35d5d}\
+/// The page's body part alone (summary, explanation, timeline, its own `<style>`), for
+/// embedding in a larger self-contained report.
+pub fn fragment(result: &CheckResult) -> String {
+    let mut out = String::with_capacity(16 * 1024);
+    let _ = write!(
+        out,
+        "<section class=\"lin-check\">\n<style>{STYLE}</style>\n<p>{}</p>\n",
+        encode_text(&result.summary_line())
+    );
+    if let Some(explanation) = &result.explanation {
+        out.push_str("<pre>");
+        out.push_str(&encode_text(&explanation.to_text()));
+        out.push_str("</pre>\n");
+        out.push_str(&svg(explanation));
+    }
+    out.push_str("</section>\n");
+    out
+}
+
+const STYLE: &str = ".lin-check{font-family:sans-serif}.lin-check pre{background:#f6f6f6;padding:.8em}\
+.lin-check svg text{font-size:11px;font-family:monospace}.lin{fill:#8fd19e}.culprit{fill:#e35d5d}\
 .other{fill:#cfcfcf}.open{fill-opacity:.45;stroke:#777;stroke-dasharray:4 2}\
 .legend span{display:inline-block;padding:0 .6em;margin-right:.5em}";
 
@@ -61,7 +73,11 @@ fn svg(explanation: &Explanation) -> String {
     );
     for (process, row) in &rows {
         let y = *row as f64 * ROW_PX + 20.0;
-        let _ = writeln!(out, "<text x=\"4\" y=\"{}\">process {process}</text>", y + 13.0);
+        let _ = writeln!(
+            out,
+            "<text x=\"4\" y=\"{}\">process {process}</text>",
+            y + 13.0
+        );
     }
     for bar in &timeline.bars {
         let y = rows[&bar.summary.process] as f64 * ROW_PX + 20.0;
@@ -104,7 +120,11 @@ fn clip_label(label: &str, width_px: f64) -> String {
 }
 
 fn process_rows(timeline: &Timeline) -> BTreeMap<u64, usize> {
-    let mut rows: BTreeMap<u64, usize> = timeline.bars.iter().map(|b| (b.summary.process, 0)).collect();
+    let mut rows: BTreeMap<u64, usize> = timeline
+        .bars
+        .iter()
+        .map(|b| (b.summary.process, 0))
+        .collect();
     for (i, row) in rows.values_mut().enumerate() {
         *row = i;
     }

@@ -287,9 +287,8 @@ impl<S: Eq + Hash + Clone> Memo<S> {
                 });
                 self.words.extend_from_slice(window);
                 // Table slots are about 8/7 of entries, plus one control byte each.
-                self.bytes += (size_of::<MemoEntry<S>>() + 1) * 8 / 7
-                    + window.len() * 8
-                    + state_heap_bytes;
+                self.bytes +=
+                    (size_of::<MemoEntry<S>>() + 1) * 8 / 7 + window.len() * 8 + state_heap_bytes;
                 true
             }
         }
@@ -322,7 +321,8 @@ impl<S: Clone> Deepest<S> {
         }
         let keep = self.low_water.min(self.prefix.len());
         self.prefix.truncate(keep);
-        self.prefix.extend(stack[keep..].iter().map(|frame| frame.call));
+        self.prefix
+            .extend(stack[keep..].iter().map(|frame| frame.call));
         self.low_water = stack.len();
         self.state = Some(state.clone());
         self.culprit = culprit;
@@ -332,7 +332,12 @@ impl<S: Clone> Deepest<S> {
 /// Where to continue in a newly reached configuration: an enabled pure call that can be
 /// linearized now if there is one (see [`Model::is_pure`]), else the first entry.
 #[inline]
-fn first_choice<M: Model>(list: &EntryList, model: &mut M, state: &M::State, calls: &[Call<M::Op>]) -> u32 {
+fn first_choice<M: Model>(
+    list: &EntryList,
+    model: &mut M,
+    state: &M::State,
+    calls: &[Call<M::Op>],
+) -> u32 {
     let mut entry = list.next[HEAD as usize];
     loop {
         let c = list.call[entry as usize];
@@ -375,9 +380,6 @@ pub fn check_calls<M: Model>(
             steps += u64::from(CHECK_EVERY_STEPS);
             let used_bytes = memo.bytes + model.heap_bytes();
             if let Some(reason) = out_of_budget(limits, used_bytes, steps) {
-                if std::env::var_os("CHECKER_DEBUG").is_some() {
-                    eprintln!("stopped: memo entries {} bytes {} stack {} deepest {}", memo.table.len(), memo.bytes, stack.len(), deepest.prefix.len());
-                }
                 return KeyOutcome::Unknown(reason);
             }
         }
@@ -392,7 +394,11 @@ pub fn check_calls<M: Model>(
                 set.insert(c);
                 if memo.insert(&set, &next_state, M::state_heap_bytes(&next_state)) {
                     let previous = std::mem::replace(&mut state, next_state);
-                    stack.push(Frame { call: c, previous, forced });
+                    stack.push(Frame {
+                        call: c,
+                        previous,
+                        forced,
+                    });
                     list.lift(c);
                     if !calls[c as usize].is_info() {
                         remaining -= 1;
@@ -433,9 +439,6 @@ pub fn check_calls<M: Model>(
                 break;
             }
         }
-    }
-    if std::env::var_os("CHECKER_DEBUG").is_some() {
-        eprintln!("memo entries {} bytes {} words {}", memo.table.len(), memo.bytes, memo.words.len());
     }
     KeyOutcome::Linearizable
 }

@@ -145,7 +145,10 @@ impl<M: Model> Partitioner<M> {
             && *history.name != *key
         {
             return Err(SinkError::new(
-                format!("key {:?} as at the invoke on line {}", history.name, open.inv_line),
+                format!(
+                    "key {:?} as at the invoke on line {}",
+                    history.name, open.inv_line
+                ),
                 format!("key {key:?}"),
             ));
         }
@@ -154,7 +157,10 @@ impl<M: Model> Partitioner<M> {
             OpType::Fail => Completion::Fail,
             _ => Completion::Info,
         };
-        if let Some(model_op) = history.model.complete(open.pending, completion, &op.value)? {
+        if let Some(model_op) = history
+            .model
+            .complete(open.pending, completion, &op.value)?
+        {
             let definite = completion != Completion::Info;
             history.calls.push(Call {
                 op: model_op,
@@ -175,7 +181,10 @@ impl<M: Model> Partitioner<M> {
         for (process, call) in open {
             let history = &mut self.keys[call.key as usize];
             let value = crate::format::ValRef::Null;
-            if let Some(op) = history.model.complete(call.pending, Completion::Info, &value)? {
+            if let Some(op) = history
+                .model
+                .complete(call.pending, Completion::Info, &value)?
+            {
                 history.calls.push(Call {
                     op,
                     inv: call.inv,

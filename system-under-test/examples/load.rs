@@ -32,8 +32,9 @@ async fn main() {
             while Instant::now() < deadline {
                 seq += 1;
                 let body = format!(
-                    r#"{{"op":"write","key":"k{}","value":{seq},"client":"c{c}","seq":{seq}}}"#,
-                    seq % 8
+                    r#"{{"op":"write","key":"k{}","value":{seq},"client":"c{}-{c}","seq":{seq}}}"#,
+                    seq % 8,
+                    std::process::id()
                 );
                 let request = hyper::Request::post(&url)
                     .body(Full::new(Bytes::from(body)))

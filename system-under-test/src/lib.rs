@@ -16,7 +16,10 @@
 //! {"op":"cas",   "key":"k3", "from":4, "to":5,     "client":"c7", "seq":13}
 //! ```
 //!
-//! `client` and `seq` are optional request ids: a write or cas with the same (client, seq)
+//! A successful write or cas answers 200 with `value` the value now stored (the written
+//! value, or cas `to`).
+//!
+//! `client` and `seq` are optional request ids (give both or neither): a write or cas with the same (client, seq)
 //! as one already applied is answered with the first outcome and not applied again, also
 //! across leader changes (the dedup table is part of the replicated state and snapshots).
 //!
@@ -30,6 +33,13 @@
 //! | 400 | `{"error":"bad-request","detail":"..."}` | fail |
 //! | 504 | `{"error":"timeout"}`: proposed, not known to be committed | info |
 //! | 500 | `{"error":"..."}` | info |
+//!
+//! 500 errors are `leadership-lost` (the leader stepped down with the write pending; it may
+//! still commit), `superseded` (another entry took the write's log slot),
+//! `request-expired` (a retry older than the 64 most recent requests of that client), and
+//! `request id reused for a different command`. Unknown paths answer 404, wrong methods
+//! 405, a `/raft` body that is not for this node 400, and an overloaded input queue 503
+//! `overloaded` (for `/raft`: the messages were dropped).
 //!
 //! A follower does not forward: it refuses with 503 `not-leader` and the leader's id, so
 //! that a refusal is always a definite failure. Reads are linearizable (ReadIndex: the
@@ -47,12 +57,98 @@
 //! faultline node --id n1 --listen 127.0.0.1:7001 --data-dir DIR \
 //!     --peers n2=127.0.0.1:7002,n3=127.0.0.1:7003 \
 //!     [--election-timeout-min-ms 150] [--election-timeout-max-ms 300] [--heartbeat-ms 50] \
-//!     [--bug NAME]
+//!     [--bug NAME] [--request-timeout-ms 1000] [--rpc-timeout-ms 500] \
+//!     [--snapshot-every 1000] [--log-retain-entries 500] [--seed N]
 //! ```
+//!
+//! `--listen` also accepts a bare port (bound on 127.0.0.1). The crate's own binary
+//! `raft-node` takes the same flags; `faultline node` embeds [`NodeArgs`] and calls
+//! [`node_main`] (which builds its own tokio runtime; [`run_node`] is the async form).
+//! Logs go to stderr through `tracing` (`RUST_LOG`, default `info`).
 //!
 //! `--peers` lists the *other* nodes and the address this node uses to reach each one: with
 //! faultline's proxy network that is a controller-owned proxy for the directed link, not the
 //! peer's own `--listen` address.
+//!
+//! # Layout
+//!
+//! ```text
+//! src/raft/types.rs      entries, hard state, snapshot metadata, peer messages
+//! src/raft/log.rs        the engine's in-memory log (entries after the compaction point)
+//! src/raft/engine.rs     the pure Raft engine: Input -> Actions
+//! src/state_machine.rs   the key-value map and the client-session (dedup) table
+//! src/storage.rs         WAL, hard state, snapshot file; recovery
+//! src/node/mod.rs        NodeArgs, start-up, the driver task that owns engine + machine
+//! src/node/http.rs       the hyper server: /kv, /status, /raft
+//! src/node/peers.rs      one sender task per peer, batching envelopes into one POST
+//! src/node/persist.rs    the storage thread: one fsync per batch of jobs
+//! src/bug.rs             the planted bugs
+//! src/bin/raft-node.rs   the thin binary
+//! ```
+//!
+//! # The engine
+//!
+//! [`raft::engine::Engine`] holds all protocol state and does no I/O: no sockets, files or
+//! clock reads, and its election jitter comes from a seeded ChaCha8 generator.
+//! `Engine::step(Input)` takes one event; `Engine::drain_actions()` returns what to do.
+//!
+//! Inputs: `Tick { now_ms }`, `Receive { from, message }`, `Propose { token, command }`,
+//! `Read { token }`, `LogPersisted { index, term }`, `SnapshotPersisted { meta }`.
+//!
+//! Actions, to be carried out in order: `PersistHardState`, `AppendLog` (its first index
+//! may cut the durable log back), `Send { to, message, after_persist }`, `SendSnapshot`,
+//! `InstallSnapshot`, `CompactLog`, `Apply { entries }`, `Proposed` / `ProposalRefused`,
+//! `ReadReady { token, index }` / `ReadRefused`, `LeadershipLost`.
+//!
+//! What it implements: randomized election timeouts; PreVote; CheckQuorum (a leader that
+//! has not heard from a majority within `--election-timeout-max-ms` steps down); leader
+//! stickiness (a follower that heard from its leader within `--election-timeout-min-ms`
+//! ignores RequestVote and refuses PreVote, and a leader ignores RequestVote); the
+//! election restriction; AppendEntries with the prev check and the conflict-term hint
+//! (the leader backs off a whole term per refusal); commit only by counting replicas of a
+//! current-term entry (a no-op is appended on election); per-follower flow control (probe,
+//! then pipelined streaming with at most 256 unacknowledged messages, InstallSnapshot when
+//! the needed entries are compacted); ReadIndex with batched heartbeat rounds (reads wait
+//! for the leader's first commit in its term, record the commit index, and are answered
+//! once a majority acknowledged a round that started after they arrived and the state
+//! machine applied that index).
+//!
+//! Unit tests (`raft/engine_tests.rs`) are named after the paper section they check;
+//! `raft/simulation_tests.rs` runs 3- and 5-node clusters of engines over a lossy,
+//! reordering, partitionable network with crash-restarts that lose unsynced writes, and
+//! checks Election Safety and State Machine Safety over many seeds.
+//!
+//! # Batching and pipelining
+//!
+//! The driver task takes up to 1024 queued inputs (client requests, peer messages) before
+//! asking the engine for actions, so a burst of proposals becomes one `AppendLog` and one
+//! AppendEntries per follower. The leader sends AppendEntries at once, without waiting for
+//! its own fsync; it counts itself toward a commit only when `LogPersisted` reports its own
+//! fsync done. Persistence actions and every message that depends on them (votes,
+//! acknowledgements: `after_persist`) go as one job to the storage thread, which drains
+//! every job queued while its previous fsync ran, writes them, fsyncs once, and only then
+//! releases those messages. So a follower fsyncs once per received batch, and the leader
+//! once per batch of proposals. Each peer has one sender task that posts everything queued
+//! for that peer as one `POST /raft` (one request in flight per peer, in order).
+//!
+//! # On-disk format
+//!
+//! See [`storage`]: `wal.log` holds CRC32-framed JSON records (`start`, `hard-state`,
+//! `entry`); `snapshot.bin` one framed snapshot (metadata plus the state machine as
+//! JSON, dedup table included). A torn last record is detected by length and CRC and cut
+//! off at recovery. Snapshots are taken every `--snapshot-every` applied entries; the log
+//! is then rewritten keeping `--log-retain-entries` entries below the snapshot. Both
+//! rewrites go through a temp file, fsync, rename and a directory fsync.
+//!
+//! # Planted bugs (`--bug NAME`, all off by default)
+//!
+//! - `stale-read`: the leader answers reads at once from its own state, without ReadIndex.
+//! - `vote-without-log-check`: votes ignore the election restriction.
+//! - `skip-prev-check`: followers accept AppendEntries without comparing `prev_log_term`.
+//! - `commit-old-term`: the leader commits earlier-term entries by counting replicas.
+//! - `ack-before-write`: followers acknowledge and the leader counts itself before the
+//!   entries reach the disk.
+//! - `no-dedup`: the state machine ignores `(client, seq)`, so retries apply twice.
 
 pub mod bug;
 pub mod node;

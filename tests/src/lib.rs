@@ -30,6 +30,14 @@ pub const FAST_TIMEOUTS: &[&str] = &[
     "50",
 ];
 
+/// Set this environment variable to keep every test's cluster directory (it is always kept
+/// when the test fails).
+pub const KEEP_DIRS_ENV: &str = "FAULTLINE_KEEP_TEST_DIRS";
+
+/// Extra node arguments for every test cluster, whitespace-separated: e.g.
+/// `FAULTLINE_TEST_NODE_ARGS="--bug stale-read"` shows that a test catches a planted bug.
+pub const EXTRA_NODE_ARGS_ENV: &str = "FAULTLINE_TEST_NODE_ARGS";
+
 /// Timeout of one client operation in the tests.
 pub const CLIENT_TIMEOUT_MS: u64 = 1000;
 /// Timeout of a `/status` probe: short, because a paused node never answers.
@@ -82,7 +90,8 @@ fn build_node(profile_dir: &Path) {
 }
 
 /// A cluster of real node processes plus a client of it. The cluster's processes die when
-/// this is dropped; its directory is kept (and its path printed) if the test panicked.
+/// this is dropped; its directory is kept (and its path printed) if the test panicked or
+/// [`KEEP_DIRS_ENV`] is set.
 pub struct TestCluster {
     cluster: Option<Cluster>,
     pub client: RaftClient,
@@ -98,6 +107,9 @@ impl TestCluster {
         let dir = tempfile::Builder::new().prefix("faultline-test-").tempdir().expect("tempdir");
         let mut args: Vec<String> = FAST_TIMEOUTS.iter().map(|s| s.to_string()).collect();
         args.extend(extra_args.iter().map(|s| s.to_string()));
+        if let Ok(more) = std::env::var(EXTRA_NODE_ARGS_ENV) {
+            args.extend(more.split_whitespace().map(str::to_string));
+        }
         let config = ClusterConfig {
             nodes,
             base_dir: dir.path().to_path_buf(),
@@ -188,11 +200,10 @@ impl Drop for TestCluster {
     fn drop(&mut self) {
         // The cluster's own Drop kills every node.
         drop(self.cluster.take());
-        if std::thread::panicking()
-            && let Some(dir) = self.dir.take()
-        {
+        let keep = std::thread::panicking() || std::env::var_os(KEEP_DIRS_ENV).is_some();
+        if keep && let Some(dir) = self.dir.take() {
             let kept = dir.keep();
-            eprintln!("test failed: cluster directory (data, node logs) kept at {}", kept.display());
+            eprintln!("cluster directory (data, node logs) kept at {}", kept.display());
         }
     }
 }

@@ -3,8 +3,10 @@
 //! Ordering: [`Recorder::record`] takes the timestamp, assigns the next `index` and queues the
 //! op while holding one lock, so indices are strictly increasing, times never decrease
 //! (monotonic clock, ns since the recorder was opened) and the file's line order is the
-//! real-time order of the events. The clock is tokio's `Instant` (the OS monotonic clock,
-//! except under tokio's paused test clock, where histories then carry virtual time).
+//! real-time order of the events. The lock is a short synchronous one: room in the queue is
+//! reserved before it is taken, so no one waits on the disk while holding it. The clock is
+//! tokio's `Instant` (the OS monotonic clock, except under tokio's paused test clock, where
+//! histories then carry virtual time).
 //!
 //! Durability: a dedicated OS thread owns the file. It takes whatever is queued (up to
 //! [`MAX_BATCH_OPS`]), writes it through a `BufWriter`, and flushes to the kernel before it
@@ -12,7 +14,7 @@
 //! the queue; what reached the kernel survives a process crash (fsync happens once, at
 //! [`Recorder::close`]: per-batch fsync would cap throughput for protection against power
 //! loss only). The queue is bounded ([`QUEUE_CAPACITY`]): if the disk falls behind,
-//! recording waits, so memory stays bounded.
+//! recording waits for room (and the op is stamped when it gets it), so memory stays bounded.
 //!
 //! Memory: the recorder keeps no ops. After the run, re-read the file with
 //! [`read_history`] (the file is the one source of truth for checkers and reports).
@@ -21,13 +23,13 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex as StdMutex};
+use std::sync::{Arc, Mutex as StdMutex, MutexGuard};
 use std::thread::JoinHandle;
 use tokio::time::Instant;
 
 use checker::history::{Op, OpType, Process};
 use serde_json::Value;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::stats::LiveStats;
 
@@ -108,7 +110,7 @@ struct Sequencer {
 struct RecorderShared {
     start: Instant,
     path: PathBuf,
-    sequencer: Mutex<Sequencer>,
+    sequencer: StdMutex<Sequencer>,
     stats: Arc<LiveStats>,
     /// Ops handed to the kernel so far (written and flushed).
     flushed_ops: Arc<AtomicU64>,
@@ -154,7 +156,7 @@ impl Recorder {
             shared: Arc::new(RecorderShared {
                 start,
                 path,
-                sequencer: Mutex::new(Sequencer {
+                sequencer: StdMutex::new(Sequencer {
                     next_index: 0,
                     queue: Some(queue),
                 }),
@@ -186,44 +188,62 @@ impl Recorder {
         self.shared.flushed_ops.load(Ordering::Acquire)
     }
 
-    /// Appends one op, stamping its `index` and `time`; returns the op as written.
-    pub async fn record(&self, record: OpRecord) -> Result<Op, RecorderError> {
-        let mut sequencer = self.shared.sequencer.lock().await;
-        let queue = sequencer.queue.as_ref().ok_or(RecorderError::Closed)?;
-        let op = Op {
-            index: sequencer.next_index,
-            time_ns: self.shared.start.elapsed().as_nanos() as u64,
-            process: record.process,
-            kind: record.kind,
-            f: record.f,
-            key: record.key,
-            value: record.value,
-            error: record.error,
+    /// Appends one op, stamping its `index` and `time`; returns the index it got.
+    ///
+    /// Waits only for room in the queue (backpressure from the writer), never while holding
+    /// the ordering lock: a slot is reserved first, then the op is stamped and queued under
+    /// a short synchronous lock.
+    pub async fn record(&self, record: OpRecord) -> Result<u64, RecorderError> {
+        let queue = self
+            .lock_sequencer()
+            .queue
+            .clone()
+            .ok_or(RecorderError::Closed)?;
+        let slot = queue.reserve().await.map_err(|_| RecorderError::Closed)?;
+        let (process, kind) = (record.process, record.kind);
+        // Only fail/info carry an error: this clone is off the common (ok) path.
+        let error_for_stats = record.error.clone();
+        let index = {
+            let mut sequencer = self.lock_sequencer();
+            if sequencer.queue.is_none() {
+                return Err(RecorderError::Closed);
+            }
+            let index = sequencer.next_index;
+            sequencer.next_index += 1;
+            // Stamped and queued under one lock: queue order = index order = time order.
+            slot.send(Op {
+                index,
+                time_ns: self.shared.start.elapsed().as_nanos() as u64,
+                process,
+                kind,
+                f: record.f,
+                key: record.key,
+                value: record.value,
+                error: record.error,
+            });
+            index
         };
-        // Sent under the lock so that queue order (= line order) is index order.
-        queue
-            .send(op.clone())
-            .await
-            .map_err(|_| RecorderError::Closed)?;
-        sequencer.next_index += 1;
-        drop(sequencer);
-        self.count(&op);
-        Ok(op)
+        self.count(process, kind, error_for_stats.as_deref());
+        Ok(index)
     }
 
-    fn count(&self, op: &Op) {
-        match op.process {
+    fn lock_sequencer(&self) -> MutexGuard<'_, Sequencer> {
+        self.shared
+            .sequencer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn count(&self, process: Process, kind: OpType, error: Option<&str>) {
+        match process {
             Process::Nemesis => self.shared.stats.count_nemesis_event(),
-            Process::Client(_) => self
-                .shared
-                .stats
-                .count_client_op(op.kind, op.error.as_deref()),
+            Process::Client(_) => self.shared.stats.count_client_op(kind, error),
         }
     }
 
     /// Records a fault event: process `"nemesis"`, type `info` (e.g. `start-partition`
     /// with the groups as value, then `stop-partition`).
-    pub async fn record_nemesis(&self, f: &str, value: Value) -> Result<Op, RecorderError> {
+    pub async fn record_nemesis(&self, f: &str, value: Value) -> Result<u64, RecorderError> {
         self.record(OpRecord {
             process: Process::Nemesis,
             kind: OpType::Info,
@@ -238,7 +258,7 @@ impl Recorder {
     /// Stops accepting ops, waits until every queued op is written, fsyncs the file and
     /// returns the totals. Later calls (and calls on clones) return [`RecorderError::Closed`].
     pub async fn close(&self) -> Result<RecorderSummary, RecorderError> {
-        self.shared.sequencer.lock().await.queue = None;
+        self.lock_sequencer().queue = None;
         let writer = self
             .shared
             .writer

@@ -18,6 +18,8 @@ use super::sample::{LatencyPoint, merge_bars, sample_latency_points};
 pub(crate) const CHART_WIDTH_PX: u32 = 1200;
 const MARGIN_PX: u32 = 14;
 const Y_LABEL_AREA_PX: u32 = 104;
+/// Width of the plotting area inside the axes: the same for every chart, so they line up.
+const PLOT_WIDTH_PX: f64 = (CHART_WIDTH_PX - Y_LABEL_AREA_PX - 2 * MARGIN_PX) as f64;
 const X_LABEL_AREA_PX: u32 = 40;
 const LATENCY_HEIGHT_PX: u32 = 400;
 const THROUGHPUT_HEIGHT_PX: u32 = 280;
@@ -88,8 +90,7 @@ impl TimeAxis {
     pub(crate) fn new(facts: &RunFacts) -> TimeAxis {
         // A run of zero length still gets a visible axis.
         let end_s = facts.duration_s().max(1.0);
-        let plot_px = f64::from(CHART_WIDTH_PX - Y_LABEL_AREA_PX - 2 * MARGIN_PX);
-        let (lanes, lane_count) = assign_label_lanes(&facts.faults, end_s, plot_px);
+        let (lanes, lane_count) = assign_label_lanes(&facts.faults, end_s, PLOT_WIDTH_PX);
         TimeAxis {
             end_s,
             lanes,
@@ -102,7 +103,7 @@ impl TimeAxis {
     }
 
     fn seconds_per_px(&self) -> f64 {
-        self.end_s / f64::from(CHART_WIDTH_PX - Y_LABEL_AREA_PX - 2 * MARGIN_PX)
+        self.end_s / PLOT_WIDTH_PX
     }
 }
 
@@ -207,8 +208,7 @@ where
             colour.mix(0.7).stroke_width(1),
         )))?;
         let plot_left_px = chart.backend_coord(&(0.0, y_high)).0;
-        let plot_px = f64::from(CHART_WIDTH_PX - Y_LABEL_AREA_PX - 2 * MARGIN_PX);
-        let (label_px, _) = label_extent_px(fault, axis.end_s, plot_px);
+        let (label_px, _) = label_extent_px(fault, axis.end_s, PLOT_WIDTH_PX);
         let label_y = (MARGIN_PX + lane as u32 * FAULT_LANE_PX) as i32;
         root.draw(&Text::new(
             fault.label(),
@@ -250,11 +250,17 @@ where
 
 /// Latency of every op (scatter, log scale when latencies span more than a decade or so).
 pub(crate) fn latency_chart(facts: &RunFacts, axis: &TimeAxis) -> Chart {
-    let all: Vec<LatencyPoint> = facts.spans.iter().map(latency_point).collect();
+    // An op still in flight at the end has an age, not a latency: it is left to the timeline.
+    let all: Vec<LatencyPoint> = facts
+        .spans
+        .iter()
+        .filter(|span| span.outcome != Outcome::InFlight)
+        .map(latency_point)
+        .collect();
     let points = sample_latency_points(&all, MAX_SCATTER_POINTS);
     let note = (points.len() < all.len()).then(|| {
         format!(
-            "{} of {} ops drawn: a stratified sample (rare outcomes kept whole, the slowest ops \
+            "{} of {} completed ops drawn: a stratified sample (rare outcomes kept whole, the slowest ops \
              always kept, the rest evenly spaced in time).",
             points.len(),
             all.len()
@@ -352,7 +358,12 @@ pub(crate) fn throughput_chart(facts: &RunFacts, axis: &TimeAxis) -> Chart {
         .filter(|s| s.outcome != Outcome::InFlight)
     {
         let bucket = ((ns_to_s(span.end_ns) / bucket_s) as usize).min(rates.len() - 1);
-        rates[bucket][class_slot(span.outcome)] += 1.0 / bucket_s;
+        rates[bucket][class_slot(span.outcome)] += 1.0;
+    }
+    // Counts to rates; the last bucket may be cut short by the end of the run.
+    for (i, bucket) in rates.iter_mut().enumerate() {
+        let width_s = (axis.end_s - i as f64 * bucket_s).clamp(f64::EPSILON, bucket_s);
+        bucket.iter_mut().for_each(|count| *count /= width_s);
     }
     let peak = rates
         .iter()
@@ -566,4 +577,74 @@ fn draw_timeline(
         ))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(fault: &str, start_s: u64, stop_s: u64) -> FaultWindow {
+        FaultWindow {
+            id: None,
+            fault: fault.to_string(),
+            description: "n1".to_string(),
+            details: String::new(),
+            start_ns: start_s * 1_000_000_000,
+            stop_ns: stop_s * 1_000_000_000,
+            open_at_end: false,
+        }
+    }
+
+    #[test]
+    fn overlapping_labels_take_separate_lanes_and_far_ones_share() {
+        let faults = [
+            window("partition", 0, 10),
+            window("kill", 1, 2),
+            window("pause", 50, 55),
+        ];
+        let (lanes, count) = assign_label_lanes(&faults, 100.0, 1000.0);
+        assert_eq!(lanes, [0, 1, 0]);
+        assert_eq!(count, 2);
+    }
+
+    #[test]
+    fn a_thread_that_changed_process_id_keeps_its_row() {
+        let span = |process, invoke_s: u64, end_s: u64, outcome| OpSpan {
+            process,
+            f: "read".to_string(),
+            invoke_ns: invoke_s * 1_000_000_000,
+            end_ns: end_s * 1_000_000_000,
+            outcome,
+        };
+        let spans = [
+            span(0, 0, 1, Outcome::Ok),
+            span(1, 0, 5, Outcome::Info),
+            span(0, 2, 3, Outcome::Ok),
+            span(11, 6, 7, Outcome::Ok),
+        ];
+        let rows = pack_rows(&spans);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].label(), "p0");
+        assert_eq!(rows[1].label(), "p1, p11");
+        assert_eq!(rows[1].spans.len(), 2);
+    }
+
+    #[test]
+    fn throughput_layers_stack_without_overlap() {
+        let rates = [[3.0, 1.0, 2.0], [4.0, 0.0, 0.0]];
+        let fail_layer = stacked_layer(&rates, 1, 1.0, 2.0);
+        assert_eq!(
+            fail_layer,
+            [
+                (0.0, 4.0),
+                (1.0, 4.0),
+                (1.0, 4.0),
+                (2.0, 4.0),
+                (2.0, 4.0),
+                (1.0, 4.0),
+                (1.0, 3.0),
+                (0.0, 3.0)
+            ]
+        );
+    }
 }

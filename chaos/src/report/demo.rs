@@ -47,31 +47,44 @@ struct DemoFault {
     value: Value,
 }
 
+/// The directed links a `halves` partition of n1..n5 cuts, as the nemesis records them.
+fn halves_cut() -> Vec<String> {
+    let (left, right) = (["n1", "n2"], ["n3", "n4", "n5"]);
+    let mut cut = Vec::new();
+    for a in left {
+        for b in right {
+            cut.push(format!("{a}->{b}"));
+            cut.push(format!("{b}->{a}"));
+        }
+    }
+    cut
+}
+
 fn demo_faults() -> Vec<DemoFault> {
     vec![
         DemoFault {
             fault: "partition",
             start: 0.08,
             stop: Some(0.25),
-            value: json!({"groups": [["n1", "n2"], ["n3", "n4", "n5"]]}),
+            value: json!({"shape": "halves", "cut": halves_cut()}),
         },
         DemoFault {
             fault: "kill",
             start: 0.33,
             stop: Some(0.37),
-            value: json!({"targets": ["n3"]}),
+            value: json!({"nodes": ["n3"]}),
         },
         DemoFault {
             fault: "pause",
             start: 0.50,
             stop: Some(0.55),
-            value: json!({"targets": ["n2"]}),
+            value: json!({"nodes": ["n2"]}),
         },
         DemoFault {
             fault: "latency",
             start: 0.66,
             stop: Some(0.80),
-            value: json!({"targets": ["n1", "n4"], "delay_ms": 100}),
+            value: json!({"nodes": ["n1", "n4"], "delay_ms": 100}),
         },
         DemoFault {
             fault: "partition",

@@ -60,6 +60,8 @@ pub(crate) struct FaultWindow {
     pub fault: String,
     /// What the fault hit, from the event's value: `n1|n2,n3` for groups, `n3` for targets.
     pub description: String,
+    /// The value's list fields that are too long for a label (`cut: n1->n3, n2->n3`).
+    pub details: String,
     pub start_ns: u64,
     pub stop_ns: u64,
     /// No stop event: the window was drawn to the end of the history.
@@ -264,6 +266,7 @@ impl FaultPairing {
             id,
             fault: fault.to_string(),
             description: describe_fault_value(&op.value),
+            details: fault_value_details(&op.value),
             start_ns: op.time_ns,
             stop_ns: op.time_ns,
             open_at_end: true,
@@ -321,8 +324,13 @@ impl FaultPairing {
     }
 }
 
-/// A short human description of a nemesis event's value: its groups (`n1|n2,n3`), its
-/// targets (`n3`), then any other scalar fields (`delay_ms=100`); never its `id`.
+/// Fields named in a fault's label without their key: the partition's groups or shape name,
+/// the nodes hit.
+const BARE_FIELDS: [&str; 6] = ["shape", "targets", "target", "nodes", "node", "groups"];
+
+/// A short human description of a nemesis event's value: its groups (`n1|n2,n3`), shape
+/// (`majorities-ring`), targets or nodes (`n3`), then any other scalar fields
+/// (`delay_ms=100`); never its `id`.
 pub(crate) fn describe_fault_value(value: &Value) -> String {
     let fields = match value {
         Value::Object(fields) => fields,
@@ -335,17 +343,13 @@ pub(crate) fn describe_fault_value(value: &Value) -> String {
         let groups: Vec<String> = groups.iter().map(join_names).collect();
         parts.push(groups.join("|"));
     }
-    for key in ["targets", "target", "nodes", "node"] {
+    for key in ["shape", "targets", "target", "nodes", "node"] {
         if let Some(targets) = fields.get(key) {
             parts.push(join_names(targets));
         }
     }
     for (key, field) in fields {
-        let described = matches!(
-            key.as_str(),
-            "id" | "groups" | "targets" | "target" | "nodes" | "node"
-        );
-        if described {
+        if key == "id" || BARE_FIELDS.contains(&key.as_str()) {
             continue;
         }
         match field {
@@ -356,6 +360,24 @@ pub(crate) fn describe_fault_value(value: &Value) -> String {
         }
     }
     parts.join(" ")
+}
+
+/// The list fields of a nemesis event's value that the label leaves out, as
+/// `key: a, b, c` joined by `; ` (e.g. the directed links a partition cut).
+pub(crate) fn fault_value_details(value: &Value) -> String {
+    let Value::Object(fields) = value else {
+        return String::new();
+    };
+    fields
+        .iter()
+        .filter(|(key, _)| !BARE_FIELDS.contains(&key.as_str()))
+        .filter_map(|(key, field)| {
+            let items = field.as_array()?;
+            let names: Vec<String> = items.iter().map(join_names).collect();
+            Some(format!("{key}: {}", names.join(", ")))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// `["n1","n2"]` -> `n1,n2`; a lone string or number as is.
@@ -484,6 +506,16 @@ mod tests {
     fn describes_other_fields_but_not_the_id() {
         let value = json!({"id": 3, "targets": "n2", "delay_ms": 100});
         assert_eq!(describe_fault_value(&value), "n2 delay_ms=100");
+        assert_eq!(fault_value_details(&value), "");
+    }
+
+    #[test]
+    fn describes_a_partition_by_shape_and_lists_its_cut_links() {
+        let value = json!({"id": 1, "shape": "majorities-ring", "cut": ["n1->n3", "n3->n1"]});
+        assert_eq!(describe_fault_value(&value), "majorities-ring");
+        assert_eq!(fault_value_details(&value), "cut: n1->n3, n3->n1");
+        let kill = json!({"id": 2, "nodes": ["n3"]});
+        assert_eq!(describe_fault_value(&kill), "n3");
     }
 
     #[test]

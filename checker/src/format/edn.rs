@@ -124,7 +124,10 @@ impl<'t> Parser<'t> {
     fn form_at_depth(&mut self, depth: usize) -> Result<Edn, SinkError> {
         // Bounded nesting: malicious input must not overflow the stack.
         if depth > 128 {
-            return Err(SinkError::new("EDN nested at most 128 deep", "deeper nesting"));
+            return Err(SinkError::new(
+                "EDN nested at most 128 deep",
+                "deeper nesting",
+            ));
         }
         self.skip_blank();
         let Some(&b) = self.text.get(self.pos) else {
@@ -135,7 +138,10 @@ impl<'t> Parser<'t> {
                 self.pos += 1;
                 let items = self.items(b'}', depth)?;
                 if items.len() % 2 != 0 {
-                    return Err(SinkError::new("a map with an even number of forms", "an odd number"));
+                    return Err(SinkError::new(
+                        "a map with an even number of forms",
+                        "an odd number",
+                    ));
                 }
                 let mut entries = Vec::with_capacity(items.len() / 2);
                 let mut it = items.into_iter();
@@ -239,7 +245,12 @@ impl<'t> Parser<'t> {
     fn token(&mut self) -> &'t str {
         let start = self.pos;
         while let Some(&b) = self.text.get(self.pos) {
-            if b.is_ascii_whitespace() || matches!(b, b',' | b'{' | b'}' | b'[' | b']' | b'(' | b')' | b'"' | b';') {
+            if b.is_ascii_whitespace()
+                || matches!(
+                    b,
+                    b',' | b'{' | b'}' | b'[' | b']' | b'(' | b')' | b'"' | b';'
+                )
+            {
                 break;
             }
             self.pos += 1;
@@ -258,7 +269,8 @@ impl<'t> Parser<'t> {
             "false" => Edn::Bool(false),
             _ if token.starts_with(':') => Edn::Keyword(token[1..].to_string()),
             _ if token.starts_with(|c: char| c.is_ascii_digit())
-                || (token.len() > 1 && token.starts_with(['-', '+'])
+                || (token.len() > 1
+                    && token.starts_with(['-', '+'])
                     && token[1..].starts_with(|c: char| c.is_ascii_digit())) =>
             {
                 parse_number(token)?
@@ -280,7 +292,11 @@ fn parse_number(token: &str) -> Result<Edn, SinkError> {
 }
 
 /// Reads a Jepsen `history.edn` (or Porcupine kv file) into `sink`.
-pub fn read_history(name: &str, reader: impl Read, sink: &mut dyn OpSink) -> Result<(), InputError> {
+pub fn read_history(
+    name: &str,
+    reader: impl Read,
+    sink: &mut dyn OpSink,
+) -> Result<(), InputError> {
     let text = read_text(name, reader)?;
     let mut ops = parse_ops(name, &text)?;
     if is_independent(&ops) {
@@ -328,7 +344,10 @@ pub fn parse_ops(name: &str, text: &str) -> Result<Vec<(Op, u64)>, InputError> {
 /// One op map -> [`Op`]. A missing `:index` is filled in by position afterwards.
 pub fn op_from_map(form: &Edn) -> Result<Op, SinkError> {
     let Edn::Map(entries) = form else {
-        return Err(SinkError::new("an op map {:type .. :f .. :process ..}", form.describe()));
+        return Err(SinkError::new(
+            "an op map {:type .. :f .. :process ..}",
+            form.describe(),
+        ));
     };
     let get = |name: &str| {
         entries
@@ -342,7 +361,12 @@ pub fn op_from_map(form: &Edn) -> Result<Op, SinkError> {
             "ok" => OpType::Ok,
             "fail" => OpType::Fail,
             "info" => OpType::Info,
-            other => return Err(SinkError::new(":type :invoke, :ok, :fail or :info", format!(":{other}"))),
+            other => {
+                return Err(SinkError::new(
+                    ":type :invoke, :ok, :fail or :info",
+                    format!(":{other}"),
+                ));
+            }
         },
         Some(other) => return Err(SinkError::new(":type as a keyword", other.describe())),
         None => return Err(SinkError::new("a :type in the op map", form.describe())),
@@ -350,7 +374,12 @@ pub fn op_from_map(form: &Edn) -> Result<Op, SinkError> {
     let process = match get("process") {
         Some(Edn::Int(n)) if *n >= 0 => Process::Client(*n as u64),
         Some(Edn::Keyword(k)) if k == "nemesis" => Process::Nemesis,
-        Some(other) => return Err(SinkError::new("a process number or :nemesis", other.describe())),
+        Some(other) => {
+            return Err(SinkError::new(
+                "a process number or :nemesis",
+                other.describe(),
+            ));
+        }
         None => return Err(SinkError::new("a :process in the op map", form.describe())),
     };
     let f = match get("f") {

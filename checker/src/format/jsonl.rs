@@ -112,7 +112,10 @@ fn key_text<'a>(raw: &'a RawValue, scratch: &'a mut String) -> Result<Option<&'a
 }
 
 /// Writes ops as JSON lines.
-pub fn write<'a>(ops: impl IntoIterator<Item = &'a Op>, mut out: impl Write) -> std::io::Result<()> {
+pub fn write<'a>(
+    ops: impl IntoIterator<Item = &'a Op>,
+    mut out: impl Write,
+) -> std::io::Result<()> {
     for op in ops {
         serde_json::to_writer(&mut out, op)?;
         out.write_all(b"\n")?;

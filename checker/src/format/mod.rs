@@ -70,6 +70,9 @@ pub struct InputError {
 pub struct SinkError {
     pub expected: String,
     pub found: String,
+    /// The line the problem is on, when it is not the line being read (a record that was
+    /// held back and replayed).
+    pub line: Option<u64>,
 }
 
 impl SinkError {
@@ -77,13 +80,14 @@ impl SinkError {
         SinkError {
             expected: expected.into(),
             found: found.into(),
+            line: None,
         }
     }
 
     pub fn at(self, file: &str, line: u64) -> InputError {
         InputError {
             file: file.to_string(),
-            line,
+            line: self.line.unwrap_or(line),
             expected: self.expected,
             found: self.found,
         }

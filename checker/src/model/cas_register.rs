@@ -6,7 +6,9 @@
 //! `null`, as in Porcupine, not "unknown" as in Knossos). A `fail` cas is dropped under
 //! Jepsen's reading or becomes "observed a value other than `from`" under Porcupine's.
 
-use super::{Completion, FailedCasReading, Interner, Model, ModelConfig, ModelKind, unknown_function};
+use super::{
+    Completion, FailedCasReading, Interner, Model, ModelConfig, ModelKind, unknown_function,
+};
 use crate::format::{SinkError, ValRef};
 
 /// A register operation with its observed result.
@@ -16,9 +18,15 @@ pub enum RegisterOp {
     Read(u32),
     Write(u32),
     /// A cas that succeeded.
-    Cas { from: u32, to: u32 },
+    Cas {
+        from: u32,
+        to: u32,
+    },
     /// A cas with an unknown outcome: it swaps if the value matches, else does nothing.
-    CasUnknown { from: u32, to: u32 },
+    CasUnknown {
+        from: u32,
+        to: u32,
+    },
     /// Porcupine's failed cas: the value was not `from` at its linearization point.
     NotEqual(u32),
 }
@@ -40,7 +48,10 @@ pub struct CasRegister {
 }
 
 impl CasRegister {
-    pub(crate) fn with_cas(config: &ModelConfig, allow_cas: bool) -> Result<CasRegister, SinkError> {
+    pub(crate) fn with_cas(
+        config: &ModelConfig,
+        allow_cas: bool,
+    ) -> Result<CasRegister, SinkError> {
         let mut values = Interner::default();
         values.intern_value(&ValRef::Json(&config.initial))?;
         Ok(CasRegister {
@@ -51,7 +62,11 @@ impl CasRegister {
     }
 
     fn kind(&self) -> ModelKind {
-        if self.allow_cas { ModelKind::CasRegister } else { ModelKind::Register }
+        if self.allow_cas {
+            ModelKind::CasRegister
+        } else {
+            ModelKind::Register
+        }
     }
 }
 
@@ -102,7 +117,9 @@ impl Model for CasRegister {
             (RegisterPending::Write(v), Completion::Ok | Completion::Info) => {
                 Some(RegisterOp::Write(v))
             }
-            (RegisterPending::Cas { from, to }, Completion::Ok) => Some(RegisterOp::Cas { from, to }),
+            (RegisterPending::Cas { from, to }, Completion::Ok) => {
+                Some(RegisterOp::Cas { from, to })
+            }
             (RegisterPending::Cas { from, to }, Completion::Info) => {
                 Some(RegisterOp::CasUnknown { from, to })
             }
@@ -140,7 +157,9 @@ impl Model for CasRegister {
             RegisterOp::Read(v) => format!("read -> {}", t(v)),
             RegisterOp::Write(v) => format!("write {}", t(v)),
             RegisterOp::Cas { from, to } => format!("cas {} -> {}", t(from), t(to)),
-            RegisterOp::CasUnknown { from, to } => format!("cas {} -> {} (outcome unknown)", t(from), t(to)),
+            RegisterOp::CasUnknown { from, to } => {
+                format!("cas {} -> {} (outcome unknown)", t(from), t(to))
+            }
             RegisterOp::NotEqual(v) => format!("cas from {} failed (value was not {})", t(v), t(v)),
         }
     }

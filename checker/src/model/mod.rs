@@ -205,8 +205,5 @@ impl Interner {
 
 /// The error for a function name a model does not know.
 pub(crate) fn unknown_function(model: ModelKind, f: &str, known: &str) -> SinkError {
-    SinkError::new(
-        format!("a {model} function ({known})"),
-        format!("f {f:?}"),
-    )
+    SinkError::new(format!("a {model} function ({known})"), format!("f {f:?}"))
 }

@@ -4,7 +4,7 @@
 //! plain register that somehow contains a cas is reported rather than silently accepted.
 
 use super::cas_register::{CasRegister, RegisterOp, RegisterPending};
-use super::{ModelKind, Completion, Model, ModelConfig};
+use super::{Completion, Model, ModelConfig, ModelKind};
 use crate::format::{SinkError, ValRef};
 
 /// The read/write register model for one key.

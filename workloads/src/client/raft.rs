@@ -280,6 +280,13 @@ impl RaftClient {
                 self.forget_leader(target);
                 Some((target + 1) % self.nodes.len())
             }
+            // No answer in time (a paused or overloaded node) or a broken connection: the
+            // operation is over (its outcome is unknown), but the next one starts elsewhere
+            // rather than waiting on the same node again.
+            (_, Transport::TimedOut | Transport::Broken(_)) => {
+                self.forget_leader(target);
+                None
+            }
             _ => None,
         }
     }

@@ -1,0 +1,146 @@
+//! Real clusters of the raft-node binary under the proxy network: partitions, one-way cuts,
+//! kill and restart, pause and resume. Election timeouts are 150-300 ms, so each phase
+//! settles within a second or two; the generous polling bounds only matter on a slow machine.
+
+mod common;
+
+use std::time::Duration;
+
+use chaos::cluster::{Cluster, NetworkKind};
+use chaos::supervisor::NodeState;
+use common::{eventually, proc_state, raft_config, write};
+
+const SETTLE: Duration = Duration::from_secs(10);
+
+async fn start(nodes: usize) -> (tempfile::TempDir, Cluster) {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(raft_config(dir.path(), nodes, NetworkKind::Proxy))
+        .await
+        .unwrap();
+    (dir, cluster)
+}
+
+async fn some_leader(cluster: &Cluster) -> String {
+    eventually(SETTLE, || cluster.leader()).await.expect("no leader elected")
+}
+
+/// Waits for a leader other than `old`.
+async fn new_leader(cluster: &Cluster, old: &str) -> String {
+    eventually(SETTLE, || async {
+        cluster.leader().await.filter(|leader| leader != old)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no leader other than {old}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isolated_leader_stops_committing_and_a_new_leader_takes_over() {
+    let (_dir, mut cluster) = start(3).await;
+    let old = some_leader(&cluster).await;
+    assert!(write(cluster.client_addr(&old), "k", 1).await, "write before the partition");
+
+    cluster.partition(&[vec![old.clone()]]).await.unwrap();
+    assert_eq!(cluster.cut_links().len(), 4);
+    let new = new_leader(&cluster, &old).await;
+    assert!(write(cluster.client_addr(&new), "k", 2).await, "the majority side commits");
+    assert!(
+        !write(cluster.client_addr(&old), "k", 3).await,
+        "the isolated old leader must not commit"
+    );
+
+    cluster.heal().await.unwrap();
+    assert!(cluster.cut_links().is_empty());
+    let new_term = cluster.status(&new).await.unwrap().term;
+    let caught_up = eventually(SETTLE, || async {
+        let status = cluster.status(&old).await.ok()?;
+        (status.role == "follower" && status.term >= new_term).then_some(())
+    })
+    .await;
+    assert!(caught_up.is_some(), "the old leader did not rejoin as a follower");
+    cluster.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_outgoing_messages_are_lost_is_replaced() {
+    let (_dir, mut cluster) = start(3).await;
+    let old = some_leader(&cluster).await;
+    for peer in cluster.node_ids().into_iter().filter(|p| *p != old) {
+        cluster.cut(&old, &peer).await.unwrap();
+    }
+    // Only old -> peer is cut: the peers stop hearing heartbeats and elect someone else.
+    let new = new_leader(&cluster, &old).await;
+    assert_ne!(new, old);
+    assert!(write(cluster.client_addr(&new), "k", 1).await);
+    cluster.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_and_restart_keep_the_data_dir() {
+    let (_dir, mut cluster) = start(3).await;
+    let old = some_leader(&cluster).await;
+    assert!(write(cluster.client_addr(&old), "durable", 42).await);
+    let old_pid = cluster.pid(&old).unwrap();
+
+    cluster.kill(&old).await.unwrap();
+    assert_eq!(proc_state(old_pid), None, "killed node not reaped");
+    assert_eq!(cluster.node_state(&old).unwrap(), NodeState::Down);
+    let new = new_leader(&cluster, &old).await;
+
+    cluster.restart(&old).await.unwrap();
+    assert_ne!(cluster.pid(&old), Some(old_pid));
+    // The restarted node recovers its log from disk and follows the new leader.
+    let status = eventually(SETTLE, || async {
+        let status = cluster.status(&old).await.ok()?;
+        (status.leader.as_deref() == Some(new.as_str())).then_some(status)
+    })
+    .await
+    .expect("restarted node did not follow the new leader");
+    assert!(status.commit_index >= 1);
+    let body = r#"{"op":"read","key":"durable"}"#;
+    let (code, answer) = common::post_kv(cluster.client_addr(&new), body, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(code, 200, "{answer}");
+    assert!(answer.contains("42"), "{answer}");
+    let log = std::fs::read_to_string(cluster.log_path(&old)).unwrap_or_default();
+    assert!(!log.is_empty() || std::fs::metadata(cluster.log_path(&old)).is_ok());
+    cluster.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_leader_is_replaced_and_follows_after_resume() {
+    let (_dir, mut cluster) = start(3).await;
+    let old = some_leader(&cluster).await;
+    let pid = cluster.pid(&old).unwrap();
+    cluster.pause(&old).await.unwrap();
+    assert_eq!(proc_state(pid), Some('T'));
+    assert_eq!(cluster.node_state(&old).unwrap(), NodeState::Paused);
+    let new = new_leader(&cluster, &old).await;
+
+    cluster.resume(&old).await.unwrap();
+    let followed = eventually(SETTLE, || async {
+        let status = cluster.status(&old).await.ok()?;
+        (status.role == "follower" && status.leader.as_deref() == Some(new.as_str())).then_some(())
+    })
+    .await;
+    assert!(followed.is_some(), "resumed node did not follow {new}");
+    // Shut down while paused: nothing may be left stopped.
+    cluster.pause(&old).await.unwrap();
+    let pids: Vec<u32> = cluster.node_ids().iter().filter_map(|id| cluster.pid(id)).collect();
+    cluster.shutdown().await.unwrap();
+    for pid in pids {
+        assert_eq!(proc_state(pid), None, "node {pid} left behind");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_network_refuses_network_faults() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(raft_config(dir.path(), 1, NetworkKind::Direct))
+        .await
+        .unwrap();
+    let error = cluster.cut("n1", "n1").await.unwrap_err().to_string();
+    assert!(error.contains("does not support cutting links"), "{error}");
+    assert!(cluster.status("n9").await.is_err());
+    some_leader(&cluster).await;
+}

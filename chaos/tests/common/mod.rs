@@ -1,0 +1,110 @@
+//! Shared by the process tests: finding (or building) the raft-node binary, cluster configs.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use chaos::cluster::{ClusterConfig, NetworkKind};
+
+/// The raft-node executable: `$FAULTLINE_NODE_BIN`, or built once per test binary with
+/// `cargo build -p system-under-test --bin raft-node` into `<target>/node-build`. A separate
+/// target directory, because the outer `cargo test` holds the lock on its own while tests run.
+pub fn node_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            if let Some(path) = std::env::var_os("FAULTLINE_NODE_BIN") {
+                return PathBuf::from(path);
+            }
+            // The test executable is target/<profile>/deps/<name>.
+            let exe = std::env::current_exe().expect("current_exe");
+            let target = exe
+                .parent()
+                .and_then(Path::parent)
+                .and_then(Path::parent)
+                .expect("target dir");
+            let build_dir = target.join("node-build");
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "-p", "system-under-test", "--bin", "raft-node"])
+                .env("CARGO_TARGET_DIR", &build_dir)
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("running cargo build for raft-node");
+            assert!(status.success(), "building raft-node failed");
+            build_dir.join("debug").join("raft-node")
+        })
+        .clone()
+}
+
+/// A config for a small, fast raft cluster.
+pub fn raft_config(base_dir: &Path, nodes: usize, network: NetworkKind) -> ClusterConfig {
+    ClusterConfig {
+        nodes,
+        base_dir: base_dir.to_path_buf(),
+        network,
+        program: node_binary(),
+        program_args_prefix: Vec::new(),
+        extra_args: [
+            "--election-timeout-min-ms",
+            "150",
+            "--election-timeout-max-ms",
+            "300",
+            "--heartbeat-ms",
+            "50",
+        ]
+        .map(String::from)
+        .to_vec(),
+    }
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, for at most `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// The state letter of /proc/<pid>/stat (R, S, T, Z...), or None if the process is gone.
+pub fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// `POST /kv` with a JSON body over a fresh connection; (status code, body), or None on a
+/// transport error or after `timeout`.
+pub async fn post_kv(addr: std::net::SocketAddr, body: &str, timeout: Duration) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let request = format!(
+            "POST /kv HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.ok()?;
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        let code = answer.split_whitespace().nth(1)?.parse().ok()?;
+        let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        Some((code, body))
+    };
+    tokio::time::timeout(timeout, exchange).await.ok().flatten()
+}
+
+/// Writes `value` to `key` through `addr`; true on 200.
+pub async fn write(addr: std::net::SocketAddr, key: &str, value: i64) -> bool {
+    let body = format!(r#"{{"op":"write","key":"{key}","value":{value}}}"#);
+    matches!(post_kv(addr, &body, Duration::from_secs(2)).await, Some((200, _)))
+}
