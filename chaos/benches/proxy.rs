@@ -37,7 +37,9 @@ fn echo_server() -> SocketAddr {
 fn connect(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect(addr).unwrap();
     stream.set_nodelay(true).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     stream
 }
 
@@ -65,7 +67,9 @@ fn bench_proxy(c: &mut Criterion) {
     let mut direct_stream = connect(echo);
     group.bench_function("direct", |b| b.iter(|| round_trip(&mut direct_stream)));
     let mut proxied_stream = connect(proxied);
-    group.bench_function("through_proxy", |b| b.iter(|| round_trip(&mut proxied_stream)));
+    group.bench_function("through_proxy", |b| {
+        b.iter(|| round_trip(&mut proxied_stream))
+    });
     group.finish();
     drop(network);
 }

@@ -20,7 +20,11 @@ async fn main() -> anyhow::Result<()> {
         Some(path) => PathBuf::from(path),
         None => default_program()?,
     };
-    anyhow::ensure!(program.is_file(), "node program {} not found (build raft-node first)", program.display());
+    anyhow::ensure!(
+        program.is_file(),
+        "node program {} not found (build raft-node first)",
+        program.display()
+    );
     let report = raft_bench(RaftBenchOptions::new(program, Vec::new())).await?;
     print!("{report}");
     if json {
@@ -32,6 +36,9 @@ async fn main() -> anyhow::Result<()> {
 /// `target/<profile>/raft-node`; examples live in `target/<profile>/examples/`.
 fn default_program() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("current_exe")?;
-    let profile_dir = exe.parent().and_then(|p| p.parent()).context("example not in target/<profile>/examples")?;
+    let profile_dir = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .context("example not in target/<profile>/examples")?;
     Ok(profile_dir.join("raft-node"))
 }

@@ -143,26 +143,19 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 /// (the nodes still die with us through PR_SET_PDEATHSIG).
 pub fn shutdown_on_signals() -> watch::Receiver<bool> {
     let (sender, receiver) = watch::channel(false);
-    tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(e) => {
-                eprintln!("faultline: cannot listen for SIGTERM: {e}");
-                return;
-            }
-        };
-        for round in 0..2 {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            if round == 0 {
-                eprintln!("faultline: stopping: healing every fault and stopping the cluster (again to quit at once)");
-                let _ = sender.send(true);
-            } else {
-                std::process::exit(i32::from(exit::INTERRUPTED));
-            }
+    let mut signals = match crate::cleanup::ShutdownSignals::install() {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("faultline: cannot catch SIGINT/SIGTERM ({e}); Ctrl-C will kill the run");
+            return receiver;
         }
+    };
+    tokio::spawn(async move {
+        let name = signals.recv().await;
+        eprintln!("faultline: {name}: healing every fault and stopping the cluster (again to quit at once)");
+        let _ = sender.send(true);
+        signals.recv().await;
+        std::process::exit(i32::from(exit::INTERRUPTED));
     });
     receiver
 }

@@ -110,9 +110,17 @@ pub enum BenchError {
 pub async fn raft_bench(opts: RaftBenchOptions) -> Result<RaftBenchReport, BenchError> {
     let temp = match &opts.base_dir {
         Some(_) => None,
-        None => Some(tempfile::Builder::new().prefix("faultline-bench-").tempdir().map_err(BenchError::TempDir)?),
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("faultline-bench-")
+                .tempdir()
+                .map_err(BenchError::TempDir)?,
+        ),
     };
-    let base_dir = opts.base_dir.clone().unwrap_or_else(|| temp.as_ref().expect("temp dir").path().to_path_buf());
+    let base_dir = opts
+        .base_dir
+        .clone()
+        .unwrap_or_else(|| temp.as_ref().expect("temp dir").path().to_path_buf());
     let config = ClusterConfig {
         nodes: 3,
         base_dir,
@@ -129,7 +137,10 @@ pub async fn raft_bench(opts: RaftBenchOptions) -> Result<RaftBenchReport, Bench
     Ok(report)
 }
 
-async fn measure(cluster: &mut Cluster, opts: &RaftBenchOptions) -> Result<RaftBenchReport, BenchError> {
+async fn measure(
+    cluster: &mut Cluster,
+    opts: &RaftBenchOptions,
+) -> Result<RaftBenchReport, BenchError> {
     wait_for_leader(cluster, "after start").await?;
     let client = Arc::new(client_of(cluster, opts.client_timeout_ms)?);
     let mut throughput = Vec::new();
@@ -140,7 +151,12 @@ async fn measure(cluster: &mut Cluster, opts: &RaftBenchOptions) -> Result<RaftB
     for _ in 0..opts.failover_repeats {
         failover_ms.push(measure_failover(cluster).await?);
     }
-    Ok(RaftBenchReport { nodes: 3, throughput, failover_ms_median: median(&failover_ms), failover_ms })
+    Ok(RaftBenchReport {
+        nodes: 3,
+        throughput,
+        failover_ms_median: median(&failover_ms),
+        failover_ms,
+    })
 }
 
 fn client_of(cluster: &Cluster, timeout_ms: u64) -> Result<RaftClient, BenchError> {
@@ -148,7 +164,11 @@ fn client_of(cluster: &Cluster, timeout_ms: u64) -> Result<RaftClient, BenchErro
         let addr = cluster.client_addr(&id);
         (id, addr)
     });
-    let config = RaftClientConfig { timeout_ms, max_idle_per_node: 128, ..RaftClientConfig::default() };
+    let config = RaftClientConfig {
+        timeout_ms,
+        max_idle_per_node: 128,
+        ..RaftClientConfig::default()
+    };
     Ok(RaftClient::new(nodes, config)?)
 }
 
@@ -160,7 +180,9 @@ async fn wait_for_leader(cluster: &Cluster, context: &str) -> Result<String, Ben
         }
         sleep(Duration::from_millis(10)).await;
     }
-    Err(BenchError::NoLeader { context: context.into() })
+    Err(BenchError::NoLeader {
+        context: context.into(),
+    })
 }
 
 /// Counts of one client task.
@@ -171,7 +193,11 @@ struct Tally {
     unknown: u64,
 }
 
-async fn measure_throughput(client: Arc<RaftClient>, clients: usize, duration_ms: u64) -> ThroughputRow {
+async fn measure_throughput(
+    client: Arc<RaftClient>,
+    clients: usize,
+    duration_ms: u64,
+) -> ThroughputRow {
     let start = Instant::now();
     let end = start + Duration::from_millis(duration_ms);
     let tasks: Vec<_> = (0..clients)
@@ -209,7 +235,10 @@ async fn write_until(client: &RaftClient, c: u64, end: Instant) -> Tally {
     while Instant::now() < end {
         let key = format!("k{}", (c * 7919 + i) % KEYS);
         let sent = Instant::now();
-        match client.run(&Invocation::write(key, json!(c * 1_000_000 + i))).await {
+        match client
+            .run(&Invocation::write(key, json!(c * 1_000_000 + i)))
+            .await
+        {
             Outcome::Ok(_) => tally.latencies_us.push(sent.elapsed().as_micros() as u64),
             Outcome::Fail(_) => tally.failed += 1,
             Outcome::Info(_) => tally.unknown += 1,
@@ -224,7 +253,9 @@ fn percentile_ms(sorted: &[u64], percent: usize) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
-    let rank = (sorted.len() * percent).div_ceil(100).clamp(1, sorted.len());
+    let rank = (sorted.len() * percent)
+        .div_ceil(100)
+        .clamp(1, sorted.len());
     sorted[rank - 1] as f64 / 1000.0
 }
 
@@ -255,7 +286,10 @@ async fn measure_failover(cluster: &mut Cluster) -> Result<f64, BenchError> {
             break killed.elapsed().as_secs_f64() * 1000.0;
         }
         if Instant::now() >= deadline {
-            return Err(BenchError::NoFailover { leader, timeout_ms: give_up_ms });
+            return Err(BenchError::NoFailover {
+                leader,
+                timeout_ms: give_up_ms,
+            });
         }
         n += 1;
     };
@@ -269,18 +303,39 @@ async fn measure_failover(cluster: &mut Cluster) -> Result<f64, BenchError> {
 
 impl fmt::Display for RaftBenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "Raft store, {} nodes, fsync on, direct network", self.nodes)?;
-        writeln!(f, "{:>8} {:>12} {:>10} {:>10} {:>8} {:>8}", "clients", "writes/s", "p50 ms", "p99 ms", "failed", "unknown")?;
+        writeln!(
+            f,
+            "Raft store, {} nodes, fsync on, direct network",
+            self.nodes
+        )?;
+        writeln!(
+            f,
+            "{:>8} {:>12} {:>10} {:>10} {:>8} {:>8}",
+            "clients", "writes/s", "p50 ms", "p99 ms", "failed", "unknown"
+        )?;
         for row in &self.throughput {
             writeln!(
                 f,
                 "{:>8} {:>12.0} {:>10.2} {:>10.2} {:>8} {:>8}",
-                row.clients, row.writes_per_s, row.latency_ms_p50, row.latency_ms_p99, row.failed, row.unknown
+                row.clients,
+                row.writes_per_s,
+                row.latency_ms_p50,
+                row.latency_ms_p99,
+                row.failed,
+                row.unknown
             )?;
         }
-        let runs: Vec<String> = self.failover_ms.iter().map(|ms| format!("{ms:.0}")).collect();
+        let runs: Vec<String> = self
+            .failover_ms
+            .iter()
+            .map(|ms| format!("{ms:.0}"))
+            .collect();
         match self.failover_ms_median {
-            Some(median) => writeln!(f, "failover (kill -9 leader -> next acknowledged write): median {median:.0} ms; runs [{}] ms", runs.join(", ")),
+            Some(median) => writeln!(
+                f,
+                "failover (kill -9 leader -> next acknowledged write): median {median:.0} ms; runs [{}] ms",
+                runs.join(", ")
+            ),
             None => writeln!(f, "failover: not measured"),
         }
     }

@@ -78,7 +78,12 @@ pub fn cleanup_stale(force: bool) -> Result<CleanupReport, CleanupError> {
     if let Ok(listing) = run_tool("nft", &["list", "tables"], None, TOOL_TIMEOUT) {
         for (family, name) in nft_table_names(&listing) {
             if name.starts_with("fl-") && is_stale(&name, force) {
-                run_tool("nft", &["delete", "table", &family, &name], None, TOOL_TIMEOUT)?;
+                run_tool(
+                    "nft",
+                    &["delete", "table", &family, &name],
+                    None,
+                    TOOL_TIMEOUT,
+                )?;
                 report.nft_tables_removed.push(format!("{family} {name}"));
             }
         }

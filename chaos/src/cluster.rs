@@ -31,6 +31,7 @@ use tokio::net::TcpStream;
 use crate::network::netns::{NetnsError, NetnsNetwork};
 use crate::network::proxy::{ProxyError, ProxyNetwork};
 use crate::network::{Link, ShapeError, links_between_groups};
+use crate::schedule::{FaultAction, PlannedPartition, Target};
 use crate::supervisor::{NodeControl, NodeSpec, NodeState, Supervisor, SupervisorError};
 
 /// How long `start` and `restart` wait for a node to answer `GET /status`.
@@ -88,7 +89,9 @@ pub enum ClusterError {
         network: NetworkKind,
         operation: &'static str,
     },
-    #[error("node {id:?} did not answer GET /status within {timeout_ms} ms; last log lines:\n{log_tail}")]
+    #[error(
+        "node {id:?} did not answer GET /status within {timeout_ms} ms; last log lines:\n{log_tail}"
+    )]
     NotReady {
         id: String,
         timeout_ms: u64,
@@ -148,8 +151,8 @@ fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Cluste
 /// Picks a free loopback port by binding port 0 and releasing it (a small race, accepted:
 /// the node must bind the port itself).
 fn free_loopback_addr() -> Result<SocketAddr, ClusterError> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .map_err(io_error("binding 127.0.0.1:0"))?;
+    let listener =
+        std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(io_error("binding 127.0.0.1:0"))?;
     listener.local_addr().map_err(io_error("local_addr"))
 }
 
@@ -363,10 +366,9 @@ impl Cluster {
         self.check_node(from)?;
         self.check_node(to)?;
         match &self.network {
-            ClusterNetwork::Proxy(proxy) => Ok(proxy.set_latency(
-                &Link::new(from, to),
-                Duration::from_millis(latency_ms),
-            )?),
+            ClusterNetwork::Proxy(proxy) => {
+                Ok(proxy.set_latency(&Link::new(from, to), Duration::from_millis(latency_ms))?)
+            }
             _ => Err(self.unsupported("latency")),
         }
     }
@@ -437,6 +439,95 @@ impl Cluster {
             _ => Ok(()),
         };
         healed.and(killed).and(removed)
+    }
+}
+
+/// A planned fault in place, with its targets resolved (for the history and for undoing it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveFault {
+    pub action: FaultAction,
+    /// The nodes killed or paused (the leader resolved at start), empty for partitions.
+    pub nodes: Vec<String>,
+    /// The links cut, empty for process faults.
+    pub links: Vec<Link>,
+}
+
+impl Cluster {
+    /// Puts a planned fault in place, resolving `leader` targets now. A fault whose leader
+    /// is unknown (none elected) affects nothing and says so with empty `nodes`/`links`.
+    pub async fn start_fault(&mut self, action: &FaultAction) -> Result<ActiveFault, ClusterError> {
+        let mut active = ActiveFault {
+            action: action.clone(),
+            nodes: Vec::new(),
+            links: Vec::new(),
+        };
+        match action {
+            FaultAction::Kill(target) | FaultAction::Pause(target) => {
+                active.nodes = self.resolve(target).await;
+                for node in &active.nodes {
+                    if matches!(action, FaultAction::Kill(_)) {
+                        self.kill(node).await?;
+                    } else {
+                        self.pause(node).await?;
+                    }
+                }
+            }
+            FaultAction::Partition(PlannedPartition::Links { links, .. }) => {
+                active.links = links.clone();
+            }
+            FaultAction::Partition(PlannedPartition::IsolateLeader) => {
+                if let Some(leader) = self.leader().await {
+                    active.links = links_between_groups(&self.ids, &[vec![leader]])?
+                        .into_iter()
+                        .collect();
+                }
+            }
+        }
+        self.cut_all(active.links.clone().iter()).await?;
+        Ok(active)
+    }
+
+    /// Undoes a fault started with [`Cluster::start_fault`]: restarts killed nodes, resumes
+    /// paused ones, heals a partition (schedules never hold two network faults at once, so
+    /// healing the whole network is exact).
+    pub async fn end_fault(&mut self, fault: &ActiveFault) -> Result<(), ClusterError> {
+        match &fault.action {
+            FaultAction::Kill(_) => {
+                for node in &fault.nodes {
+                    if self.pid(node).is_none() {
+                        self.restart(node).await?;
+                    }
+                }
+            }
+            FaultAction::Pause(_) => {
+                for node in &fault.nodes {
+                    self.resume(node).await?;
+                }
+            }
+            FaultAction::Partition(_) => self.heal().await?,
+        }
+        Ok(())
+    }
+
+    async fn resolve(&self, target: &Target) -> Vec<String> {
+        match target {
+            Target::Nodes(nodes) => nodes.clone(),
+            Target::Leader => self.leader().await.into_iter().collect(),
+        }
+    }
+
+    /// Heals the network, resumes every node and restarts every node that is down: the
+    /// state a run's end (and its final reads) needs, whatever faults were in place.
+    pub async fn heal_all(&mut self) -> Result<(), ClusterError> {
+        self.heal().await?;
+        for id in self.ids.clone() {
+            match self.supervisor.state(&id)? {
+                NodeState::Paused => self.resume(&id).await?,
+                NodeState::Down | NodeState::Exited(_) => self.restart(&id).await?,
+                NodeState::Running => {}
+            }
+        }
+        Ok(())
     }
 }
 
@@ -544,9 +635,10 @@ async fn http_get(addr: SocketAddr, path: &str) -> Result<String, String> {
     if status_line.split_whitespace().nth(1) != Some("200") {
         return Err(format!("answered {status_line:?}"));
     }
-    let chunked = head
-        .lines()
-        .any(|line| line.to_ascii_lowercase().starts_with("transfer-encoding: chunked"));
+    let chunked = head.lines().any(|line| {
+        line.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
     Ok(if chunked {
         dechunk(body)?
     } else {
@@ -557,9 +649,7 @@ async fn http_get(addr: SocketAddr, path: &str) -> Result<String, String> {
 fn dechunk(mut body: &str) -> Result<String, String> {
     let mut out = String::new();
     loop {
-        let (size_line, rest) = body
-            .split_once("\r\n")
-            .ok_or("truncated chunked body")?;
+        let (size_line, rest) = body.split_once("\r\n").ok_or("truncated chunked body")?;
         let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
             .map_err(|e| format!("bad chunk size {size_line:?}: {e}"))?;
         if size == 0 {

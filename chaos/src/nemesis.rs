@@ -15,9 +15,8 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::cluster::{Cluster, ClusterError};
-use crate::network::Link;
-use crate::schedule::{FaultAction, PlannedFault, PlannedPartition, Target};
+use crate::cluster::{ActiveFault, Cluster, ClusterError};
+use crate::schedule::{FaultAction, PlannedFault, PlannedPartition};
 use workloads::recorder::{Recorder, RecorderError};
 
 /// Errors that stop the nemesis. Faults already started are healed before it returns one.
@@ -41,40 +40,44 @@ pub type ActiveFaults = Arc<Mutex<Vec<String>>>;
 struct Started {
     id: u64,
     end: Duration,
-    applied: Applied,
+    fault: ActiveFault,
 }
 
-#[derive(Debug, Clone)]
-enum Applied {
-    Kill(Vec<String>),
-    Pause(Vec<String>),
-    Partition { shape: String, links: Vec<Link> },
+fn kind(fault: &ActiveFault) -> &'static str {
+    match fault.action {
+        FaultAction::Kill(_) => "kill",
+        FaultAction::Pause(_) => "pause",
+        FaultAction::Partition(_) => "partition",
+    }
 }
 
-impl Applied {
-    fn kind(&self) -> &'static str {
-        match self {
-            Applied::Kill(_) => "kill",
-            Applied::Pause(_) => "pause",
-            Applied::Partition { .. } => "partition",
+fn label(fault: &ActiveFault) -> String {
+    match &fault.action {
+        FaultAction::Kill(_) | FaultAction::Pause(_) => {
+            format!("{} {}", kind(fault), fault.nodes.join(","))
+        }
+        FaultAction::Partition(PlannedPartition::Links { shape, .. }) => format!("partition {shape}"),
+        FaultAction::Partition(PlannedPartition::IsolateLeader) => {
+            // The isolated leader is the one node on every cut link.
+            let on_every_link = |node: &str| fault.links.iter().all(|l| l.from == node || l.to == node);
+            let isolated = fault
+                .links
+                .first()
+                .and_then(|l| [&l.from, &l.to].into_iter().find(|n| on_every_link(n)))
+                .map(String::as_str)
+                .unwrap_or("?");
+            format!("partition isolate leader {isolated}")
         }
     }
+}
 
-    fn label(&self) -> String {
-        match self {
-            Applied::Kill(nodes) => format!("kill {}", nodes.join(",")),
-            Applied::Pause(nodes) => format!("pause {}", nodes.join(",")),
-            Applied::Partition { shape, .. } => format!("partition {shape}"),
-        }
-    }
-
-    fn describe(&self, id: u64) -> Value {
-        match self {
-            Applied::Kill(nodes) | Applied::Pause(nodes) => json!({"id": id, "nodes": nodes}),
-            Applied::Partition { shape, links } => {
-                let cut: Vec<String> = links.iter().map(|l| format!("{}->{}", l.from, l.to)).collect();
-                json!({"id": id, "shape": shape, "cut": cut})
-            }
+/// The `value` of a nemesis op: the fault's id (pairing start and stop) and its targets.
+fn describe(id: u64, fault: &ActiveFault) -> Value {
+    match &fault.action {
+        FaultAction::Kill(_) | FaultAction::Pause(_) => json!({"id": id, "nodes": fault.nodes}),
+        FaultAction::Partition(_) => {
+            let cut: Vec<String> = fault.links.iter().map(|l| format!("{}->{}", l.from, l.to)).collect();
+            json!({"id": id, "shape": label(fault).trim_start_matches("partition ").to_string(), "cut": cut})
         }
     }
 }
@@ -142,111 +145,45 @@ pub async fn run_plan(
 
 fn set_labels(labels: &ActiveFaults, active: &[Started]) {
     let mut labels = labels.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    *labels = active.iter().map(|s| s.applied.label()).collect();
+    *labels = active.iter().map(|s| label(&s.fault)).collect();
 }
 
-/// Resolves the fault's targets, applies it and records `start-<kind>`. `None` when the
-/// fault had nobody to hit (no leader at that moment), which is recorded too.
+/// Puts the fault in place (targets resolved by the cluster) and records `start-<kind>`.
+/// `None` when the fault had nobody to hit (no leader at that moment), recorded as
+/// `skip-fault`.
 async fn start_fault(
     cluster: &mut Cluster,
     recorder: &Recorder,
-    fault: &PlannedFault,
+    planned: &PlannedFault,
     id: u64,
 ) -> Result<Option<Started>, NemesisError> {
-    let Some(applied) = resolve(cluster, &fault.action).await else {
-        recorder
-            .record_nemesis("skip-fault", json!({"id": id, "reason": "no leader to target", "line": fault.line}))
-            .await?;
+    let fault = cluster
+        .start_fault(&planned.action)
+        .await
+        .map_err(|source| NemesisError::Cluster { id, what: format!("{:?}", planned.action), source })?;
+    if fault.nodes.is_empty() && fault.links.is_empty() {
+        let reason = json!({"id": id, "reason": "no leader to target", "line": planned.line});
+        recorder.record_nemesis("skip-fault", reason).await?;
         return Ok(None);
-    };
-    let fail = |source| NemesisError::Cluster { id, what: applied.label(), source };
-    match &applied {
-        Applied::Kill(nodes) => {
-            for node in nodes {
-                cluster.kill(node).await.map_err(fail)?;
-            }
-        }
-        Applied::Pause(nodes) => {
-            for node in nodes {
-                cluster.pause(node).await.map_err(fail)?;
-            }
-        }
-        Applied::Partition { links, .. } => cluster.cut_all(links.iter()).await.map_err(fail)?,
     }
-    let f = format!("start-{}", applied.kind());
-    recorder.record_nemesis(&f, applied.describe(id)).await?;
-    Ok(Some(Started { id, end: fault.end, applied }))
+    let f = format!("start-{}", kind(&fault));
+    recorder.record_nemesis(&f, describe(id, &fault)).await?;
+    Ok(Some(Started { id, end: planned.end, fault }))
 }
 
-async fn resolve(cluster: &Cluster, action: &FaultAction) -> Option<Applied> {
-    Some(match action {
-        FaultAction::Kill(target) => Applied::Kill(target_nodes(cluster, target).await?),
-        FaultAction::Pause(target) => Applied::Pause(target_nodes(cluster, target).await?),
-        FaultAction::Partition(PlannedPartition::Links { shape, links }) => Applied::Partition {
-            shape: shape.clone(),
-            links: links.clone(),
-        },
-        FaultAction::Partition(PlannedPartition::IsolateLeader) => {
-            let leader = cluster.leader().await?;
-            let links = cluster
-                .node_ids()
-                .into_iter()
-                .filter(|other| *other != leader)
-                .flat_map(|other| [Link::new(&leader, &other), Link::new(&other, &leader)])
-                .collect();
-            Applied::Partition {
-                shape: format!("isolate leader {leader}"),
-                links,
-            }
-        }
-    })
-}
-
-async fn target_nodes(cluster: &Cluster, target: &Target) -> Option<Vec<String>> {
-    match target {
-        Target::Nodes(nodes) => Some(nodes.clone()),
-        Target::Leader => cluster.leader().await.map(|leader| vec![leader]),
-    }
-}
-
-/// Heals one fault and records `stop-<kind>`. Every node is attempted even if one fails.
+/// Heals one fault and records `stop-<kind>`, also when healing failed (the error is
+/// returned after recording, so the history shows where the fault ended).
 async fn stop_fault(
     cluster: &mut Cluster,
     recorder: &Recorder,
     started: &Started,
 ) -> Result<(), NemesisError> {
-    let mut first_error = None;
-    match &started.applied {
-        Applied::Kill(nodes) => {
-            for node in nodes {
-                if let Err(e) = cluster.restart(node).await {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        Applied::Pause(nodes) => {
-            for node in nodes {
-                if let Err(e) = cluster.resume(node).await {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        // The schedule refuses overlapping network faults, so healing the whole network
-        // ends exactly this partition.
-        Applied::Partition { .. } => {
-            if let Err(e) = cluster.heal().await {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    let f = format!("stop-{}", started.applied.kind());
-    recorder.record_nemesis(&f, started.applied.describe(started.id)).await?;
-    match first_error {
-        None => Ok(()),
-        Some(source) => Err(NemesisError::Cluster {
-            id: started.id,
-            what: started.applied.label(),
-            source,
-        }),
-    }
+    let healed = cluster.end_fault(&started.fault).await;
+    let f = format!("stop-{}", kind(&started.fault));
+    recorder.record_nemesis(&f, describe(started.id, &started.fault)).await?;
+    healed.map_err(|source| NemesisError::Cluster {
+        id: started.id,
+        what: label(&started.fault),
+        source,
+    })
 }

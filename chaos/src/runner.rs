@@ -6,7 +6,8 @@
 //!    recorder appends every op to `history.jsonl` as it happens.
 //! 4. The final phase: heal everything, quiesce, final reads.
 //! 5. Stop the cluster, check the history (each check with a time budget: a run never hangs
-//!    in checking, it says `unknown`), write `results.json` and `report.html`.
+//!    in checking, it says `unknown`), write `results.json` and `report.html`. The nodes'
+//!    data dirs (`data/<id>`) are kept only when the verdict is not `valid`.
 //!
 //! Ctrl-C and SIGTERM set the shutdown signal: the workload stops, every fault is healed,
 //! the cluster is stopped and the history recorded so far is still checked and written up,
@@ -146,6 +147,12 @@ pub async fn execute(
     summary?;
     let interrupted = *shutdown.borrow();
     let results = check_and_report(&request, &dir, interrupted)?;
+    // The nodes' data dirs are evidence only when something is wrong; nightly campaigns
+    // would otherwise fill the disk with WALs of valid runs.
+    if results.verdict == Verdict::Valid {
+        let data = dir.path.join("data");
+        std::fs::remove_dir_all(&data).map_err(|source| RunError::Io { path: data, source })?;
+    }
     Ok(RunOutcome { dir, results })
 }
 
@@ -247,10 +254,8 @@ async fn final_phase(
 ) -> Result<(), RunError> {
     let final_spec = request.schedule.final_phase;
     if final_spec.heal {
-        cluster.heal().await?;
-        for id in cluster.node_ids() {
-            ensure_running(cluster, recorder, &id).await?;
-        }
+        record_crashed_nodes(cluster, recorder).await?;
+        cluster.heal_all().await?;
     }
     tokio::select! {
         _ = tokio::time::sleep(final_spec.quiesce) => {}
@@ -266,19 +271,14 @@ async fn final_phase(
     Ok(())
 }
 
-/// Brings a node back for the final phase. The nemesis restarts what it killed, so a node
-/// found down here exited on its own: a crash of the system under test, recorded in the
-/// history as a nemesis event so that it shows in the report.
-async fn ensure_running(cluster: &mut Cluster, recorder: &Recorder, id: &str) -> Result<(), RunError> {
-    match cluster.node_state(id)? {
-        NodeState::Running => {}
-        NodeState::Paused => cluster.resume(id).await?,
-        NodeState::Down => cluster.restart(id).await?,
-        NodeState::Exited(code) => {
-            recorder
-                .record_nemesis("node-exited", serde_json::json!({"node": id, "exit_code": code}))
-                .await?;
-            cluster.restart(id).await?;
+/// The nemesis restarts what it killed, so a node found exited before the final phase
+/// crashed on its own: a failure of the system under test, recorded in the history as a
+/// nemesis event so that it shows in the report.
+async fn record_crashed_nodes(cluster: &mut Cluster, recorder: &Recorder) -> Result<(), RunError> {
+    for id in cluster.node_ids() {
+        if let NodeState::Exited(code) = cluster.node_state(&id)? {
+            let event = serde_json::json!({"node": id, "exit_code": code});
+            recorder.record_nemesis("node-exited", event).await?;
         }
     }
     Ok(())

@@ -107,7 +107,11 @@ pub enum SupervisorError {
         source: nix::Error,
     },
     #[error("node {id:?} (pid {pid}) was not reaped within {timeout_ms} ms after SIGKILL")]
-    ReapTimeout { id: String, pid: u32, timeout_ms: u64 },
+    ReapTimeout {
+        id: String,
+        pid: u32,
+        timeout_ms: u64,
+    },
     #[error("waiting for node {id:?}: {source}")]
     Wait { id: String, source: io::Error },
     #[error("the spawner thread is gone")]
@@ -277,7 +281,11 @@ fn kill_group_and_reap(id: &str, child: &mut Child) -> Result<ExitStatus, Superv
     wait_bounded(id, child, Duration::from_millis(REAP_TIMEOUT_MS))
 }
 
-fn wait_bounded(id: &str, child: &mut Child, timeout: Duration) -> Result<ExitStatus, SupervisorError> {
+fn wait_bounded(
+    id: &str,
+    child: &mut Child,
+    timeout: Duration,
+) -> Result<ExitStatus, SupervisorError> {
     let deadline = Instant::now() + timeout;
     loop {
         match child.try_wait() {
@@ -311,13 +319,19 @@ fn wait_until_stopped(pid: u32, timeout: Duration) {
             return;
         };
         // The state letter follows the command name, which is in parentheses.
-        let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next());
         if matches!(state, Some('T') | Some('t') | Some('Z') | None) {
             return;
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    tracing::warn!(pid, "node not stopped {} ms after SIGSTOP", timeout.as_millis());
+    tracing::warn!(
+        pid,
+        "node not stopped {} ms after SIGSTOP",
+        timeout.as_millis()
+    );
 }
 
 struct NodeEntry {
@@ -360,12 +374,10 @@ impl Supervisor {
             .child
             .as_ref()
             .ok_or_else(|| SupervisorError::NotRunning(id.to_string()))?;
-        killpg(Pid::from_raw(child.id() as i32), signal).map_err(|source| {
-            SupervisorError::Signal {
-                id: id.to_string(),
-                signal,
-                source,
-            }
+        killpg(Pid::from_raw(child.id() as i32), signal).map_err(|source| SupervisorError::Signal {
+            id: id.to_string(),
+            signal,
+            source,
         })
     }
 
@@ -524,7 +536,10 @@ pub fn run_tool(
         Ok(result) => result.map_err(|e| tool_error(e.to_string()))?,
         Err(_) => {
             nix::sys::signal::kill(pid, Signal::SIGKILL).ok();
-            return Err(tool_error(format!("timed out after {} ms", timeout.as_millis())));
+            return Err(tool_error(format!(
+                "timed out after {} ms",
+                timeout.as_millis()
+            )));
         }
     };
     let status = output.status;

@@ -26,7 +26,11 @@ fn hold_cluster_controller() {
     let [mode, network, base_dir] = parts[..] else {
         panic!("bad HOLD_CLUSTER {spec:?}");
     };
-    let network = if network == "netns" { NetworkKind::Netns } else { NetworkKind::Proxy };
+    let network = if network == "netns" {
+        NetworkKind::Netns
+    } else {
+        NetworkKind::Proxy
+    };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let mut signals = chaos::cleanup::ShutdownSignals::install().expect("signal handlers");
@@ -34,7 +38,10 @@ fn hold_cluster_controller() {
             .await
             .expect("cluster start");
         cluster.pause("n1").await.expect("pause");
-        cluster.partition(&[vec!["n2".into()]]).await.expect("partition");
+        cluster
+            .partition(&[vec!["n2".into()]])
+            .await
+            .expect("partition");
         let pids: Vec<String> = cluster
             .node_ids()
             .iter()
@@ -73,7 +80,13 @@ fn start_controller(mode: &str, network: &str) -> Controller {
     let dir = tempfile::tempdir().unwrap();
     let spec = format!("{mode} {network} {}", dir.path().display());
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "hold_cluster_controller", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "hold_cluster_controller",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env("HOLD_CLUSTER", spec)
         .env("FAULTLINE_NODE_BIN", node_binary())
         .stdout(Stdio::piped())
@@ -99,7 +112,12 @@ fn start_controller(mode: &str, network: &str) -> Controller {
     for pid in &pids {
         assert!(proc_state(*pid).is_some(), "node {pid} not running");
     }
-    Controller { child, pids, run_id, _dir: dir }
+    Controller {
+        child,
+        pids,
+        run_id,
+        _dir: dir,
+    }
 }
 
 /// Waits (bounded) until none of `pids` is alive (gone or a zombie about to be reaped) and
@@ -108,11 +126,17 @@ fn assert_nodes_gone(pids: &[u32]) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let states: Vec<Option<char>> = pids.iter().map(|p| proc_state(*p)).collect();
-        assert!(!states.contains(&Some('T')), "a node is left stopped: {states:?}");
+        assert!(
+            !states.contains(&Some('T')),
+            "a node is left stopped: {states:?}"
+        );
         if states.iter().all(|s| matches!(s, None | Some('Z'))) {
             return;
         }
-        assert!(Instant::now() < deadline, "nodes survived the controller: {states:?}");
+        assert!(
+            Instant::now() < deadline,
+            "nodes survived the controller: {states:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

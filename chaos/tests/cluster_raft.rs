@@ -21,7 +21,9 @@ async fn start(nodes: usize) -> (tempfile::TempDir, Cluster) {
 }
 
 async fn some_leader(cluster: &Cluster) -> String {
-    eventually(SETTLE, || cluster.leader()).await.expect("no leader elected")
+    eventually(SETTLE, || cluster.leader())
+        .await
+        .expect("no leader elected")
 }
 
 /// Waits for a leader other than `old`.
@@ -37,12 +39,18 @@ async fn new_leader(cluster: &Cluster, old: &str) -> String {
 async fn an_isolated_leader_stops_committing_and_a_new_leader_takes_over() {
     let (_dir, mut cluster) = start(3).await;
     let old = some_leader(&cluster).await;
-    assert!(write(cluster.client_addr(&old), "k", 1).await, "write before the partition");
+    assert!(
+        write(cluster.client_addr(&old), "k", 1).await,
+        "write before the partition"
+    );
 
     cluster.partition(&[vec![old.clone()]]).await.unwrap();
     assert_eq!(cluster.cut_links().len(), 4);
     let new = new_leader(&cluster, &old).await;
-    assert!(write(cluster.client_addr(&new), "k", 2).await, "the majority side commits");
+    assert!(
+        write(cluster.client_addr(&new), "k", 2).await,
+        "the majority side commits"
+    );
     assert!(
         !write(cluster.client_addr(&old), "k", 3).await,
         "the isolated old leader must not commit"
@@ -56,7 +64,10 @@ async fn an_isolated_leader_stops_committing_and_a_new_leader_takes_over() {
         (status.role == "follower" && status.term >= new_term).then_some(())
     })
     .await;
-    assert!(caught_up.is_some(), "the old leader did not rejoin as a follower");
+    assert!(
+        caught_up.is_some(),
+        "the old leader did not rejoin as a follower"
+    );
     cluster.shutdown().await.unwrap();
 }
 
@@ -126,7 +137,11 @@ async fn a_paused_leader_is_replaced_and_follows_after_resume() {
     assert!(followed.is_some(), "resumed node did not follow {new}");
     // Shut down while paused: nothing may be left stopped.
     cluster.pause(&old).await.unwrap();
-    let pids: Vec<u32> = cluster.node_ids().iter().filter_map(|id| cluster.pid(id)).collect();
+    let pids: Vec<u32> = cluster
+        .node_ids()
+        .iter()
+        .filter_map(|id| cluster.pid(id))
+        .collect();
     cluster.shutdown().await.unwrap();
     for pid in pids {
         assert_eq!(proc_state(pid), None, "node {pid} left behind");
@@ -143,4 +158,52 @@ async fn direct_network_refuses_network_faults() {
     assert!(error.contains("does not support cutting links"), "{error}");
     assert!(cluster.status("n9").await.is_err());
     some_leader(&cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planned_faults_start_resolve_the_leader_and_end_healed() {
+    use chaos::schedule::{FaultAction, PlannedPartition, Target};
+    let (_dir, mut cluster) = start(3).await;
+    let leader = some_leader(&cluster).await;
+
+    let kill = cluster
+        .start_fault(&FaultAction::Kill(Target::Leader))
+        .await
+        .unwrap();
+    assert_eq!(kill.nodes, vec![leader.clone()]);
+    assert_eq!(cluster.pid(&leader), None);
+    cluster.end_fault(&kill).await.unwrap();
+    assert!(
+        cluster.pid(&leader).is_some(),
+        "killed leader not restarted"
+    );
+
+    let current = some_leader(&cluster).await;
+    let isolate = FaultAction::Partition(PlannedPartition::IsolateLeader);
+    let partition = cluster.start_fault(&isolate).await.unwrap();
+    assert_eq!(partition.links.len(), 4);
+    assert!(
+        partition
+            .links
+            .iter()
+            .all(|l| l.from == current || l.to == current)
+    );
+    assert_eq!(cluster.cut_links().len(), 4);
+    cluster.end_fault(&partition).await.unwrap();
+    assert!(cluster.cut_links().is_empty());
+
+    // Faults left in place are all undone by heal_all.
+    let pause = FaultAction::Pause(Target::Nodes(vec!["n2".into()]));
+    cluster.start_fault(&pause).await.unwrap();
+    cluster
+        .start_fault(&FaultAction::Kill(Target::Nodes(vec!["n3".into()])))
+        .await
+        .unwrap();
+    cluster.cut("n1", "n2").await.unwrap();
+    cluster.heal_all().await.unwrap();
+    for id in cluster.node_ids() {
+        assert_eq!(cluster.node_state(&id).unwrap(), NodeState::Running, "{id}");
+    }
+    assert!(cluster.cut_links().is_empty());
+    cluster.shutdown().await.unwrap();
 }

@@ -29,9 +29,14 @@ async fn netns_cluster_partitions_heals_and_removes_its_namespaces() {
         .map(|id| namespace_name(&run_id, id))
         .collect();
     for namespace in &namespaces {
-        assert!(Path::new("/run/netns").join(namespace).exists(), "{namespace}");
+        assert!(
+            Path::new("/run/netns").join(namespace).exists(),
+            "{namespace}"
+        );
     }
-    let old = eventually(SETTLE, || cluster.leader()).await.expect("no leader");
+    let old = eventually(SETTLE, || cluster.leader())
+        .await
+        .expect("no leader");
     assert!(write(cluster.client_addr(&old), "k", 1).await);
 
     cluster.partition(&[vec![old.clone()]]).await.unwrap();
@@ -41,7 +46,10 @@ async fn netns_cluster_partitions_heals_and_removes_its_namespaces() {
     .await
     .expect("no new leader behind the kernel-level partition");
     assert!(write(cluster.client_addr(&new), "k", 2).await);
-    assert!(!write(cluster.client_addr(&old), "k", 3).await, "isolated leader committed");
+    assert!(
+        !write(cluster.client_addr(&old), "k", 3).await,
+        "isolated leader committed"
+    );
 
     cluster.heal().await.unwrap();
     let rejoined = eventually(SETTLE, || async {
@@ -50,12 +58,19 @@ async fn netns_cluster_partitions_heals_and_removes_its_namespaces() {
     })
     .await;
     assert!(rejoined.is_some(), "old leader did not rejoin after heal");
-    let error = cluster.set_latency("n1", "n2", 5).await.unwrap_err().to_string();
+    let error = cluster
+        .set_latency("n1", "n2", 5)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("does not support latency"), "{error}");
 
     cluster.shutdown().await.unwrap();
     for namespace in &namespaces {
-        assert!(!Path::new("/run/netns").join(namespace).exists(), "{namespace} left behind");
+        assert!(
+            !Path::new("/run/netns").join(namespace).exists(),
+            "{namespace} left behind"
+        );
     }
     let hub = format!("fl-{run_id}-hub");
     assert!(!Path::new("/run/netns").join(hub).exists());

@@ -6,7 +6,8 @@ use chaos::schedule::{
     DEFAULT_SCHEDULE, FaultAction, PlannedPartition, Target, load_schedule, parse_schedule,
 };
 
-const HEAD: &str = "name: t\nsystem: { kind: raft, nodes: 5 }\nduration: 60s\nworkload: { kind: register }\n";
+const HEAD: &str =
+    "name: t\nsystem: { kind: raft, nodes: 5 }\nduration: 60s\nworkload: { kind: register }\n";
 
 /// Parses `HEAD` + `rest` and returns the error message.
 fn error_of(rest: &str) -> String {
@@ -31,7 +32,11 @@ fn assert_error(rest: &str, position: &str, wording: &[&str]) {
 
 #[test]
 fn unknown_top_level_key() {
-    assert_error("colour: blue\n", "5:1", &["found unknown key `colour`", "one of name, seed, system"]);
+    assert_error(
+        "colour: blue\n",
+        "5:1",
+        &["found unknown key `colour`", "one of name, seed, system"],
+    );
 }
 
 #[test]
@@ -45,11 +50,17 @@ fn unknown_key_in_a_fault() {
 
 #[test]
 fn missing_required_key() {
-    let message = parse_schedule("name: t\nduration: 60s\nworkload: { kind: register }\n", "s.yaml")
-        .unwrap_err()
-        .to_string();
+    let message = parse_schedule(
+        "name: t\nduration: 60s\nworkload: { kind: register }\n",
+        "s.yaml",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(message.starts_with("s.yaml:"), "{message}");
-    assert!(message.contains("expected key `system`, found none"), "{message}");
+    assert!(
+        message.contains("expected key `system`, found none"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -57,10 +68,18 @@ fn bad_duration() {
     assert_error(
         "nemesis:\n  - at: 5 seconds\n    kill: n1\n",
         "6:9",
-        &["expected `at` as a duration such as 500ms", "found `5 seconds`"],
+        &[
+            "expected `at` as a duration such as 500ms",
+            "found `5 seconds`",
+        ],
     );
-    let message = parse_schedule(&HEAD.replace("60s", "sixty"), "s.yaml").unwrap_err().to_string();
-    assert!(message.starts_with("s.yaml:3:11: expected the run's duration"), "{message}");
+    let message = parse_schedule(&HEAD.replace("60s", "sixty"), "s.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.starts_with("s.yaml:3:11: expected the run's duration"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -92,7 +111,10 @@ fn overlapping_faults_on_the_same_node() {
     assert_error(
         "nemesis:\n  - at: 5s\n    kill: n2\n    restart_after: 10s\n  - at: 10s\n    pause: n2\n    for: 2s\n",
         "9:5",
-        &["expected faults not to overlap", "node n2 already held by the fault at line 6 from 5s to 15s"],
+        &[
+            "expected faults not to overlap",
+            "node n2 already held by the fault at line 6 from 5s to 15s",
+        ],
     );
     // A target chosen at fault time may be any node.
     assert_error(
@@ -146,7 +168,11 @@ fn every_without_for() {
 
 #[test]
 fn entry_shape_mistakes() {
-    assert_error("nemesis:\n  - at: 5s\n    for: 1s\n", "6:5", &["kill, pause, partition or one_of, found none"]);
+    assert_error(
+        "nemesis:\n  - at: 5s\n    for: 1s\n",
+        "6:5",
+        &["kill, pause, partition or one_of, found none"],
+    );
     assert_error(
         "nemesis:\n  - at: 5s\n    kill: n1\n    pause: n2\n",
         "8:12",
@@ -178,10 +204,18 @@ fn entry_shape_mistakes() {
 #[test]
 fn top_level_value_mistakes() {
     let bad = |from: &str, to: &str| {
-        parse_schedule(&HEAD.replace(from, to), "s.yaml").unwrap_err().to_string()
+        parse_schedule(&HEAD.replace(from, to), "s.yaml")
+            .unwrap_err()
+            .to_string()
     };
-    assert_eq!(bad("kind: raft", "kind: bank"), "s.yaml:2:17: expected system kind raft, found `bank`");
-    assert_eq!(bad("nodes: 5", "nodes: 0"), "s.yaml:2:30: expected a number of nodes between 1 and 64, found 0");
+    assert_eq!(
+        bad("kind: raft", "kind: bank"),
+        "s.yaml:2:17: expected system kind raft, found `bank`"
+    );
+    assert_eq!(
+        bad("nodes: 5", "nodes: 0"),
+        "s.yaml:2:30: expected a number of nodes between 1 and 64, found 0"
+    );
     assert_eq!(
         bad("kind: register", "kind: register, rate: fast"),
         "s.yaml:4:35: expected a rate such as 200/s or 600/m, found `fast`"
@@ -191,39 +225,72 @@ fn top_level_value_mistakes() {
         "s.yaml:1:7: expected a name of letters, digits, `.`, `_` and `-`, found `a/b`"
     );
     let message = error_of("checks: [set]\n");
-    assert_eq!(message, "s.yaml:5:10: expected checks that fit the workload (linearizable, latency), found `set`");
+    assert_eq!(
+        message,
+        "s.yaml:5:10: expected checks that fit the workload (linearizable, latency), found `set`"
+    );
     let message = error_of("network: wifi\n");
-    assert_eq!(message, "s.yaml:5:10: expected network proxy or netns, found `wifi`");
+    assert_eq!(
+        message,
+        "s.yaml:5:10: expected network proxy or netns, found `wifi`"
+    );
 }
 
 #[test]
 fn load_schedule_names_the_file_and_reads_the_shipped_schedules() {
     let error = load_schedule(std::path::Path::new("/nonexistent/x.yaml")).unwrap_err();
-    assert!(error.to_string().starts_with("/nonexistent/x.yaml: cannot read"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("/nonexistent/x.yaml: cannot read"),
+        "{error}"
+    );
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schedules");
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let schedule = load_schedule(&path).unwrap_or_else(|e| panic!("{e}"));
-        assert!(!schedule.plan(1).is_empty(), "{} plans no fault", path.display());
+        assert!(
+            !schedule.plan(1).is_empty(),
+            "{} plans no fault",
+            path.display()
+        );
         seen += 1;
     }
-    assert!(seen >= 4, "expected partition, kill, pause and nightly schedules in {dir:?}");
+    assert!(
+        seen >= 4,
+        "expected partition, kill, pause and nightly schedules in {dir:?}"
+    );
 }
 
 #[test]
 fn same_seed_same_plan_and_leader_stays_open() {
     let schedule = parse_schedule(DEFAULT_SCHEDULE, "default").unwrap();
     assert_eq!(schedule.plan(7), schedule.plan(7));
-    let plans: std::collections::BTreeSet<String> =
-        (0..10).map(|seed| format!("{:?}", schedule.plan(seed))).collect();
+    let plans: std::collections::BTreeSet<String> = (0..10)
+        .map(|seed| format!("{:?}", schedule.plan(seed)))
+        .collect();
     assert!(plans.len() > 1, "the seed changes nothing");
     let plan = schedule.plan(7);
-    assert!(plan.windows(2).all(|w| w[0].start <= w[1].start), "not time-ordered");
-    assert!(plan.iter().all(|f| f.start < f.end && f.end <= schedule.duration));
-    assert!(plan.iter().any(|f| f.action == FaultAction::Kill(Target::Leader)));
-    assert!(plan.iter().any(|f| f.action == FaultAction::Partition(PlannedPartition::IsolateLeader)));
+    assert!(
+        plan.windows(2).all(|w| w[0].start <= w[1].start),
+        "not time-ordered"
+    );
+    assert!(
+        plan.iter()
+            .all(|f| f.start < f.end && f.end <= schedule.duration)
+    );
+    assert!(
+        plan.iter()
+            .any(|f| f.action == FaultAction::Kill(Target::Leader))
+    );
+    assert!(
+        plan.iter()
+            .any(|f| f.action == FaultAction::Partition(PlannedPartition::IsolateLeader))
+    );
     let first = &plan[0];
     assert_eq!(first.start, Duration::from_secs(5));
-    assert!(matches!(&first.action, FaultAction::Partition(PlannedPartition::Links { shape, links }) if shape == "majorities-ring" && !links.is_empty()));
+    assert!(
+        matches!(&first.action, FaultAction::Partition(PlannedPartition::Links { shape, links }) if shape == "majorities-ring" && !links.is_empty())
+    );
 }

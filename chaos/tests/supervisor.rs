@@ -37,18 +37,35 @@ fn shell_node(dir: &Path, id: &str, script: &str) -> NodeSpec {
 fn kill_restart_pause_resume_and_logs_append() {
     let dir = tempfile::tempdir().unwrap();
     let mut supervisor = Supervisor::new().unwrap();
-    let spec = shell_node(dir.path(), "n1", "echo started; echo oops >&2; exec sleep 30");
+    let spec = shell_node(
+        dir.path(),
+        "n1",
+        "echo started; echo oops >&2; exec sleep 30",
+    );
     supervisor.start(spec.clone()).unwrap();
     let pid = supervisor.pid("n1").unwrap();
     assert_eq!(supervisor.state("n1").unwrap(), NodeState::Running);
     // Its own process group.
-    assert_eq!(nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid as i32))).unwrap().as_raw(), pid as i32);
+    assert_eq!(
+        nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid as i32)))
+            .unwrap()
+            .as_raw(),
+        pid as i32
+    );
 
     supervisor.pause("n1").unwrap();
-    assert!(wait_for_state(pid, Some('T')), "paused node is not stopped: {:?}", proc_state(pid));
+    assert!(
+        wait_for_state(pid, Some('T')),
+        "paused node is not stopped: {:?}",
+        proc_state(pid)
+    );
     assert_eq!(supervisor.state("n1").unwrap(), NodeState::Paused);
     supervisor.resume("n1").unwrap();
-    assert!(wait_for_state(pid, Some('S')), "resumed node is not sleeping: {:?}", proc_state(pid));
+    assert!(
+        wait_for_state(pid, Some('S')),
+        "resumed node is not sleeping: {:?}",
+        proc_state(pid)
+    );
 
     // Kill while paused: nothing may stay stopped, and the process is reaped (gone, not zombie).
     supervisor.pause("n1").unwrap();
@@ -60,7 +77,10 @@ fn kill_restart_pause_resume_and_logs_append() {
     supervisor.restart("n1").unwrap();
     let second_pid = supervisor.pid("n1").unwrap();
     assert_ne!(second_pid, pid);
-    assert!(supervisor.start(spec).is_err(), "starting a running node must fail");
+    assert!(
+        supervisor.start(spec).is_err(),
+        "starting a running node must fail"
+    );
     // Let the restarted shell write its lines before checking that the log kept both runs.
     let log_path = dir.path().join("nodes/n1.log");
     let mut log = String::new();
@@ -74,7 +94,11 @@ fn kill_restart_pause_resume_and_logs_append() {
     drop(supervisor);
     assert_eq!(proc_state(second_pid), None, "drop must kill and reap");
     assert_eq!(log.matches("started").count(), 2, "log: {log}");
-    assert_eq!(log.matches("oops").count(), 2, "stderr goes to the log too: {log}");
+    assert_eq!(
+        log.matches("oops").count(),
+        2,
+        "stderr goes to the log too: {log}"
+    );
 }
 
 #[test]
@@ -83,7 +107,9 @@ fn kill_reaches_the_whole_process_group() {
     let mut supervisor = Supervisor::new().unwrap();
     let pid_file = dir.path().join("grandchild.pid");
     let script = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
-    supervisor.start(shell_node(dir.path(), "n1", &script)).unwrap();
+    supervisor
+        .start(shell_node(dir.path(), "n1", &script))
+        .unwrap();
     let mut grandchild = None;
     for _ in 0..500 {
         if let Ok(text) = std::fs::read_to_string(&pid_file)
@@ -108,7 +134,9 @@ fn kill_reaches_the_whole_process_group() {
 fn a_node_that_exits_by_itself_is_noticed() {
     let dir = tempfile::tempdir().unwrap();
     let mut supervisor = Supervisor::new().unwrap();
-    supervisor.start(shell_node(dir.path(), "n1", "exit 3")).unwrap();
+    supervisor
+        .start(shell_node(dir.path(), "n1", "exit 3"))
+        .unwrap();
     let mut state = NodeState::Running;
     for _ in 0..500 {
         state = supervisor.state("n1").unwrap();
@@ -130,14 +158,20 @@ fn nodes_survive_the_thread_that_asked_for_them() {
     let path = dir.path().to_path_buf();
     let supervisor = std::thread::spawn(move || {
         let mut supervisor = Supervisor::new().unwrap();
-        supervisor.start(shell_node(&path, "n1", "exec sleep 30")).unwrap();
+        supervisor
+            .start(shell_node(&path, "n1", "exec sleep 30"))
+            .unwrap();
         supervisor
     })
     .join()
     .unwrap();
     let pid = supervisor.pid("n1").unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(proc_state(pid), Some('S'), "node died with the requesting thread");
+    assert_eq!(
+        proc_state(pid),
+        Some('S'),
+        "node died with the requesting thread"
+    );
     drop(supervisor);
     assert_eq!(proc_state(pid), None);
 }

@@ -246,12 +246,19 @@ where
     let cancel = AtomicBool::new(false);
     let mut limits = Limits {
         deadline: options.time_limit.map(|limit| started + limit),
-        memo_limit_bytes: options.memo_limit_bytes / rayon::current_num_threads().max(1),
+        memo_limit_bytes: options.memo_limit_bytes,
         cancel: &cancel,
         max_steps: FIRST_PASS_STEPS,
     };
     // First a short pass over every key, so that an easy violation on one key is found
     // before the workers sink into the hardest keys; then the keys left, without a step limit.
+    if let [history] = keys.as_mut_slice() {
+        // One key (an unkeyed history): no thread pool to start, no second pass to plan.
+        limits.max_steps = u64::MAX;
+        let outcome = check_key(history, &limits);
+        return summarize(keys, vec![outcome], records, started);
+    }
+    limits.memo_limit_bytes = options.memo_limit_bytes / rayon::current_num_threads().max(1);
     let mut outcomes: Vec<Option<(Option<Explanation>, Option<UnknownReason>)>> = keys
         .par_iter_mut()
         .map(|history| check_key(history, &limits))
@@ -263,6 +270,16 @@ where
             .filter(|(_, outcome)| outcome.is_none())
             .for_each(|(history, outcome)| *outcome = check_key(history, &limits));
     }
+    summarize(keys, outcomes, records, started)
+}
+
+/// The verdict from every key's outcome (`None`: not finished).
+fn summarize<M: Model>(
+    keys: Vec<KeyHistory<M>>,
+    outcomes: Vec<Option<(Option<Explanation>, Option<UnknownReason>)>>,
+    records: u64,
+    started: Instant,
+) -> CheckResult {
     let outcomes: Vec<(Option<Explanation>, Option<UnknownReason>)> = outcomes
         .into_iter()
         .map(|o| o.unwrap_or((None, Some(UnknownReason::Cancelled))))

@@ -230,18 +230,58 @@ impl LinearizedSet {
     }
 }
 
+/// Windows of at most this many words are stored inside the memo entry itself, so that
+/// comparing an entry costs no second memory access (the common case: the window spans
+/// the frontier of the search, one or two words).
+const INLINE_WORDS: usize = 2;
+
 struct MemoEntry<S> {
-    hash: u64,
+    /// The configuration's hash, folded to 32 bits (the table's hash is derived from it,
+    /// so that an entry of a `u32` state fits in 32 bytes).
+    hash: u32,
     lo: u32,
-    offset: u32,
     len: u32,
+    /// The window itself when `len <= INLINE_WORDS`, else `[offset in the overflow, 0]`.
+    words: [u64; INLINE_WORDS],
     state: S,
+}
+
+impl<S> MemoEntry<S> {
+    #[inline]
+    fn window<'m>(&'m self, overflow: &'m [u64]) -> &'m [u64] {
+        let len = self.len as usize;
+        if len <= INLINE_WORDS {
+            &self.words[..len]
+        } else {
+            let offset = self.words[0] as usize;
+            &overflow[offset..offset + len]
+        }
+    }
+}
+
+/// Folds a 64-bit hash to the 32 bits a memo entry keeps.
+#[inline]
+fn fold(hash: u64) -> u32 {
+    (hash ^ (hash >> 32)) as u32
+}
+
+/// The table's 64-bit hash of an entry, from its 32 stored bits: the multiplication
+/// spreads them over the high bits hashbrown uses as a tag and the low bits it indexes by.
+#[inline]
+fn table_hash(hash: u32) -> u64 {
+    u64::from(hash).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(hash)
+}
+
+/// Compares short windows word by word, without a call to `memcmp`.
+#[inline]
+fn same_words(a: &[u64], b: &[u64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// Visited (linearized set, state) configurations.
 struct Memo<S> {
     table: HashTable<MemoEntry<S>>,
-    words: Vec<u64>,
+    overflow: Vec<u64>,
     bytes: usize,
 }
 
@@ -249,7 +289,7 @@ impl<S: Eq + Hash + Clone> Memo<S> {
     fn new() -> Memo<S> {
         Memo {
             table: HashTable::new(),
-            words: Vec::new(),
+            overflow: Vec::new(),
             bytes: 0,
         }
     }
@@ -259,36 +299,40 @@ impl<S: Eq + Hash + Clone> Memo<S> {
     fn insert(&mut self, set: &LinearizedSet, state: &S, state_heap_bytes: usize) -> bool {
         let mut hasher = FxHasher::default();
         state.hash(&mut hasher);
-        let hash = mix(hasher.finish()) ^ set.hash;
+        let hash = fold(mix(hasher.finish()) ^ set.hash);
         let window = set.window();
         let lo = set.lo as u32;
-        let words = &self.words;
+        let overflow = &self.overflow;
         let entry = self.table.entry(
-            hash,
+            table_hash(hash),
             |e| {
                 e.hash == hash
                     && e.lo == lo
-                    && e.len as usize == window.len()
-                    && words[e.offset as usize..(e.offset + e.len) as usize] == *window
+                    && same_words(e.window(overflow), window)
                     && e.state == *state
             },
-            |e| e.hash,
+            |e| table_hash(e.hash),
         );
         match entry {
             hashbrown::hash_table::Entry::Occupied(_) => false,
             hashbrown::hash_table::Entry::Vacant(vacant) => {
-                let offset = self.words.len() as u32;
+                let mut words = [0; INLINE_WORDS];
+                if window.len() <= INLINE_WORDS {
+                    words[..window.len()].copy_from_slice(window);
+                } else {
+                    words[0] = self.overflow.len() as u64;
+                    self.overflow.extend_from_slice(window);
+                    self.bytes += window.len() * 8;
+                }
                 vacant.insert(MemoEntry {
                     hash,
                     lo,
-                    offset,
                     len: window.len() as u32,
+                    words,
                     state: state.clone(),
                 });
-                self.words.extend_from_slice(window);
                 // Table slots are about 8/7 of entries, plus one control byte each.
-                self.bytes +=
-                    (size_of::<MemoEntry<S>>() + 1) * 8 / 7 + window.len() * 8 + state_heap_bytes;
+                self.bytes += (size_of::<MemoEntry<S>>() + 1) * 8 / 7 + state_heap_bytes;
                 true
             }
         }

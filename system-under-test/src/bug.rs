@@ -6,8 +6,11 @@ use std::fmt;
 /// One planted defect, selected with `--bug NAME`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Bug {
-    /// The leader answers reads from its own state at once, without the ReadIndex
-    /// heartbeat round: a deposed leader that has not noticed serves stale values.
+    /// The leader trusts a read lease it never checks: it answers reads at once from its
+    /// own applied state, without the ReadIndex heartbeat round (and without waiting for a
+    /// commit in its term), and it does not step down by CheckQuorum, only when it hears
+    /// of a higher term. An isolated leader thus keeps serving stale values for as long as
+    /// its partition lasts, while the majority elects a new leader and moves on.
     StaleRead,
     /// Votes are granted without the election restriction (section 5.4.1): a node with a
     /// shorter log can win and overwrite committed entries.
@@ -17,8 +20,10 @@ pub enum Bug {
     /// The leader commits entries of earlier terms by counting replicas (the figure 8
     /// scenario of section 5.4.2).
     CommitOldTerm,
-    /// Replies and the leader's own vote in the commit count happen before the entries are
-    /// written: a kill -9 can lose acknowledged writes.
+    /// Every reply (AppendEntries acknowledgements, but also votes and refusals) leaves
+    /// before the log entries and hard state it depends on are written, and the leader
+    /// counts itself toward a commit before its own fsync: a kill -9 can lose
+    /// acknowledged writes (and a restarted node can vote twice in a term).
     AckBeforeWrite,
     /// The state machine ignores client request ids: a retried write applies twice.
     NoDedup,

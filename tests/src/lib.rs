@@ -58,7 +58,10 @@ pub fn node_program() -> NodeProgram {
 
 fn locate_node_program() -> NodeProgram {
     if let Some(path) = std::env::var_os("FAULTLINE_NODE_BIN") {
-        return NodeProgram { program: PathBuf::from(path), args_prefix: Vec::new() };
+        return NodeProgram {
+            program: PathBuf::from(path),
+            args_prefix: Vec::new(),
+        };
     }
     let exe = std::env::current_exe().expect("current_exe");
     // Test executables live in target/<profile>/deps/.
@@ -68,25 +71,54 @@ fn locate_node_program() -> NodeProgram {
         .unwrap_or_else(|| panic!("{} is not in target/<profile>/deps", exe.display()));
     build_node(profile_dir);
     let program = profile_dir.join("raft-node");
-    assert!(program.is_file(), "{} missing after building it", program.display());
-    NodeProgram { program, args_prefix: Vec::new() }
+    assert!(
+        program.is_file(),
+        "{} missing after building it",
+        program.display()
+    );
+    NodeProgram {
+        program,
+        args_prefix: Vec::new(),
+    }
 }
 
 /// `cargo build -p system-under-test --bin raft-node` into the test's own target directory.
 /// Cargo releases its build lock before running test executables, so this does not
 /// deadlock inside `cargo test`.
 fn build_node(profile_dir: &Path) {
-    let target_dir = profile_dir.parent().expect("target dir above the profile dir");
-    let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
+    let target_dir = profile_dir
+        .parent()
+        .expect("target dir above the profile dir");
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("debug");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
-    command.args(["build", "--quiet", "-p", "system-under-test", "--bin", "raft-node"]);
+    command.args([
+        "build",
+        "--quiet",
+        "-p",
+        "system-under-test",
+        "--bin",
+        "raft-node",
+    ]);
     command.arg("--target-dir").arg(target_dir);
     if profile != "debug" {
-        command.args(["--profile", if profile == "release" { "release" } else { profile }]);
+        command.args([
+            "--profile",
+            if profile == "release" {
+                "release"
+            } else {
+                profile
+            },
+        ]);
     }
     let status = command.status().expect("running cargo to build raft-node");
-    assert!(status.success(), "cargo build of raft-node failed: {status}");
+    assert!(
+        status.success(),
+        "cargo build of raft-node failed: {status}"
+    );
 }
 
 /// A cluster of real node processes plus a client of it. The cluster's processes die when
@@ -104,7 +136,10 @@ impl TestCluster {
     /// Starts `nodes` nodes with [`FAST_TIMEOUTS`] and `extra_args`.
     pub async fn start(nodes: usize, network: NetworkKind, extra_args: &[&str]) -> TestCluster {
         let program = node_program();
-        let dir = tempfile::Builder::new().prefix("faultline-test-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("faultline-test-")
+            .tempdir()
+            .expect("tempdir");
         let mut args: Vec<String> = FAST_TIMEOUTS.iter().map(|s| s.to_string()).collect();
         args.extend(extra_args.iter().map(|s| s.to_string()));
         if let Ok(more) = std::env::var(EXTRA_NODE_ARGS_ENV) {
@@ -121,19 +156,31 @@ impl TestCluster {
         let cluster = Cluster::start(config)
             .await
             .unwrap_or_else(|e| panic!("starting a {nodes}-node cluster: {e}"));
-        let addrs: Vec<_> =
-            cluster.node_ids().into_iter().map(|id| (id.clone(), cluster.client_addr(&id))).collect();
+        let addrs: Vec<_> = cluster
+            .node_ids()
+            .into_iter()
+            .map(|id| (id.clone(), cluster.client_addr(&id)))
+            .collect();
         let client = new_client(&addrs, CLIENT_TIMEOUT_MS);
         let prober = new_client(&addrs, STATUS_TIMEOUT_MS);
-        TestCluster { cluster: Some(cluster), client, prober, dir: Some(dir) }
+        TestCluster {
+            cluster: Some(cluster),
+            client,
+            prober,
+            dir: Some(dir),
+        }
     }
 
     pub fn cluster(&self) -> &Cluster {
-        self.cluster.as_ref().expect("cluster present until shutdown")
+        self.cluster
+            .as_ref()
+            .expect("cluster present until shutdown")
     }
 
     pub fn cluster_mut(&mut self) -> &mut Cluster {
-        self.cluster.as_mut().expect("cluster present until shutdown")
+        self.cluster
+            .as_mut()
+            .expect("cluster present until shutdown")
     }
 
     pub fn node_ids(&self) -> Vec<String> {
@@ -142,8 +189,11 @@ impl TestCluster {
 
     /// A fresh client of every node (its own connections and request-id sessions).
     pub fn new_client(&self, timeout_ms: u64) -> RaftClient {
-        let addrs: Vec<_> =
-            self.node_ids().into_iter().map(|id| (id.clone(), self.cluster().client_addr(&id))).collect();
+        let addrs: Vec<_> = self
+            .node_ids()
+            .into_iter()
+            .map(|id| (id.clone(), self.cluster().client_addr(&id)))
+            .collect();
         new_client(&addrs, timeout_ms)
     }
 
@@ -162,7 +212,10 @@ impl TestCluster {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("no leader among {among:?} within {within:?}\n{}", self.log_tails(30));
+        panic!(
+            "no leader among {among:?} within {within:?}\n{}",
+            self.log_tails(30)
+        );
     }
 
     async fn current_leader(&self, among: &[String]) -> Option<String> {
@@ -171,7 +224,10 @@ impl TestCluster {
             statuses.extend(self.status(id).await);
         }
         let top_term = statuses.iter().map(|s| s.term).max()?;
-        let leaders: Vec<_> = statuses.iter().filter(|s| s.role == "leader" && s.term == top_term).collect();
+        let leaders: Vec<_> = statuses
+            .iter()
+            .filter(|s| s.role == "leader" && s.term == top_term)
+            .collect();
         match leaders.as_slice() {
             [one] => Some(one.id.clone()),
             _ => None,
@@ -203,13 +259,19 @@ impl Drop for TestCluster {
         let keep = std::thread::panicking() || std::env::var_os(KEEP_DIRS_ENV).is_some();
         if keep && let Some(dir) = self.dir.take() {
             let kept = dir.keep();
-            eprintln!("cluster directory (data, node logs) kept at {}", kept.display());
+            eprintln!(
+                "cluster directory (data, node logs) kept at {}",
+                kept.display()
+            );
         }
     }
 }
 
 fn new_client(addrs: &[(String, std::net::SocketAddr)], timeout_ms: u64) -> RaftClient {
-    let config = RaftClientConfig { timeout_ms, ..RaftClientConfig::default() };
+    let config = RaftClientConfig {
+        timeout_ms,
+        ..RaftClientConfig::default()
+    };
     RaftClient::new(addrs.iter().cloned(), config).expect("a client of at least one node")
 }
 
@@ -221,7 +283,9 @@ pub async fn until_ok(client: &RaftClient, inv: &Invocation, within: Duration) -
     while Instant::now() < deadline {
         match client.run(inv).await {
             Outcome::Ok(value) => return Some(value),
-            Outcome::Fail(_) | Outcome::Info(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            Outcome::Fail(_) | Outcome::Info(_) => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
         }
     }
     None

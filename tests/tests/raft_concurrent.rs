@@ -32,7 +32,8 @@ async fn run_writer(client: Arc<RaftClient>, c: u64) -> (BTreeMap<String, Value>
 
 async fn every_acknowledged_write_is_visible(nodes: usize, network: NetworkKind, clients: u64) {
     let tc = TestCluster::start(nodes, network, &[]).await;
-    tc.wait_for_leader(&tc.node_ids(), Duration::from_secs(10)).await;
+    tc.wait_for_leader(&tc.node_ids(), Duration::from_secs(10))
+        .await;
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
             // Separate clients: separate connections, sessions and leader memory.
@@ -48,9 +49,17 @@ async fn every_acknowledged_write_is_visible(nodes: usize, network: NetworkKind,
         unknown += infos;
     }
     let attempted = (clients * WRITES_PER_CLIENT) as usize;
-    assert!(acked.len() * 10 >= attempted * 9, "a healthy cluster acknowledged only {} of {attempted} writes ({unknown} unknown)\n{}", acked.len(), tc.log_tails(20));
+    assert!(
+        acked.len() * 10 >= attempted * 9,
+        "a healthy cluster acknowledged only {} of {attempted} writes ({unknown} unknown)\n{}",
+        acked.len(),
+        tc.log_tails(20)
+    );
     let wrong = mismatches(&tc.client, &acked, Duration::from_secs(10)).await;
-    assert!(wrong.is_empty(), "acknowledged writes not visible (key, written, read): {wrong:?}");
+    assert!(
+        wrong.is_empty(),
+        "acknowledged writes not visible (key, written, read): {wrong:?}"
+    );
     tc.shutdown().await;
 }
 
@@ -69,7 +78,8 @@ async fn five_nodes_through_proxies_eight_clients() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_last_acknowledged_write_of_a_shared_key_wins() {
     let tc = TestCluster::start(3, NetworkKind::Direct, &[]).await;
-    tc.wait_for_leader(&tc.node_ids(), Duration::from_secs(10)).await;
+    tc.wait_for_leader(&tc.node_ids(), Duration::from_secs(10))
+        .await;
     // The writes in the order they were made: (value, acknowledged?), failed ones left out.
     let order = Arc::new(tokio::sync::Mutex::new(Vec::<(u64, bool)>::new()));
     let tasks: Vec<_> = (0..8u64)
@@ -93,10 +103,21 @@ async fn the_last_acknowledged_write_of_a_shared_key_wins() {
         task.await.expect("writer task");
     }
     let order = order.lock().await.clone();
-    let last_acked = order.iter().rposition(|(_, acked)| *acked).expect("some write acknowledged");
+    let last_acked = order
+        .iter()
+        .rposition(|(_, acked)| *acked)
+        .expect("some write acknowledged");
     let allowed: Vec<Value> = order[last_acked..].iter().map(|(v, _)| json!(v)).collect();
-    let read = until_ok(&tc.client, &Invocation::read("shared"), Duration::from_secs(10)).await;
+    let read = until_ok(
+        &tc.client,
+        &Invocation::read("shared"),
+        Duration::from_secs(10),
+    )
+    .await;
     let read = read.expect("the shared key is readable");
-    assert!(allowed.contains(&read), "read {read}, but the last acknowledged write and the unknown ones after it are {allowed:?}");
+    assert!(
+        allowed.contains(&read),
+        "read {read}, but the last acknowledged write and the unknown ones after it are {allowed:?}"
+    );
     tc.shutdown().await;
 }

@@ -22,7 +22,10 @@ const KEY: &str = "register";
 /// Terms and the nodes that claimed to lead in them.
 type Claims = Arc<Mutex<BTreeMap<u64, BTreeSet<String>>>>;
 
-fn poll_leadership_claims(tc: &TestCluster, stop: Arc<AtomicBool>) -> (Claims, Vec<JoinHandle<()>>) {
+fn poll_leadership_claims(
+    tc: &TestCluster,
+    stop: Arc<AtomicBool>,
+) -> (Claims, Vec<JoinHandle<()>>) {
     let claims: Claims = Arc::default();
     let tasks = tc
         .node_ids()
@@ -35,7 +38,12 @@ fn poll_leadership_claims(tc: &TestCluster, stop: Arc<AtomicBool>) -> (Claims, V
                     if let Ok(status) = prober.status(&id).await
                         && status.role == "leader"
                     {
-                        claims.lock().unwrap().entry(status.term).or_default().insert(status.id);
+                        claims
+                            .lock()
+                            .unwrap()
+                            .entry(status.term)
+                            .or_default()
+                            .insert(status.id);
                     }
                     sleep(Duration::from_millis(10)).await;
                 }
@@ -46,7 +54,11 @@ fn poll_leadership_claims(tc: &TestCluster, stop: Arc<AtomicBool>) -> (Claims, V
 }
 
 /// Writes 1, 2, 3, ... to the key, one at a time; `latest_acked` is the last acknowledged.
-fn write_increasing(client: RaftClient, latest_acked: Arc<AtomicU64>, stop: Arc<AtomicBool>) -> JoinHandle<u64> {
+fn write_increasing(
+    client: RaftClient,
+    latest_acked: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<u64> {
     tokio::spawn(async move {
         let mut next = 1u64;
         while !stop.load(Ordering::SeqCst) {
@@ -104,16 +116,30 @@ async fn a_paused_leader_steps_down_and_never_serves_a_stale_read() {
     // Several readers with long timeouts keep reads queued at the paused leader, so some
     // are answered the moment it resumes, before it has heard of the new term.
     let read_client = Arc::new(tc.new_client(1500));
-    let readers: Vec<_> = (0..8)
-        .map(|_| read_from(old_leader.clone(), read_client.clone(), latest_acked.clone(), stop.clone(), start))
+    let readers: Vec<_> = (0..32)
+        .map(|_| {
+            read_from(
+                old_leader.clone(),
+                read_client.clone(),
+                latest_acked.clone(),
+                stop.clone(),
+                start,
+            )
+        })
         .collect();
 
     wait_for_acked(&latest_acked, 5, &tc).await;
-    tc.cluster_mut().pause(&old_leader).await.expect("SIGSTOP the leader");
+    tc.cluster_mut()
+        .pause(&old_leader)
+        .await
+        .expect("SIGSTOP the leader");
     let acked_at_pause = latest_acked.load(Ordering::SeqCst);
     sleep(Duration::from_secs(2)).await;
     let acked_while_paused = latest_acked.load(Ordering::SeqCst) - acked_at_pause;
-    tc.cluster_mut().resume(&old_leader).await.expect("SIGCONT the leader");
+    tc.cluster_mut()
+        .resume(&old_leader)
+        .await
+        .expect("SIGCONT the leader");
     let resumed_at_ms = start.elapsed().as_millis();
 
     let stepped_down = wait_for_new_term(&tc, &old_leader, old_term).await;
@@ -136,27 +162,52 @@ async fn a_paused_leader_steps_down_and_never_serves_a_stale_read() {
         "old leader {old_leader} (term {old_term}): {answered} reads answered by it, {acked_while_paused} writes acknowledged while it was paused, leaders by term {:?}",
         claims.lock().unwrap()
     );
-    assert!(acked_while_paused > 0, "no write acknowledged by the two live nodes while {old_leader} was paused\n{}", tc.log_tails(30));
-    assert!(stale.is_empty(), "stale reads from {old_leader} (resumed at {resumed_at_ms} ms; {answered} reads answered): {stale:?}\n{}", tc.log_tails(30));
+    assert!(
+        acked_while_paused > 0,
+        "no write acknowledged by the two live nodes while {old_leader} was paused\n{}",
+        tc.log_tails(30)
+    );
+    assert!(
+        stale.is_empty(),
+        "stale reads from {old_leader} (resumed at {resumed_at_ms} ms; {answered} reads answered): {stale:?}\n{}",
+        tc.log_tails(30)
+    );
     let claims = claims.lock().unwrap().clone();
-    let doubles: Vec<_> = claims.iter().filter(|(_, leaders)| leaders.len() > 1).collect();
+    let doubles: Vec<_> = claims
+        .iter()
+        .filter(|(_, leaders)| leaders.len() > 1)
+        .collect();
     assert!(doubles.is_empty(), "two leaders in one term: {doubles:?}");
-    assert!(claims.keys().any(|term| *term > old_term), "no leader observed after term {old_term}: {claims:?}");
-    assert!(stepped_down.term > old_term, "{old_leader} still in term {old_term}: {stepped_down:?}");
+    assert!(
+        claims.keys().any(|term| *term > old_term),
+        "no leader observed after term {old_term}: {claims:?}"
+    );
+    assert!(
+        stepped_down.term > old_term,
+        "{old_leader} still in term {old_term}: {stepped_down:?}"
+    );
     tc.shutdown().await;
 }
 
 async fn wait_for_acked(latest_acked: &AtomicU64, at_least: u64, tc: &TestCluster) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while latest_acked.load(Ordering::SeqCst) < at_least {
-        assert!(Instant::now() < deadline, "fewer than {at_least} writes acknowledged in 10 s\n{}", tc.log_tails(20));
+        assert!(
+            Instant::now() < deadline,
+            "fewer than {at_least} writes acknowledged in 10 s\n{}",
+            tc.log_tails(20)
+        );
         sleep(Duration::from_millis(10)).await;
     }
 }
 
 /// Waits until the resumed node reports a term after `old_term`: it has heard of the new
 /// leader (and so no longer leads in `old_term`).
-async fn wait_for_new_term(tc: &TestCluster, node: &str, old_term: u64) -> workloads::client::NodeStatus {
+async fn wait_for_new_term(
+    tc: &TestCluster,
+    node: &str,
+    old_term: u64,
+) -> workloads::client::NodeStatus {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(status) = tc.status(node).await
@@ -164,7 +215,11 @@ async fn wait_for_new_term(tc: &TestCluster, node: &str, old_term: u64) -> workl
         {
             return status;
         }
-        assert!(Instant::now() < deadline, "{node} did not learn a term after {old_term} within 10 s of SIGCONT\n{}", tc.log_tails(30));
+        assert!(
+            Instant::now() < deadline,
+            "{node} did not learn a term after {old_term} within 10 s of SIGCONT\n{}",
+            tc.log_tails(30)
+        );
         sleep(Duration::from_millis(20)).await;
     }
 }

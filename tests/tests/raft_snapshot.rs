@@ -44,36 +44,87 @@ fn has_snapshot(data_dir: &Path) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_down_during_thousands_of_writes_catches_up_through_a_snapshot() {
-    let mut tc = TestCluster::start(3, NetworkKind::Direct, &["--snapshot-every", SNAPSHOT_EVERY, "--log-retain-entries", LOG_RETAIN]).await;
+    let mut tc = TestCluster::start(
+        3,
+        NetworkKind::Direct,
+        &[
+            "--snapshot-every",
+            SNAPSHOT_EVERY,
+            "--log-retain-entries",
+            LOG_RETAIN,
+        ],
+    )
+    .await;
     let ids = tc.node_ids();
     let leader = tc.wait_for_leader(&ids, Duration::from_secs(10)).await;
     let followers: Vec<String> = ids.iter().filter(|id| **id != leader).cloned().collect();
     let (lagger, other) = (followers[0].clone(), followers[1].clone());
     let lagger_dir = tc.cluster().data_dir(&lagger);
-    assert!(!has_snapshot(&lagger_dir), "{lagger} has a snapshot before any write");
+    assert!(
+        !has_snapshot(&lagger_dir),
+        "{lagger} has a snapshot before any write"
+    );
 
-    tc.cluster_mut().kill(&lagger).await.expect("kill -9 a follower");
-    let tasks: Vec<_> = (0..WRITERS).map(|w| tokio::spawn(write_many(Arc::new(tc.new_client(2000)), w))).collect();
+    tc.cluster_mut()
+        .kill(&lagger)
+        .await
+        .expect("kill -9 a follower");
+    let tasks: Vec<_> = (0..WRITERS)
+        .map(|w| tokio::spawn(write_many(Arc::new(tc.new_client(2000)), w)))
+        .collect();
     let mut acked = BTreeMap::new();
     for task in tasks {
         acked.extend(task.await.expect("writer task"));
     }
-    assert!(acked.len() as u64 >= WRITERS * WRITES_PER_WRITER * 9 / 10, "only {} writes acknowledged by a healthy majority\n{}", acked.len(), tc.log_tails(20));
+    assert!(
+        acked.len() as u64 >= WRITERS * WRITES_PER_WRITER * 9 / 10,
+        "only {} writes acknowledged by a healthy majority\n{}",
+        acked.len(),
+        tc.log_tails(20)
+    );
 
-    let commit_index = tc.status(&leader).await.expect("leader answers").commit_index;
-    tc.cluster_mut().restart(&lagger).await.expect("restart the follower");
+    let commit_index = tc
+        .status(&leader)
+        .await
+        .expect("leader answers")
+        .commit_index;
+    tc.cluster_mut()
+        .restart(&lagger)
+        .await
+        .expect("restart the follower");
     wait_for_applied(&tc, &lagger, commit_index).await;
-    assert!(has_snapshot(&lagger_dir), "{lagger} caught up to index {commit_index} but holds no {SNAPSHOT_FILE}");
+    assert!(
+        has_snapshot(&lagger_dir),
+        "{lagger} caught up to index {commit_index} but holds no {SNAPSHOT_FILE}"
+    );
 
     // Only the lagger keeps the data now: the leader dies and the other follower loses its disk.
-    tc.cluster_mut().kill(&leader).await.expect("kill -9 the leader");
-    tc.cluster_mut().kill(&other).await.expect("kill -9 the other follower");
+    tc.cluster_mut()
+        .kill(&leader)
+        .await
+        .expect("kill -9 the leader");
+    tc.cluster_mut()
+        .kill(&other)
+        .await
+        .expect("kill -9 the other follower");
     wipe(&tc.cluster().data_dir(&other));
-    tc.cluster_mut().restart(&other).await.expect("restart the wiped follower");
-    let new_leader = tc.wait_for_leader(&[lagger.clone(), other.clone()], Duration::from_secs(10)).await;
+    tc.cluster_mut()
+        .restart(&other)
+        .await
+        .expect("restart the wiped follower");
+    let new_leader = tc
+        .wait_for_leader(&[lagger.clone(), other.clone()], Duration::from_secs(10))
+        .await;
     assert_eq!(new_leader, lagger, "the only node with a log must lead");
     let wrong = mismatches(&tc.client, &acked, Duration::from_secs(10)).await;
-    assert!(wrong.is_empty(), "{} of {} acknowledged writes missing on the caught-up node (key, written, read), first: {:?}\n{}", wrong.len(), acked.len(), wrong.first(), tc.log_tails(30));
+    assert!(
+        wrong.is_empty(),
+        "{} of {} acknowledged writes missing on the caught-up node (key, written, read), first: {:?}\n{}",
+        wrong.len(),
+        acked.len(),
+        wrong.first(),
+        tc.log_tails(30)
+    );
     tc.shutdown().await;
 }
 
@@ -84,7 +135,11 @@ async fn wait_for_applied(tc: &TestCluster, node: &str, index: u64) {
         if applied.is_some_and(|a| a >= index) {
             return;
         }
-        assert!(Instant::now() < deadline, "{node} applied {applied:?}, not {index}, within 20 s\n{}", tc.log_tails(30));
+        assert!(
+            Instant::now() < deadline,
+            "{node} applied {applied:?}, not {index}, within 20 s\n{}",
+            tc.log_tails(30)
+        );
         sleep(Duration::from_millis(50)).await;
     }
 }

@@ -120,9 +120,7 @@ pub fn cut_links<R: Rng + ?Sized>(
     rng: &mut R,
 ) -> Result<BTreeSet<Link>, ShapeError> {
     match shape {
-        PartitionShape::Isolate(Some(node)) => {
-            links_between_groups(nodes, &[vec![node.clone()]])
-        }
+        PartitionShape::Isolate(Some(node)) => links_between_groups(nodes, &[vec![node.clone()]]),
         PartitionShape::Isolate(None) => {
             let node = nodes[rng.random_range(0..nodes.len())].clone();
             links_between_groups(nodes, &[vec![node]])
@@ -261,7 +259,10 @@ mod tests {
         let cuts = cut_links(&PartitionShape::Halves, &all, None, &mut rng).unwrap();
         // 2 x 3 nodes, both directions.
         assert_eq!(cuts.len(), 12);
-        let sizes: BTreeSet<usize> = all.iter().map(|n| reachable(&cuts, n, &all).len()).collect();
+        let sizes: BTreeSet<usize> = all
+            .iter()
+            .map(|n| reachable(&cuts, n, &all).len())
+            .collect();
         assert_eq!(sizes, BTreeSet::from([2, 3]));
     }
 
@@ -286,7 +287,10 @@ mod tests {
             let views: Vec<BTreeSet<String>> =
                 all.iter().map(|n| heard_by(&cuts, n, &all)).collect();
             for view in &views {
-                assert!(view.len() > count / 2, "{count} nodes: {view:?} is no majority");
+                assert!(
+                    view.len() > count / 2,
+                    "{count} nodes: {view:?} is no majority"
+                );
             }
             let distinct: BTreeSet<_> = views.iter().collect();
             assert_eq!(distinct.len(), count, "{count} nodes: views {views:?}");

@@ -325,8 +325,9 @@ impl NamespaceConnector {
             .name("faultline-netns-connector".into())
             .spawn(move || {
                 // setns changes only this thread's namespace; sockets it creates stay there.
-                let entered = nix::sched::setns(&namespace_file, nix::sched::CloneFlags::CLONE_NEWNET)
-                    .map_err(io::Error::from);
+                let entered =
+                    nix::sched::setns(&namespace_file, nix::sched::CloneFlags::CLONE_NEWNET)
+                        .map_err(io::Error::from);
                 let failed = entered.is_err();
                 ready_tx.send(entered).ok();
                 if failed {
@@ -368,7 +369,9 @@ async fn forward_clients(listener: TcpListener, connector: NamespaceConnector) {
         tokio::spawn(async move {
             match connector.connect().await {
                 Ok(mut node) => {
-                    tokio::io::copy_bidirectional(&mut client, &mut node).await.ok();
+                    tokio::io::copy_bidirectional(&mut client, &mut node)
+                        .await
+                        .ok();
                 }
                 Err(error) => {
                     tracing::debug!(%error, "forwarder cannot reach node");

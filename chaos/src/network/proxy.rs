@@ -137,7 +137,9 @@ impl ProxyNetwork {
         let replies = self.state(&link.to, &link.from)?;
         requests.request.blocked.store(true, Ordering::SeqCst);
         replies.reply.blocked.store(true, Ordering::SeqCst);
-        requests.reset_generation.send_modify(|generation| *generation += 1);
+        requests
+            .reset_generation
+            .send_modify(|generation| *generation += 1);
         Ok(())
     }
 
@@ -146,7 +148,10 @@ impl ProxyNetwork {
         let latency_us = latency.as_micros().min(u64::MAX as u128) as u64;
         let requests = self.state(&link.from, &link.to)?;
         let replies = self.state(&link.to, &link.from)?;
-        requests.request.latency_us.store(latency_us, Ordering::SeqCst);
+        requests
+            .request
+            .latency_us
+            .store(latency_us, Ordering::SeqCst);
         replies.reply.latency_us.store(latency_us, Ordering::SeqCst);
         Ok(())
     }

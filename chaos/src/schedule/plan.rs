@@ -141,7 +141,11 @@ fn isolate_target(target: &Target, nodes: &[String]) -> PlannedPartition {
     }
 }
 
-fn plan_partition<R: Rng + ?Sized>(spec: &PartitionSpec, nodes: &[String], rng: &mut R) -> PlannedPartition {
+fn plan_partition<R: Rng + ?Sized>(
+    spec: &PartitionSpec,
+    nodes: &[String],
+    rng: &mut R,
+) -> PlannedPartition {
     let (name, shape) = match spec {
         PartitionSpec::Leader => return PlannedPartition::IsolateLeader,
         PartitionSpec::Isolate => ("isolate", PartitionShape::Isolate(None)),
@@ -150,7 +154,8 @@ fn plan_partition<R: Rng + ?Sized>(spec: &PartitionSpec, nodes: &[String], rng: 
         PartitionSpec::Bridge => ("bridge", PartitionShape::Bridge),
         PartitionSpec::Groups(groups) => ("groups", PartitionShape::Groups(groups.clone())),
     };
-    let links = cut_links(&shape, nodes, None, rng).expect("shapes are validated against the cluster size");
+    let links =
+        cut_links(&shape, nodes, None, rng).expect("shapes are validated against the cluster size");
     PlannedPartition::Links {
         shape: name.to_string(),
         links: links.into_iter().collect(),

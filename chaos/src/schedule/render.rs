@@ -5,8 +5,8 @@
 use std::fmt::Write;
 
 use super::{
-    CheckKind, FaultChoice, FaultKind, FaultSpec, PartitionSpec, Schedule, SystemKind,
-    TargetSpec, Timing, WorkloadKind, format_duration,
+    CheckKind, FaultChoice, FaultKind, FaultSpec, PartitionSpec, Schedule, SystemKind, TargetSpec,
+    Timing, WorkloadKind, format_duration,
 };
 use crate::cluster::NetworkKind;
 
@@ -25,7 +25,11 @@ impl Schedule {
         let kind = match self.system.kind {
             SystemKind::Raft => "raft",
         };
-        let _ = writeln!(out, "system: {{ kind: {kind}, nodes: {}{bug} }}", self.system.nodes);
+        let _ = writeln!(
+            out,
+            "system: {{ kind: {kind}, nodes: {}{bug} }}",
+            self.system.nodes
+        );
         let _ = writeln!(out, "duration: {}", d(self.duration));
         let w = &self.workload;
         let workload = match w.kind {
@@ -125,7 +129,10 @@ fn partition_name(spec: &PartitionSpec) -> String {
         PartitionSpec::Bridge => "bridge".into(),
         PartitionSpec::Leader => "leader".into(),
         PartitionSpec::Groups(groups) => {
-            let groups: Vec<String> = groups.iter().map(|g| format!("[{}]", g.join(", "))).collect();
+            let groups: Vec<String> = groups
+                .iter()
+                .map(|g| format!("[{}]", g.join(", ")))
+                .collect();
             format!("[{}]", groups.join(", "))
         }
     }

@@ -58,7 +58,10 @@ impl Validator<'_> {
         if duration.is_zero() {
             return Err(self.error(
                 value.referenced,
-                format!("expected {what} to be longer than zero, found {}", quoted(&value.value)),
+                format!(
+                    "expected {what} to be longer than zero, found {}",
+                    quoted(&value.value)
+                ),
             ));
         }
         Ok(duration)
@@ -68,7 +71,10 @@ impl Validator<'_> {
         if value.value < min || value.value > max {
             return Err(self.error(
                 value.referenced,
-                format!("expected {what} between {min} and {max}, found {}", value.value),
+                format!(
+                    "expected {what} between {min} and {max}, found {}",
+                    value.value
+                ),
             ));
         }
         Ok(value.value as usize)
@@ -98,7 +104,10 @@ impl Validator<'_> {
         if system.kind.value != "raft" {
             return Err(self.error(
                 system.kind.referenced,
-                format!("expected system kind raft, found {}", quoted(&system.kind.value)),
+                format!(
+                    "expected system kind raft, found {}",
+                    quoted(&system.kind.value)
+                ),
             ));
         }
         let nodes = self.bounded(&system.nodes, "a number of nodes", 1, MAX_NODES)?;
@@ -126,7 +135,10 @@ impl Validator<'_> {
             other => {
                 return Err(self.error(
                     workload.kind.referenced,
-                    format!("expected workload kind register or set, found {}", quoted(other)),
+                    format!(
+                        "expected workload kind register or set, found {}",
+                        quoted(other)
+                    ),
                 ));
             }
         };
@@ -226,7 +238,10 @@ impl Validator<'_> {
                 other => {
                     return Err(self.error(
                         check.referenced,
-                        format!("expected a check linearizable, set or latency, found {}", quoted(other)),
+                        format!(
+                            "expected a check linearizable, set or latency, found {}",
+                            quoted(other)
+                        ),
                     ));
                 }
             };
@@ -242,7 +257,10 @@ impl Validator<'_> {
             if seen.contains(&kind) {
                 return Err(self.error(
                     check.referenced,
-                    format!("expected each check once, found {} twice", quoted(&check.value)),
+                    format!(
+                        "expected each check once, found {} twice",
+                        quoted(&check.value)
+                    ),
                 ));
             }
             seen.push(kind);
@@ -277,7 +295,11 @@ impl Validator<'_> {
         })
     }
 
-    fn partition(&self, partition: &Spanned<RawPartition>, nodes: &[String]) -> Result<PartitionSpec> {
+    fn partition(
+        &self,
+        partition: &Spanned<RawPartition>,
+        nodes: &[String],
+    ) -> Result<PartitionSpec> {
         let location = partition.referenced;
         match &partition.value {
             RawPartition::Shape(shape) => {
@@ -304,17 +326,25 @@ impl Validator<'_> {
                     if !nodes.contains(node) {
                         return Err(self.error(
                             location,
-                            format!("expected nodes n1..n{} in the groups, found {}", nodes.len(), quoted(node)),
+                            format!(
+                                "expected nodes n1..n{} in the groups, found {}",
+                                nodes.len(),
+                                quoted(node)
+                            ),
                         ));
                     }
                     if !seen.insert(node.clone()) {
                         return Err(self.error(
                             location,
-                            format!("expected each node in one group only, found {} twice", quoted(node)),
+                            format!(
+                                "expected each node in one group only, found {} twice",
+                                quoted(node)
+                            ),
                         ));
                     }
                 }
-                if groups.len() < 2 && seen.len() == nodes.len() || groups.iter().any(Vec::is_empty) {
+                if groups.len() < 2 && seen.len() == nodes.len() || groups.iter().any(Vec::is_empty)
+                {
                     return Err(self.error(
                         location,
                         "expected at least two non-empty groups (nodes left out form one more group), found a partition that cuts nothing".into(),
@@ -366,7 +396,12 @@ fn action_keys(fault: &RawFault) -> Vec<(&'static str, Location)> {
 }
 
 impl Validator<'_> {
-    fn fault(&self, entry: &Spanned<RawFault>, nodes: &[String], run: Duration) -> Result<FaultSpec> {
+    fn fault(
+        &self,
+        entry: &Spanned<RawFault>,
+        nodes: &[String],
+        run: Duration,
+    ) -> Result<FaultSpec> {
         let fault = &entry.value;
         let here = entry.referenced;
         let actions = action_keys(fault);
@@ -381,7 +416,9 @@ impl Validator<'_> {
             [(first, _), (second, location), ..] => {
                 return Err(self.error(
                     *location,
-                    format!("expected one fault kind per entry, found both `{first}` and `{second}`"),
+                    format!(
+                        "expected one fault kind per entry, found both `{first}` and `{second}`"
+                    ),
                 ));
             }
         }
@@ -430,14 +467,20 @@ impl Validator<'_> {
                 other => {
                     return Err(self.error(
                         kind.referenced,
-                        format!("expected a fault kind kill, pause or partition, found {}", quoted(other)),
+                        format!(
+                            "expected a fault kind kill, pause or partition, found {}",
+                            quoted(other)
+                        ),
                     ));
                 }
             };
             if kinds.contains(&parsed) {
                 return Err(self.error(
                     kind.referenced,
-                    format!("expected each fault kind once, found {} twice", quoted(&kind.value)),
+                    format!(
+                        "expected each fault kind once, found {} twice",
+                        quoted(&kind.value)
+                    ),
                 ));
             }
             kinds.push(parsed);
@@ -467,7 +510,13 @@ impl Validator<'_> {
                 "expected either `for` or `restart_after`, found both".into(),
             )),
             (None, Some(restart)) => {
-                if !matches!(choice, FaultChoice::Process { kind: FaultKind::Kill, .. }) {
+                if !matches!(
+                    choice,
+                    FaultChoice::Process {
+                        kind: FaultKind::Kill,
+                        ..
+                    }
+                ) {
                     return Err(self.error(
                         restart.referenced,
                         "expected `restart_after` only with `kill` (use `for`), found `restart_after`".into(),
@@ -502,10 +551,11 @@ impl Validator<'_> {
                 "expected key `at` or `every` (when the fault starts), found none".into(),
             )),
             (Some(at), None) => {
-                for key in [&fault.from, &fault.until].into_iter().flatten() {
+                if let Some(key) = fault.from.as_ref().or(fault.until.as_ref()) {
                     return Err(self.error(
                         key.referenced,
-                        "expected `from` and `until` only with `every`, found them with `at`".into(),
+                        "expected `from` and `until` only with `every`, found them with `at`"
+                            .into(),
                     ));
                 }
                 let start = self.duration(at, "`at`")?;
@@ -528,7 +578,13 @@ impl Validator<'_> {
         }
     }
 
-    fn fits(&self, start: Duration, length: Duration, end: Duration, location: Location) -> Result<()> {
+    fn fits(
+        &self,
+        start: Duration,
+        length: Duration,
+        end: Duration,
+        location: Location,
+    ) -> Result<()> {
         if start + length > end {
             return Err(self.error(
                 location,
@@ -575,7 +631,11 @@ impl Validator<'_> {
                 if value >= run {
                     return Err(self.error(
                         from.referenced,
-                        format!("expected `from` within the run (before {}), found {}", format_duration(run), quoted(&from.value)),
+                        format!(
+                            "expected `from` within the run (before {}), found {}",
+                            format_duration(run),
+                            quoted(&from.value)
+                        ),
                     ));
                 }
                 value
@@ -699,7 +759,8 @@ impl Validator<'_> {
                     None
                 };
                 let Some(held) = held else { continue };
-                if let Some((window, _)) = first_overlap(&all_windows[earlier], &all_windows[later]) {
+                if let Some((window, _)) = first_overlap(&all_windows[earlier], &all_windows[later])
+                {
                     return Err(self.error(
                         entries[later].0,
                         format!(

@@ -84,7 +84,11 @@ pub fn proc_state(pid: u32) -> Option<char> {
 
 /// `POST /kv` with a JSON body over a fresh connection; (status code, body), or None on a
 /// transport error or after `timeout`.
-pub async fn post_kv(addr: std::net::SocketAddr, body: &str, timeout: Duration) -> Option<(u16, String)> {
+pub async fn post_kv(
+    addr: std::net::SocketAddr,
+    body: &str,
+    timeout: Duration,
+) -> Option<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
@@ -97,7 +101,10 @@ pub async fn post_kv(addr: std::net::SocketAddr, body: &str, timeout: Duration) 
         stream.read_to_end(&mut answer).await.ok()?;
         let answer = String::from_utf8_lossy(&answer).into_owned();
         let code = answer.split_whitespace().nth(1)?.parse().ok()?;
-        let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
         Some((code, body))
     };
     tokio::time::timeout(timeout, exchange).await.ok().flatten()
@@ -106,5 +113,8 @@ pub async fn post_kv(addr: std::net::SocketAddr, body: &str, timeout: Duration) 
 /// Writes `value` to `key` through `addr`; true on 200.
 pub async fn write(addr: std::net::SocketAddr, key: &str, value: i64) -> bool {
     let body = format!(r#"{{"op":"write","key":"{key}","value":{value}}}"#);
-    matches!(post_kv(addr, &body, Duration::from_secs(2)).await, Some((200, _)))
+    matches!(
+        post_kv(addr, &body, Duration::from_secs(2)).await,
+        Some((200, _))
+    )
 }

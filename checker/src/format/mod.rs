@@ -7,6 +7,7 @@
 
 pub mod edn;
 pub mod jsonl;
+mod jsonl_fast;
 pub mod porcupine;
 
 use std::borrow::Cow;
@@ -100,6 +101,10 @@ pub enum ValRef<'a> {
     Null,
     Raw(&'a RawValue),
     Json(&'a Value),
+    /// Valid JSON text that is already canonical: an integer, `null`, a boolean, or a
+    /// string without escapes (what [`is_canonical_scalar`] accepts), found so by the fast
+    /// JSONL reader.
+    Canonical(&'a str),
 }
 
 impl<'a> ValRef<'a> {
@@ -108,6 +113,7 @@ impl<'a> ValRef<'a> {
             ValRef::Null => true,
             ValRef::Raw(r) => r.get() == "null",
             ValRef::Json(v) => v.is_null(),
+            ValRef::Canonical(text) => *text == "null",
         }
     }
 
@@ -115,6 +121,7 @@ impl<'a> ValRef<'a> {
     pub fn canonical<'s>(&'s self, scratch: &'s mut String) -> Result<&'s str, SinkError> {
         match self {
             ValRef::Null => Ok("null"),
+            ValRef::Canonical(text) => Ok(text),
             ValRef::Raw(raw) => {
                 let text = raw.get();
                 if is_canonical_scalar(text) {
@@ -138,6 +145,8 @@ impl<'a> ValRef<'a> {
             ValRef::Null => Ok(Value::Null),
             ValRef::Raw(raw) => serde_json::from_str(raw.get())
                 .map_err(|e| SinkError::new("a JSON value", e.to_string())),
+            ValRef::Canonical(text) => serde_json::from_str(text)
+                .map_err(|e| SinkError::new("a JSON value", e.to_string())),
             ValRef::Json(value) => Ok((*value).clone()),
         }
     }
@@ -157,6 +166,10 @@ impl<'a> ValRef<'a> {
                 }
             }
             ValRef::Json(value) => value.as_str().map(Cow::Borrowed),
+            ValRef::Canonical(text) => text
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .map(Cow::Borrowed),
         }
     }
 
@@ -171,7 +184,7 @@ impl<'a> ValRef<'a> {
             ValRef::Json(Value::Array(items)) if items.len() == 2 => {
                 Some((ValRef::Json(&items[0]), ValRef::Json(&items[1])))
             }
-            ValRef::Json(_) => None,
+            ValRef::Json(_) | ValRef::Canonical(_) => None,
         }
     }
 
@@ -184,7 +197,7 @@ impl<'a> ValRef<'a> {
                 Some(items.into_iter().map(ValRef::Raw).collect())
             }
             ValRef::Json(Value::Array(items)) => Some(items.iter().map(ValRef::Json).collect()),
-            ValRef::Json(_) => None,
+            ValRef::Json(_) | ValRef::Canonical(_) => None,
         }
     }
 
@@ -197,7 +210,7 @@ impl<'a> ValRef<'a> {
 }
 
 /// Integers, `null`, booleans and escape-free strings are already in canonical form.
-fn is_canonical_scalar(text: &str) -> bool {
+pub(crate) fn is_canonical_scalar(text: &str) -> bool {
     let bytes = text.as_bytes();
     match bytes.first() {
         Some(b'"') => !bytes.contains(&b'\\'),
@@ -243,12 +256,37 @@ pub fn read_file(path: &Path, format: Format, sink: &mut dyn OpSink) -> Result<F
         other => other,
     };
     match format {
-        Format::Jsonl => jsonl::read(&name, reader, sink)?,
+        Format::Jsonl => {
+            let workers = parse_workers(&file_len(&reader));
+            if workers > 1 {
+                jsonl::read_parallel(&name, reader, workers, sink)?;
+            } else {
+                jsonl::read(&name, reader, sink)?;
+            }
+        }
         Format::Edn | Format::PorcupineKv => edn::read_history(&name, reader, sink)?,
         Format::PorcupineJepsen => porcupine::read_jepsen_log(&name, reader, sink)?,
         Format::Auto => unreachable!("detect never returns Auto"),
     }
     Ok(format)
+}
+
+/// JSONL files at least this large are parsed on worker threads: below it, starting
+/// threads costs more than it saves.
+const PARALLEL_MIN_BYTES: u64 = 4 << 20;
+
+fn file_len(reader: &BufReader<File>) -> Option<u64> {
+    reader.get_ref().metadata().ok().map(|m| m.len())
+}
+
+/// Worker threads for parsing a JSONL file of this size (1: parse on the calling thread).
+fn parse_workers(len: &Option<u64>) -> usize {
+    match len {
+        Some(len) if *len >= PARALLEL_MIN_BYTES => std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4),
+        _ => 1,
+    }
 }
 
 pub(crate) fn io_error(file: &str, line: u64, error: &std::io::Error) -> InputError {

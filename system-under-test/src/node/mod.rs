@@ -280,6 +280,9 @@ struct Driver {
     reads: HashMap<u64, PendingRead>,
     /// Reads confirmed at an index not yet applied.
     reads_waiting_apply: Vec<(u64, PendingRead)>,
+    /// The last index applied to `machine`. The engine's applied index runs ahead of it
+    /// while a batch of actions is being carried out, so reads are gated on this one.
+    machine_applied_index: u64,
     snapshot: Option<Arc<SnapshotFile>>,
     snapshot_in_progress: bool,
     snapshot_every: u64,
@@ -299,6 +302,7 @@ impl Driver {
         storage: mpsc::Sender<StorageJob>,
     ) -> Driver {
         let (status, _) = watch::channel(status_of(&engine));
+        let machine_applied_index = engine.applied_index();
         Driver {
             engine,
             machine,
@@ -309,6 +313,7 @@ impl Driver {
             writes: HashMap::new(),
             reads: HashMap::new(),
             reads_waiting_apply: Vec::new(),
+            machine_applied_index,
             snapshot,
             snapshot_in_progress: false,
             snapshot_every: args.snapshot_every,
@@ -511,6 +516,7 @@ impl Driver {
             "installing snapshot from leader"
         );
         self.machine = StateMachine::from_snapshot_json(&data, self.dedup)?;
+        self.machine_applied_index = meta.index;
         let snapshot = Arc::new(SnapshotFile { meta, data });
         self.snapshot = Some(snapshot.clone());
         job.ops.push(StorageOp::InstallSnapshot(snapshot));
@@ -520,6 +526,7 @@ impl Driver {
 
     fn apply(&mut self, entries: Vec<Entry>) {
         for entry in entries {
+            self.machine_applied_index = entry.index;
             let Payload::Command { command } = &entry.payload else {
                 continue;
             };
@@ -556,7 +563,7 @@ impl Driver {
         let Some(read) = self.reads.remove(&token) else {
             return;
         };
-        if self.engine.applied_index() >= index {
+        if self.machine_applied_index >= index {
             let value = self.machine.read(&read.key);
             answer(read.reply, ClientReply::Ok(value));
         } else {
@@ -565,7 +572,7 @@ impl Driver {
     }
 
     fn answer_reads_waiting_apply(&mut self) {
-        let applied = self.engine.applied_index();
+        let applied = self.machine_applied_index;
         let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.reads_waiting_apply)
             .into_iter()
             .partition(|(index, _)| *index <= applied);
@@ -589,7 +596,7 @@ impl Driver {
     }
 
     fn maybe_snapshot(&mut self, job: &mut StorageJob) {
-        let applied = self.engine.applied_index();
+        let applied = self.machine_applied_index;
         let last_snapshot = self.engine.snapshot_meta().index;
         if self.snapshot_in_progress || applied < last_snapshot + self.snapshot_every {
             return;

@@ -334,7 +334,10 @@ impl Engine {
                 self.heartbeat_deadline_ms = self.now_ms + self.cfg.heartbeat_ms;
                 self.broadcast_append(true);
             }
-            if self.now_ms >= self.check_quorum_deadline_ms {
+            // The planted stale-read bug trusts a read lease it never checks: such a leader
+            // keeps serving reads until it hears of a higher term, so it must not notice
+            // its isolation through CheckQuorum either.
+            if self.now_ms >= self.check_quorum_deadline_ms && !self.bug(Bug::StaleRead) {
                 self.check_quorum();
             }
         } else if self.now_ms >= self.election_deadline_ms {
@@ -857,6 +860,16 @@ impl Engine {
         self.accept_leader(from.clone());
         let match_index = if meta.index <= self.commit_index {
             self.commit_index
+        } else if self.log.term_at(meta.index) == Some(meta.term) {
+            // Our log already holds the snapshot's last entry, so it matches the leader's
+            // up to there (section 7: "retain log entries following it"). Wiping the
+            // suffix would drop entries we may already have acknowledged to this leader
+            // (a delayed or duplicated InstallSnapshot arriving after them), and the
+            // leader would count us toward committing entries we no longer have. The
+            // entries up to the snapshot are in the log: commit and apply them from there.
+            self.commit_index = meta.index;
+            self.apply_committed();
+            meta.index
         } else {
             self.log.reset(meta.index, meta.term);
             self.snapshot = meta;

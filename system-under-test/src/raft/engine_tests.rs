@@ -545,6 +545,39 @@ fn stale_read_bug_answers_without_confirmation() {
     assert!(read_ready(&leader.drain_actions(), 7).is_some());
 }
 
+/// The planted stale-read leader trusts an unchecked lease: cut off from everyone, it
+/// stays leader (no CheckQuorum) and keeps answering reads, until it sees a higher term.
+#[test]
+fn stale_read_bug_isolated_leader_keeps_serving_until_it_sees_a_higher_term() {
+    let mut leader = elected_leader(1, &[], Some(Bug::StaleRead));
+    for now_ms in (1000..5000).step_by(50) {
+        leader.step(Input::Tick { now_ms });
+        assert!(
+            !leader
+                .drain_actions()
+                .iter()
+                .any(|a| matches!(a, Action::LeadershipLost { .. }))
+        );
+    }
+    assert_eq!(leader.role(), Role::Leader);
+    leader.step(Input::Read { token: 9 });
+    assert_eq!(read_ready(&leader.drain_actions(), 9), Some(0));
+    leader.step(Input::Receive {
+        from: "n2".into(),
+        message: append_ok(5, 0, 0),
+    });
+    assert_eq!(leader.role(), Role::Follower);
+    leader.step(Input::Read { token: 10 });
+    assert!(
+        leader
+            .drain_actions()
+            .contains(&Action::ReadRefused {
+                token: 10,
+                leader: None
+            })
+    );
+}
+
 #[test]
 fn followers_refuse_proposals_and_reads_naming_the_leader() {
     let mut node = engine("n2", 2, &[], None);
@@ -660,4 +693,60 @@ fn snapshot_7_follower_installs_snapshot_and_resets_its_log() {
             .iter()
             .any(|a| matches!(a, Action::InstallSnapshot { .. }))
     );
+}
+
+/// A delayed (or duplicated) InstallSnapshot that arrives after the follower already
+/// acknowledged entries beyond the snapshot must not wipe them: the leader counts them.
+#[test]
+fn snapshot_7_delayed_install_snapshot_keeps_acknowledged_entries_after_it() {
+    let mut node = engine("n3", 2, &[], None);
+    node.step(Input::Receive {
+        from: "n1".into(),
+        message: Message::AppendEntries {
+            term: 2,
+            prev_log_index: 0,
+            prev_log_term: 0,
+            entries: entries(&[2, 2, 2, 2, 2]),
+            leader_commit: 0,
+            read_seq: 0,
+        },
+    });
+    let acked = sends(&node.drain_actions());
+    assert!(matches!(
+        acked[0].1,
+        Message::AppendEntriesResponse {
+            success: true,
+            match_index: 5,
+            ..
+        }
+    ));
+    node.step(Input::Receive {
+        from: "n1".into(),
+        message: Message::InstallSnapshot {
+            term: 2,
+            meta: super::types::SnapshotMeta { index: 3, term: 2 },
+            data: "{}".into(),
+            read_seq: 0,
+        },
+    });
+    assert_eq!(node.last_log_index(), 5, "acknowledged entries were dropped");
+    assert_eq!(node.commit_index(), 3);
+    let actions = node.drain_actions();
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::InstallSnapshot { .. })),
+        "{actions:?}"
+    );
+    let applied: Vec<u64> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Apply { entries } => Some(entries.iter().map(|e| e.index)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(applied, vec![1, 2, 3]);
+    assert!(sends(&actions).iter().any(|(_, m, after_persist)| *after_persist
+        && matches!(m, Message::InstallSnapshotResponse { match_index: 3, .. })));
 }

@@ -150,6 +150,46 @@ fn snapshot_beyond_the_log_restarts_the_log_after_it() {
     assert_eq!(recovered.entries, entries(51..=52, 4));
 }
 
+/// A crash between writing a received snapshot and rewriting the log leaves the old log,
+/// whose entry at the snapshot's index conflicts (an uncommitted suffix of another term):
+/// recovery must drop that log, not splice it after the snapshot.
+#[test]
+fn crash_between_snapshot_install_and_log_rewrite_drops_a_conflicting_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut storage, _) = Storage::open(dir.path()).expect("open");
+    storage.append_entries(&entries(1..=8, 2));
+    storage.sync().expect("sync");
+    let snapshot = SnapshotFile {
+        meta: SnapshotMeta { index: 5, term: 3 },
+        data: "{}".into(),
+    };
+    storage.write_snapshot(&snapshot).expect("snapshot");
+    drop(storage);
+    let (_, recovered) = Storage::open(dir.path()).expect("reopen");
+    assert_eq!((recovered.log_offset, recovered.log_offset_term), (5, 3));
+    assert!(recovered.entries.is_empty(), "{:?}", recovered.entries);
+}
+
+/// The same crash after a local snapshot (whose index the log holds with the same term):
+/// the log is kept, entries after the snapshot included.
+#[test]
+fn crash_between_local_snapshot_and_compaction_keeps_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut storage, _) = Storage::open(dir.path()).expect("open");
+    storage.append_entries(&entries(1..=8, 2));
+    storage.sync().expect("sync");
+    let snapshot = SnapshotFile {
+        meta: SnapshotMeta { index: 5, term: 2 },
+        data: "{}".into(),
+    };
+    storage.write_snapshot(&snapshot).expect("snapshot");
+    drop(storage);
+    let (_, recovered) = Storage::open(dir.path()).expect("reopen");
+    assert_eq!(recovered.log_offset, 0);
+    assert_eq!(recovered.entries, entries(1..=8, 2));
+    assert_eq!(recovered.snapshot.map(|s| s.meta), Some(snapshot.meta));
+}
+
 const CRASH_CHILD_DIR: &str = "RAFT_STORAGE_CRASH_CHILD_DIR";
 
 /// The child half of the crash test: does nothing unless re-executed by the parent.

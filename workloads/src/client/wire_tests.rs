@@ -422,8 +422,18 @@ async fn after_a_timeout_the_next_operation_starts_at_another_node() {
     let live = TestServer::start(respond(200, r#"{"ok":true,"value":4}"#)).await;
     let client = client(&[("n1", paused.addr), ("n2", live.addr)], 200);
     // With no leader known, the first operation starts at n1.
-    assert_eq!(client.invoke(&write()).await, Outcome::Info("timeout".into()));
-    assert!(live.received().is_empty(), "an unknown op is not sent again");
+    assert_eq!(
+        client.invoke(&write()).await,
+        Outcome::Info("timeout".into())
+    );
+    assert!(
+        live.received().is_empty(),
+        "an unknown op is not sent again"
+    );
     assert_eq!(client.invoke(&write()).await, Outcome::Ok(json!(4)));
-    assert_eq!(paused.received().len(), 1, "the second op did not wait on n1 again");
+    assert_eq!(
+        paused.received().len(),
+        1,
+        "the second op did not wait on n1 again"
+    );
 }

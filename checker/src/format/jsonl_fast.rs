@@ -1,0 +1,320 @@
+//! The fast path of the JSONL reader: a hand-written parser for the op lines faultline
+//! itself writes, over a chunk of whole lines, producing compact records with spans.
+//!
+//! It accepts a strict subset of what the serde path ([`super::jsonl`]) accepts and reads
+//! it the same way: an object whose fields are `process` (a number or `"nemesis"`), `type`,
+//! `f`, `key` (`null` or a string), `value` (an integer, `null`, a boolean, an
+//! escape-free string, or a flat array of those), `index`/`time` (integers), `error`
+//! (`null` or a string), each at most once, strings without escapes or control
+//! characters. Any other line, including every malformed one, is marked [`Record::Slow`]
+//! and goes through the serde path, so that error messages and corner cases stay exactly
+//! those of that path: the fast path only ever says "this line means X" when the serde
+//! path would say the same.
+
+use crate::history::{OpType, Process};
+
+/// Byte range within a chunk's text.
+pub(crate) type Span = (u32, u32);
+
+/// A value as the fast path found it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum FastValue {
+    /// No `value` field.
+    Absent,
+    /// A canonical scalar (see `is_canonical_scalar`).
+    Scalar(Span),
+    /// A validated flat array of canonical scalars, as written.
+    Array(Span),
+}
+
+impl Record {
+    /// The line (1-based within the chunk) and its span.
+    pub(crate) fn line_span(&self) -> (u32, Span) {
+        match *self {
+            Record::Fast { line, span, .. } | Record::Slow { line, span } => (line, span),
+        }
+    }
+}
+
+/// One line of a chunk.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Record {
+    Fast {
+        /// 1-based line within the chunk.
+        line: u32,
+        /// The whole line with its newline, for the serde path should it be needed.
+        span: Span,
+        process: Process,
+        kind: OpType,
+        f: Span,
+        key: Option<Span>,
+        value: FastValue,
+    },
+    /// A line for the serde path (unusual or malformed), with its newline.
+    Slow { line: u32, span: Span },
+}
+
+/// Parses every line of `text` (whole lines; the last may lack its newline); returns the
+/// number of lines, blank ones included.
+pub(crate) fn parse_chunk(text: &str, records: &mut Vec<Record>) -> u32 {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let mut line: u32 = 0;
+    while start < bytes.len() {
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| start + i);
+        line += 1;
+        let body = &bytes[start..end];
+        if !body.iter().all(u8::is_ascii_whitespace) {
+            // The serde path sees the line with its newline, as a line reader gives it
+            // (its error messages can tell).
+            let span = (start as u32, (end + 1).min(bytes.len()) as u32);
+            records.push(
+                match parse_line(bytes, (start as u32, end as u32), line, span) {
+                    Some(record) => record,
+                    None => Record::Slow { line, span },
+                },
+            );
+        }
+        start = end + 1;
+    }
+    line
+}
+
+/// A cursor over one line of a chunk.
+struct Cursor<'b> {
+    bytes: &'b [u8],
+    pos: usize,
+    end: usize,
+}
+
+impl Cursor<'_> {
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        (self.pos < self.end).then(|| self.bytes[self.pos])
+    }
+
+    #[inline]
+    fn skip_ws(&mut self) {
+        while self.pos < self.end && matches!(self.bytes[self.pos], b' ' | b'\t' | b'\r' | b'\n') {
+            self.pos += 1;
+        }
+    }
+
+    #[inline]
+    fn eat(&mut self, b: u8) -> Option<()> {
+        (self.peek()? == b).then(|| self.pos += 1)
+    }
+
+    /// A string without escapes or control characters; returns its contents' span.
+    #[inline]
+    fn plain_string(&mut self) -> Option<Span> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        loop {
+            match self.peek()? {
+                b'"' => break,
+                b'\\' | 0..=0x1f => return None,
+                _ => self.pos += 1,
+            }
+        }
+        let span = (start as u32, self.pos as u32);
+        self.pos += 1;
+        Some(span)
+    }
+
+    /// A JSON integer (`-?(0|[1-9][0-9]*)`) not followed by a fraction or exponent.
+    #[inline]
+    fn integer(&mut self) -> Option<Span> {
+        let start = self.pos;
+        let _ = self.eat(b'-');
+        match self.peek()? {
+            b'0' => self.pos += 1,
+            b'1'..=b'9' => {
+                while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                    self.pos += 1;
+                }
+            }
+            _ => return None,
+        }
+        if matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        Some((start as u32, self.pos as u32))
+    }
+
+    #[inline]
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.pos + word.len();
+        (end <= self.end && &self.bytes[self.pos..end] == word).then(|| self.pos = end)
+    }
+
+    /// A canonical scalar: integer (not `-0`), null, true, false, or a plain string.
+    fn scalar(&mut self) -> Option<Span> {
+        let start = self.pos;
+        match self.peek()? {
+            b'"' => {
+                self.plain_string()?;
+            }
+            b'n' => self.literal(b"null")?,
+            b't' => self.literal(b"true")?,
+            b'f' => self.literal(b"false")?,
+            _ => {
+                let (a, b) = self.integer()?;
+                if &self.bytes[a as usize..b as usize] == b"-0" {
+                    return None;
+                }
+            }
+        }
+        Some((start as u32, self.pos as u32))
+    }
+
+    fn value(&mut self) -> Option<FastValue> {
+        if self.peek()? != b'[' {
+            return self.scalar().map(FastValue::Scalar);
+        }
+        let start = self.pos;
+        self.pos += 1;
+        self.skip_ws();
+        if self.eat(b']').is_none() {
+            loop {
+                self.scalar()?;
+                self.skip_ws();
+                match self.peek()? {
+                    b',' => {
+                        self.pos += 1;
+                        self.skip_ws();
+                    }
+                    b']' => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        Some(FastValue::Array((start as u32, self.pos as u32)))
+    }
+}
+
+/// Fields seen so far, for refusing duplicates.
+const SEEN_PROCESS: u8 = 1;
+const SEEN_TYPE: u8 = 2;
+const SEEN_F: u8 = 4;
+const SEEN_KEY: u8 = 8;
+const SEEN_VALUE: u8 = 16;
+const SEEN_INDEX: u8 = 32;
+const SEEN_TIME: u8 = 64;
+const SEEN_ERROR: u8 = 128;
+
+/// Parses the line at `body` (without its newline); `span` is the line with it.
+fn parse_line(bytes: &[u8], body: Span, line: u32, span: Span) -> Option<Record> {
+    let mut c = Cursor {
+        bytes,
+        pos: body.0 as usize,
+        end: body.1 as usize,
+    };
+    let mut seen = 0u8;
+    let mut process = None;
+    let mut kind = None;
+    let mut f = None;
+    let mut key = None;
+    let mut value = FastValue::Absent;
+    c.skip_ws();
+    c.eat(b'{')?;
+    c.skip_ws();
+    loop {
+        let (a, b) = c.plain_string()?;
+        let name = &bytes[a as usize..b as usize];
+        c.skip_ws();
+        c.eat(b':')?;
+        c.skip_ws();
+        let bit = match name {
+            b"process" => {
+                process = Some(parse_process(&mut c)?);
+                SEEN_PROCESS
+            }
+            b"type" => {
+                let (a, b) = c.plain_string()?;
+                kind = Some(match &bytes[a as usize..b as usize] {
+                    b"invoke" => OpType::Invoke,
+                    b"ok" => OpType::Ok,
+                    b"fail" => OpType::Fail,
+                    b"info" => OpType::Info,
+                    _ => return None,
+                });
+                SEEN_TYPE
+            }
+            b"f" => {
+                f = Some(c.plain_string()?);
+                SEEN_F
+            }
+            b"key" => {
+                if c.literal(b"null").is_none() {
+                    key = Some(c.plain_string()?);
+                }
+                SEEN_KEY
+            }
+            b"value" => {
+                value = c.value()?;
+                SEEN_VALUE
+            }
+            b"index" => {
+                c.integer()?;
+                SEEN_INDEX
+            }
+            b"time" => {
+                c.integer()?;
+                SEEN_TIME
+            }
+            b"error" => {
+                if c.literal(b"null").is_none() {
+                    c.plain_string()?;
+                }
+                SEEN_ERROR
+            }
+            _ => return None,
+        };
+        if seen & bit != 0 {
+            return None;
+        }
+        seen |= bit;
+        c.skip_ws();
+        match c.peek()? {
+            b',' => {
+                c.pos += 1;
+                c.skip_ws();
+            }
+            b'}' => {
+                c.pos += 1;
+                break;
+            }
+            _ => return None,
+        }
+    }
+    c.skip_ws();
+    if c.pos != c.end {
+        return None;
+    }
+    Some(Record::Fast {
+        line,
+        span,
+        process: process?,
+        kind: kind?,
+        f: f?,
+        key,
+        value,
+    })
+}
+
+fn parse_process(c: &mut Cursor<'_>) -> Option<Process> {
+    if c.peek()? == b'"' {
+        let (a, b) = c.plain_string()?;
+        return (&c.bytes[a as usize..b as usize] == b"nemesis").then_some(Process::Nemesis);
+    }
+    let (a, b) = c.integer()?;
+    let text = std::str::from_utf8(&c.bytes[a as usize..b as usize]).ok()?;
+    text.parse::<u64>().ok().map(Process::Client)
+}
