@@ -2,7 +2,8 @@
 //! histories (1M ops on 1,000 keys and 100k ops on 100 keys, 64 processes, 1% info; 100k
 //! ops on 50 keys with one stale read). Targets (5x Porcupine, see the crate docs):
 //! etcd_002 40 ms, etcd_007 20 ms, etcd_099 12 ms, c50-ok 40 ms, whole set 160 ms,
-//! 1M/1000 keys 1.1 s, 100k/50 keys stale read 0.5 s.
+//! 1M/1000 keys 1.1 s, 100k/50 keys stale read 0.5 s. Measured numbers and how they were
+//! taken: `checker/BENCHMARKS.md`.
 //!
 //! `FAULTLINE_BENCH_QUICK=1` takes 10 samples of each with a short measurement time.
 

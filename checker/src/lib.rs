@@ -18,8 +18,10 @@
 //!
 //! # Formats
 //!
-//! - `jsonl`: DESIGN.md's `history.jsonl`, read line by line into borrowed views (no line
-//!   is kept); keys may be strings or numbers.
+//! - `jsonl`: DESIGN.md's `history.jsonl`, read in chunks of whole lines; a fast parser for
+//!   faultline's own line shape handles the usual lines (on worker threads for large
+//!   files) and serde handles, and words the errors of, everything else; records reach
+//!   the checker in file order as borrowed views. Keys may be strings or numbers.
 //! - `edn`: Jepsen's `history.edn`, op maps with keywords (`:type :ok`, `:f :cas`), `nil`,
 //!   vectors, strings, `#tag` prefixes ignored. If every keyless client op's value is a
 //!   2-element vector, the history is a `jepsen.independent` one and `[k v]` becomes key
@@ -74,8 +76,14 @@
 //!   the JSONL reader intern values without building a `Value` per op.
 //! - `thiserror`: the error types.
 //! - `rayon`: keys checked in parallel on a work-stealing pool.
-//! - `hashbrown`: its `HashTable` lets the memo compare entries against an external arena
-//!   of bitset words, so an entry costs a few words and no allocation.
+//! - `hashbrown` (with `inline-more`): its `HashTable` stores bare entries compared by our
+//!   own closures (memo windows, interned texts in an arena, rope contents), so an entry
+//!   costs a few words and no allocation.
+//!
+//! # Speed
+//!
+//! `checker/BENCHMARKS.md` has the numbers (file to verdict, against 5x-Porcupine
+//! targets), the commands that measure them, and what each optimisation changed.
 //! - `rustc-hash`: FxHash, a fast non-cryptographic hash for interning tables.
 //! - `html-escape`: correct escaping of text in the HTML page, a small well-kept crate.
 

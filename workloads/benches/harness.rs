@@ -62,7 +62,7 @@ impl Generator for CountedGenerator {
 struct InstantClient;
 
 impl Client for InstantClient {
-    async fn invoke(&self, inv: &Invocation) -> Outcome {
+    async fn invoke(&self, _thread: usize, inv: &Invocation) -> Outcome {
         Outcome::Ok(inv.value.clone())
     }
 }

@@ -10,7 +10,8 @@
 //!   connection reset after the request was handed to the connection, 5xx after sending).
 //!
 //! The mapping from what happened on the wire to an outcome lives in one function,
-//! [`classify::classify`]; the Raft client ([`RaftClient`]) is built on a small pool of
+//! [`classify::classify`]; the Raft client ([`RaftClient`], one leader guess per logical
+//! thread) is built on a small pool of
 //! keep-alive HTTP/1 connections ([`pool`]) that reports precisely whether a request may have
 //! been sent. Every request carries a deadline: a paused node never answers.
 
@@ -93,6 +94,11 @@ impl Outcome {
 
 /// A client of one system under test. Shared by all of a workload's logical threads, so it
 /// takes `&self`; every call must end within the client's timeout.
+///
+/// `thread` names the logical thread (Jepsen's worker) that sends the operation: `0..clients`
+/// in a workload, unchanged when the thread takes a fresh process id after an `info`. A
+/// client may keep per-thread state under it; the Raft client binds each thread to a node
+/// (its own leader guess), as Jepsen binds each worker to one.
 pub trait Client: Send + Sync {
-    fn invoke(&self, inv: &Invocation) -> impl Future<Output = Outcome> + Send;
+    fn invoke(&self, thread: usize, inv: &Invocation) -> impl Future<Output = Outcome> + Send;
 }

@@ -7,7 +7,9 @@
 //! record the completion (`ok` with the client's value, `fail`/`info` with the invocation's
 //! value and the error). After an `info` the thread continues under a fresh process id
 //! (`current + clients`, as Jepsen does): the old operation may still be in flight, and a
-//! process must never have two operations open at once.
+//! process must never have two operations open at once. The client is told which thread
+//! sends each op (thread `i` of `0..clients`, whatever its current process id), so that it
+//! can keep per-thread state such as the node the thread is bound to.
 //!
 //! Nothing waits forever: every client call is raced against a hard timeout of
 //! `op_timeout + HARD_TIMEOUT_MARGIN` (the client is expected to time out first; if it does
@@ -17,8 +19,8 @@
 //! recorded `info` `"interrupted"`: they may or may not take effect. A dropped shutdown
 //! sender means "never asked to stop", not "stop".
 //!
-//! [`run_final_reads`] runs the final phase: one read per key, each on its own fresh process,
-//! retried a bounded number of times until it is `ok`.
+//! [`run_final_reads`] runs the final phase: one read per key, each on its own fresh process
+//! (read `i` as logical thread `i`), retried a bounded number of times until it is `ok`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -86,15 +88,23 @@ async fn stop_requested(shutdown: &mut watch::Receiver<bool>) {
     }
 }
 
+/// Who sends an operation: the logical thread and its current process id.
+#[derive(Debug, Clone, Copy)]
+struct Sender {
+    thread: usize,
+    process: u64,
+}
+
 /// Records the invoke, calls the client under the hard timeout, records the completion.
 async fn perform<C: Client>(
     client: &C,
     recorder: &Recorder,
-    process: u64,
+    sender: Sender,
     invocation: &Invocation,
     hard_timeout: Duration,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<Outcome, RecorderError> {
+    let process = sender.process;
     recorder
         .record(OpRecord {
             process: Process::Client(process),
@@ -106,7 +116,7 @@ async fn perform<C: Client>(
         })
         .await?;
     let outcome = tokio::select! {
-        result = tokio::time::timeout(hard_timeout, client.invoke(invocation)) => {
+        result = tokio::time::timeout(hard_timeout, client.invoke(sender.thread, invocation)) => {
             result.unwrap_or_else(|_elapsed| Outcome::Info(TIMEOUT_ERROR.to_string()))
         }
         () = stop_requested(shutdown) => Outcome::Info(INTERRUPTED_ERROR.to_string()),
@@ -152,14 +162,15 @@ struct ThreadEnd {
     interrupted: bool,
 }
 
+/// Logical thread `thread`: starts as process `thread`.
 async fn logical_thread<C: Client, G: Generator>(
     context: Arc<ThreadContext<C, G>>,
-    first_process: u64,
+    thread: usize,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<ThreadEnd, RecorderError> {
     let mut end = ThreadEnd {
         ops_invoked: 0,
-        current_process: first_process,
+        current_process: thread as u64,
         interrupted: false,
     };
     loop {
@@ -184,7 +195,10 @@ async fn logical_thread<C: Client, G: Generator>(
         let outcome = perform(
             context.client.as_ref(),
             &context.recorder,
-            end.current_process,
+            Sender {
+                thread,
+                process: end.current_process,
+            },
             &invocation,
             context.hard_timeout,
             &mut shutdown,
@@ -226,10 +240,10 @@ where
         hard_timeout: options.op_timeout + HARD_TIMEOUT_MARGIN,
     });
     let mut threads = JoinSet::new();
-    for first_process in 0..context.clients {
+    for thread in 0..options.clients {
         threads.spawn(logical_thread(
             Arc::clone(&context),
-            first_process,
+            thread,
             shutdown.clone(),
         ));
     }
@@ -298,7 +312,7 @@ async fn final_read(
     client: Arc<impl Client>,
     recorder: Recorder,
     invocation: Invocation,
-    first_process: u64,
+    first: Sender,
     process_stride: u64,
     options: FinalReadOptions,
     mut shutdown: watch::Receiver<bool>,
@@ -307,7 +321,7 @@ async fn final_read(
     let mut end = FinalReadEnd {
         key: invocation.key.clone().unwrap_or_default(),
         ok: false,
-        last_process: first_process,
+        last_process: first.process,
         interrupted: false,
     };
     for attempt in 0..options.attempts.max(1) {
@@ -320,7 +334,10 @@ async fn final_read(
         let outcome = perform(
             client.as_ref(),
             &recorder,
-            end.last_process,
+            Sender {
+                process: end.last_process,
+                ..first
+            },
             &invocation,
             hard_timeout,
             &mut shutdown,
@@ -342,8 +359,9 @@ async fn final_read(
     Ok(end)
 }
 
-/// Runs every read in `reads` concurrently, read `i` as process `first_process + i`
-/// (taking `+ reads.len()` after an `info`), retrying each until `ok` or out of attempts.
+/// Runs every read in `reads` concurrently, read `i` as logical thread `i` and process
+/// `first_process + i` (taking `+ reads.len()` after an `info`), retrying each until `ok`
+/// or out of attempts.
 pub async fn run_final_reads<C: Client + 'static>(
     client: Arc<C>,
     reads: Vec<Invocation>,
@@ -359,7 +377,10 @@ pub async fn run_final_reads<C: Client + 'static>(
             Arc::clone(&client),
             recorder.clone(),
             invocation,
-            first_process + offset as u64,
+            Sender {
+                thread: offset,
+                process: first_process + offset as u64,
+            },
             stride,
             options.clone(),
             shutdown.clone(),

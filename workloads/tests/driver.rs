@@ -108,6 +108,65 @@ async fn real_concurrency_history_is_well_formed_with_fresh_processes_after_info
     assert!(!summary.interrupted);
 }
 
+/// The client learns which logical thread sends each op: thread `i` of `0..clients`, also
+/// after the thread moved to a fresh process (`i + k * clients`) following an `info`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_op_reaches_the_client_as_its_logical_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Recorder::create(dir.path().join("history.jsonl")).unwrap();
+    let client = Arc::new(FakeClient::new(|call| match call {
+        c if c % 4 == 1 => Behaviour::Unknown,
+        _ => Behaviour::Apply,
+    }));
+    let clients = 5;
+    let (_keep, shutdown) = no_shutdown();
+    let run = run_workload(
+        Arc::clone(&client),
+        register_generator(3),
+        &recorder,
+        &options(clients, 0.0, 200, 1_000),
+        shutdown,
+    );
+    tokio::time::timeout(LIVENESS_BOUND, run)
+        .await
+        .unwrap()
+        .unwrap();
+    recorder.close().await.unwrap();
+    let history = read_history(recorder.path()).unwrap();
+    // Writes and cas carry values unique per key: they name the call that sent them.
+    let sent = client.sent();
+    let mut checked = 0;
+    let mut fresh_processes_checked = 0;
+    for op in history.iter().filter(|op| op.kind == OpType::Invoke && op.f != "read") {
+        let Process::Client(process) = op.process else {
+            continue;
+        };
+        let threads: Vec<usize> = sent
+            .iter()
+            .filter(|(_, inv)| inv.key == op.key && inv.f == op.f && inv.value == op.value)
+            .map(|(thread, _)| *thread)
+            .collect();
+        assert_eq!(
+            threads,
+            vec![(process % clients as u64) as usize],
+            "{op:?} was sent as the wrong thread"
+        );
+        checked += 1;
+        if process >= clients as u64 {
+            fresh_processes_checked += 1;
+        }
+    }
+    assert!(checked > 20, "only {checked} writes checked");
+    assert!(
+        fresh_processes_checked > 0,
+        "no thread moved to a fresh process"
+    );
+    let mut threads: Vec<usize> = sent.iter().map(|(thread, _)| *thread).collect();
+    threads.sort_unstable();
+    threads.dedup();
+    assert_eq!(threads, (0..clients).collect::<Vec<_>>());
+}
+
 #[tokio::test(start_paused = true)]
 async fn one_thread_sends_the_generator_sequence_in_order() {
     let dir = tempfile::tempdir().unwrap();
@@ -329,9 +388,20 @@ async fn final_reads_retry_until_ok_on_fresh_processes() {
         retry_pause: Duration::from_millis(10),
     };
     let first_process = 100;
-    let summary = run_final_reads(client, reads, &recorder, first_process, &opts, shutdown)
-        .await
-        .unwrap();
+    let summary = run_final_reads(
+        Arc::clone(&client),
+        reads.clone(),
+        &recorder,
+        first_process,
+        &opts,
+        shutdown,
+    )
+    .await
+    .unwrap();
+    // Read `i` is logical thread `i`, on every attempt.
+    for (thread, inv) in client.sent() {
+        assert_eq!(inv, reads[thread], "thread {thread} sent another key's read");
+    }
     recorder.close().await.unwrap();
     let history = read_history(recorder.path()).unwrap();
     assert_eq!(summary.ok_keys.len(), 8, "{summary:?}");

@@ -1,13 +1,13 @@
 //! faultline's `history.jsonl`: one JSON op a line (DESIGN.md), read as a stream.
 //!
 //! The reader takes the file in chunks of whole lines (about 1 MiB). Each chunk is parsed
-//! by the fast path ([`super::jsonl_fast`]) into compact records with spans into the chunk;
+//! by the fast path (`jsonl_fast`) into compact records with spans into the chunk;
 //! lines it does not take (anything unusual, and every malformed line) are deserialized by
-//! serde into a borrowed struct ([`LeanOp`]), which also words every error. Records then
+//! serde into a borrowed struct (`LeanOp`), which also words every error. Records then
 //! reach the sink in file order as borrowed views; nothing per line survives unless the
 //! sink interns it. [`read_parallel`] parses chunks on worker threads while the calling
 //! thread delivers them in order; at most a few chunks are in flight, so memory stays
-//! bounded whatever the file size. [`write`] and [`OpReader`] are the owned-`Op`
+//! bounded whatever the file size. [`write()`] and [`OpReader`] are the owned-`Op`
 //! counterparts for code that wants [`Op`] values.
 
 use std::borrow::Cow;

@@ -102,7 +102,7 @@ pub enum ValRef<'a> {
     Raw(&'a RawValue),
     Json(&'a Value),
     /// Valid JSON text that is already canonical: an integer, `null`, a boolean, or a
-    /// string without escapes (what [`is_canonical_scalar`] accepts), found so by the fast
+    /// string without escapes (what `is_canonical_scalar` accepts), found so by the fast
     /// JSONL reader.
     Canonical(&'a str),
 }

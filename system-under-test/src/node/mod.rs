@@ -669,3 +669,63 @@ fn answer(reply: oneshot::Sender<ClientReply>, outcome: ClientReply) {
         tracing::trace!("client stopped waiting before the answer");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::state_machine::RequestId;
+
+    fn write(seq: u64) -> Command {
+        Command::Write {
+            key: "k".into(),
+            value: json!(seq),
+            request: Some(RequestId {
+                client: "c1".into(),
+                seq,
+            }),
+        }
+    }
+
+    /// A retry older than the dedup window is neither applied again nor reported as a
+    /// definite outcome: the client must classify it as unknown (HTTP 500).
+    #[test]
+    fn expired_retry_is_answered_unknown_and_not_applied() {
+        let mut machine = StateMachine::new(true);
+        for seq in 0..100 {
+            machine.apply(&write(seq));
+        }
+        let retry = Command::Write {
+            key: "k".into(),
+            value: json!("retried"),
+            request: Some(RequestId {
+                client: "c1".into(),
+                seq: 3,
+            }),
+        };
+        let outcome = machine.apply(&retry);
+        assert!(
+            matches!(reply_for(&retry, outcome), ClientReply::Unknown(ref e) if e == "request-expired")
+        );
+        assert_eq!(machine.read("k"), json!(99));
+    }
+
+    #[test]
+    fn duplicate_of_another_kind_is_unknown_not_a_definite_answer() {
+        let cas = Command::Cas {
+            key: "k".into(),
+            from: json!(1),
+            to: json!(2),
+            request: None,
+        };
+        assert!(matches!(
+            reply_for(&cas, Outcome::Written),
+            ClientReply::Unknown(_)
+        ));
+        assert!(matches!(
+            reply_for(&cas, Outcome::CasSucceeded),
+            ClientReply::Ok(ref v) if *v == json!(2)
+        ));
+    }
+}

@@ -1,11 +1,17 @@
 //! The client of faultline's Raft key-value store (API in `system-under-test`'s crate docs).
 //!
-//! It knows every node, remembers the last known leader (from successes and from the
-//! `leader` named in `not-leader` refusals) and sends there first. Within one operation it
-//! tries another node only while everything so far is a definite failure (`not-leader`, or
-//! a connection that never opened): once a request may have reached a leader and its fate
-//! is unknown, the operation ends as `info`, never retried. All attempts of one operation
-//! share one deadline (`timeout_ms`).
+//! It knows every node and keeps one leader *guess per logical thread*, as Jepsen binds each
+//! worker to a node: thread `t` starts at its home node (node `t mod n`), moves to the leader
+//! a `not-leader` refusal names, stays wherever it succeeds, and after a timeout, a broken
+//! connection or a refusal that names nobody its *next* operation tries the next node. The
+//! threads do not share one guess on purpose: a thread that is still talking to an isolated
+//! old leader keeps doing so while others have moved on to the new one, which is exactly
+//! how a real deployment's clients see a stale leader (and what makes stale reads findable).
+//!
+//! Within one operation it tries another node only while everything so far is a definite
+//! failure (`not-leader`, or a connection that never opened): once a request may have
+//! reached a leader and its fate is unknown, the operation ends as `info`, never retried.
+//! All attempts of one operation share one deadline (`timeout_ms`).
 //!
 //! Writes and cas carry request ids (`client`, `seq`) so that the store applies a retried
 //! request once. Ids come from *sessions*: a session is held by one operation at a time, so
@@ -28,7 +34,10 @@ use super::classify::{Classified, NotSent, Transport, classify};
 use super::pool::NodePool;
 use super::{Client, Invocation, Outcome};
 
-const NO_LEADER: usize = usize::MAX;
+/// How many per-thread leader guesses a client keeps. Thread `t` uses slot
+/// `t % GUESS_SLOTS`: threads beyond this count share guesses, which is harmless (they only
+/// lose their independence) and keeps the client's memory bounded.
+pub const GUESS_SLOTS: usize = 1024;
 
 /// Errors of the client's own calls (construction, `/status`); operations never fail with
 /// these: they end as an [`Outcome`].
@@ -108,10 +117,9 @@ struct Session {
 pub struct RaftClient {
     nodes: Vec<Node>,
     config: RaftClientConfig,
-    /// Index into `nodes` of the last known leader, or `NO_LEADER`.
-    leader: AtomicUsize,
-    /// Round-robin start when no leader is known.
-    next_guess: AtomicUsize,
+    /// Per logical thread (slot `t % GUESS_SLOTS`): the index into `nodes` that the
+    /// thread's next operation goes to first. Slot `s` starts at its home node `s % n`.
+    guesses: Box<[AtomicUsize]>,
     idle_sessions: Mutex<Vec<Session>>,
     sessions_created: AtomicU64,
 }
@@ -132,11 +140,13 @@ impl RaftClient {
         if nodes.is_empty() {
             return Err(ClientError::NoNodes);
         }
+        let guesses = (0..GUESS_SLOTS)
+            .map(|slot| AtomicUsize::new(slot % nodes.len()))
+            .collect();
         Ok(Self {
             nodes,
             config,
-            leader: AtomicUsize::new(NO_LEADER),
-            next_guess: AtomicUsize::new(0),
+            guesses,
             idle_sessions: Mutex::new(Vec::new()),
             sessions_created: AtomicU64::new(0),
         })
@@ -146,10 +156,13 @@ impl RaftClient {
         self.nodes.iter().map(|n| n.id.clone()).collect()
     }
 
-    /// The node this client currently believes leads, if any.
-    pub fn known_leader(&self) -> Option<String> {
-        let index = self.leader.load(Ordering::Relaxed);
-        self.nodes.get(index).map(|n| n.id.clone())
+    /// The node that logical thread `thread`'s next operation goes to first.
+    pub fn guess_of(&self, thread: usize) -> String {
+        self.nodes[self.first_target(self.guess_slot(thread))].id.clone()
+    }
+
+    fn guess_slot(&self, thread: usize) -> &AtomicUsize {
+        &self.guesses[thread % GUESS_SLOTS]
     }
 
     fn timeout(&self) -> Duration {
@@ -160,14 +173,22 @@ impl RaftClient {
         self.nodes.iter().position(|n| n.id == id)
     }
 
-    /// Runs one operation, trying other nodes only after definite failures.
+    /// Runs one operation as logical thread 0 (see [`RaftClient::run_as`]): for callers
+    /// with no threads of their own. Concurrent callers then share thread 0's guess.
     pub async fn run(&self, inv: &Invocation) -> Outcome {
+        self.run_as(0, inv).await
+    }
+
+    /// Runs one operation of logical thread `thread`: first at that thread's guess, then
+    /// at other nodes only after definite failures.
+    pub async fn run_as(&self, thread: usize, inv: &Invocation) -> Outcome {
         let (body, _session) = match self.prepare(inv) {
             Ok(prepared) => prepared,
             Err(refused) => return refused,
         };
+        let guess = self.guess_slot(thread);
         let deadline = Instant::now() + self.timeout();
-        let mut target = self.first_target();
+        let mut target = self.first_target(guess);
         let mut outcome = Outcome::Fail("no-attempt".into());
         for _ in 0..self.config.max_attempts.max(1) {
             let transport = self.nodes[target]
@@ -175,7 +196,7 @@ impl RaftClient {
                 .send(Method::POST, "/kv", body.clone(), deadline)
                 .await;
             let classified = classify(inv, &transport);
-            let next = self.learn(target, &transport, &classified);
+            let next = self.learn(guess, target, &transport, &classified);
             outcome = classified.outcome;
             match next {
                 Some(next) if Instant::now() < deadline => target = next,
@@ -185,8 +206,8 @@ impl RaftClient {
         outcome
     }
 
-    /// Runs one operation on node `id` only: no redirects, no retries. For tests that must
-    /// know which node answered (a paused or deposed leader).
+    /// Runs one operation on node `id` only: no redirects, no retries, no thread's guess
+    /// changed. For tests that must know which node answered (a paused or deposed leader).
     pub async fn run_on(&self, id: &str, inv: &Invocation) -> Outcome {
         let Some(target) = self.index_of(id) else {
             return Outcome::Fail("unknown-node".into());
@@ -200,9 +221,7 @@ impl RaftClient {
             .pool
             .send(Method::POST, "/kv", body, deadline)
             .await;
-        let classified = classify(inv, &transport);
-        self.learn(target, &transport, &classified);
-        classified.outcome
+        classify(inv, &transport).outcome
     }
 
     /// `GET /status` of node `id`, within the client's timeout.
@@ -233,25 +252,27 @@ impl RaftClient {
         }
     }
 
-    fn first_target(&self) -> usize {
-        let leader = self.leader.load(Ordering::Relaxed);
-        if leader < self.nodes.len() {
-            return leader;
-        }
-        self.next_guess.fetch_add(1, Ordering::Relaxed) % self.nodes.len()
+    /// Where an operation with this guess starts: a guess only ever holds a node index.
+    fn first_target(&self, guess: &AtomicUsize) -> usize {
+        guess.load(Ordering::Relaxed)
     }
 
-    /// Updates the leader memory from one attempt and says where the same operation may go
+    fn next_node(&self, index: usize) -> usize {
+        (index + 1) % self.nodes.len()
+    }
+
+    /// Updates the thread's guess from one attempt and says where the same operation may go
     /// next: only after a definite failure that another node might not give.
     fn learn(
         &self,
+        guess: &AtomicUsize,
         target: usize,
         transport: &Transport,
         classified: &Classified,
     ) -> Option<usize> {
         match (&classified.outcome, transport) {
             (Outcome::Ok(_), _) => {
-                self.leader.store(target, Ordering::Relaxed);
+                guess.store(target, Ordering::Relaxed);
                 None
             }
             (Outcome::Fail(error), _) if error == "not-leader" => {
@@ -261,12 +282,13 @@ impl RaftClient {
                     .and_then(|id| self.index_of(id));
                 match named {
                     Some(leader) if leader != target => {
-                        self.leader.store(leader, Ordering::Relaxed);
+                        guess.store(leader, Ordering::Relaxed);
                         Some(leader)
                     }
-                    // Nobody named: an election is under way; the next op starts elsewhere.
+                    // Nobody named: an election is under way; this thread's next op starts
+                    // at the next node.
                     _ => {
-                        self.forget_leader(target);
+                        guess.store(self.next_node(target), Ordering::Relaxed);
                         None
                     }
                 }
@@ -277,25 +299,19 @@ impl RaftClient {
                     NotSent::Refused | NotSent::ConnectTimeout | NotSent::ConnectFailed(_),
                 ),
             ) => {
-                self.forget_leader(target);
-                Some((target + 1) % self.nodes.len())
+                let next = self.next_node(target);
+                guess.store(next, Ordering::Relaxed);
+                Some(next)
             }
-            // No answer in time (a paused or overloaded node) or a broken connection: the
-            // operation is over (its outcome is unknown), but the next one starts elsewhere
-            // rather than waiting on the same node again.
+            // No answer in time (a paused, isolated or overloaded node) or a broken
+            // connection: the operation is over (its outcome is unknown), but this thread's
+            // next one starts at the next node rather than waiting on the same one again.
             (_, Transport::TimedOut | Transport::Broken(_)) => {
-                self.forget_leader(target);
+                guess.store(self.next_node(target), Ordering::Relaxed);
                 None
             }
             _ => None,
         }
-    }
-
-    fn forget_leader(&self, target: usize) {
-        let _ =
-            self.leader
-                .compare_exchange(target, NO_LEADER, Ordering::Relaxed, Ordering::Relaxed);
-        self.next_guess.store(target + 1, Ordering::Relaxed);
     }
 
     /// The JSON request of `inv` and the session whose id it carries (held until the
@@ -381,7 +397,7 @@ fn cas_pair(value: &Value) -> Option<[&Value; 2]> {
 }
 
 impl Client for RaftClient {
-    async fn invoke(&self, inv: &Invocation) -> Outcome {
-        self.run(inv).await
+    async fn invoke(&self, thread: usize, inv: &Invocation) -> Outcome {
+        self.run_as(thread, inv).await
     }
 }

@@ -30,6 +30,8 @@ pub struct FakeClient {
     script: Box<dyn Fn(u64) -> Behaviour + Send + Sync>,
     delay: Duration,
     registers: Mutex<HashMap<String, Value>>,
+    /// Every call's logical thread and invocation, in call order.
+    sent: Mutex<Vec<(usize, Invocation)>>,
 }
 
 impl FakeClient {
@@ -39,6 +41,7 @@ impl FakeClient {
             script: Box::new(script),
             delay: Duration::ZERO,
             registers: Mutex::new(HashMap::new()),
+            sent: Mutex::new(Vec::new()),
         }
     }
 
@@ -53,6 +56,11 @@ impl FakeClient {
 
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Every call's logical thread and invocation, in call order.
+    pub fn sent(&self) -> Vec<(usize, Invocation)> {
+        self.sent.lock().unwrap().clone()
     }
 
     fn apply(&self, inv: &Invocation) -> Outcome {
@@ -80,8 +88,9 @@ impl FakeClient {
 }
 
 impl Client for FakeClient {
-    async fn invoke(&self, inv: &Invocation) -> Outcome {
+    async fn invoke(&self, thread: usize, inv: &Invocation) -> Outcome {
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        self.sent.lock().unwrap().push((thread, inv.clone()));
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
