@@ -228,7 +228,8 @@ async fn measure_throughput(
     }
 }
 
-/// Closed loop: one write at a time until `end`.
+/// Closed loop: one write at a time until `end`, as the client's logical thread `c` (its
+/// own leader guess, as each of a workload's threads has).
 async fn write_until(client: &RaftClient, c: u64, end: Instant) -> Tally {
     let mut tally = Tally::default();
     let mut i = 0u64;
@@ -236,7 +237,7 @@ async fn write_until(client: &RaftClient, c: u64, end: Instant) -> Tally {
         let key = format!("k{}", (c * 7919 + i) % KEYS);
         let sent = Instant::now();
         match client
-            .run(&Invocation::write(key, json!(c * 1_000_000 + i)))
+            .run_as(c as usize, &Invocation::write(key, json!(c * 1_000_000 + i)))
             .await
         {
             Outcome::Ok(_) => tally.latencies_us.push(sent.elapsed().as_micros() as u64),

@@ -2,10 +2,10 @@
 //!
 //! Seeds of a schedule are its own seed (1 when it names none), then seed+1, ... up to
 //! `--seeds`. A pair whose run already completed in the store (its directory holds a
-//! `results.json`) is not run again, so that a campaign killed at night resumes where it
-//! stopped. Because pairs are independent and the store is addressed by path, a campaign
-//! can also be fanned out as one job per pair over a batch scheduler writing into a shared
-//! store.
+//! `results.json` that does not say `interrupted`) is not run again, so that a campaign
+//! killed at night resumes where it stopped. Because pairs are independent and the store
+//! is addressed by path, a campaign can also be fanned out as one job per pair over a batch
+//! scheduler writing into a shared store.
 //!
 //! At the end: a summary table on stdout, a JUnit XML file (one test case per pair; invalid
 //! is a failure, unknown and harness errors are errors), and the exit code: 1 if any run is
@@ -57,7 +57,7 @@ pub async fn run(args: CampaignArgs, shutdown: watch::Receiver<bool>) -> anyhow:
                 break 'pairs;
             }
             if !args.no_resume
-                && let Some(done) = completed_runs(&args.store, &schedule.name, seed).pop()
+                && let Some(done) = finished_run(&args.store, &schedule.name, seed)
             {
                 outcomes.push(resumed(schedule, seed, &done));
                 continue;
@@ -117,11 +117,29 @@ fn summary_of(checks: &[crate::runner::CheckOutcome]) -> String {
         .join(", ")
 }
 
+/// The newest run of the pair that finished: it has a `results.json` that does not say
+/// `interrupted` (an interrupted run is written up too, but its pair is still to be run).
+fn finished_run(store: &Path, name: &str, seed: u64) -> Option<PathBuf> {
+    completed_runs(store, name, seed)
+        .into_iter()
+        .rev()
+        .find(|dir| !was_interrupted(dir))
+}
+
+fn was_interrupted(dir: &Path) -> bool {
+    read_results(dir)
+        .and_then(|json| json.get("interrupted").and_then(|v| v.as_bool()))
+        .unwrap_or(false)
+}
+
+fn read_results(dir: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(dir.join("results.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
 /// A pair finished by an earlier campaign: its verdict is read back from `results.json`.
 fn resumed(schedule: &Schedule, seed: u64, dir: &Path) -> PairOutcome {
-    let verdict = std::fs::read_to_string(dir.join("results.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+    let verdict = read_results(dir)
         .and_then(|json| json.get("verdict").and_then(|v| v.as_str()).map(str::to_owned))
         .and_then(|name| verdict_named(&name));
     PairOutcome {

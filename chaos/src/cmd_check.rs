@@ -1,5 +1,5 @@
-//! `faultline check HISTORY`: checks any history file (ours, Jepsen's, Porcupine's) for
-//! linearizability and exits 0 valid, 1 invalid, 2 unknown, 65 bad input, 70 internal
+//! `faultline check HISTORY`: checks any history file (ours, Jepsen's, Porcupine's), or a
+//! stored run's directory, for linearizability and exits 0 valid, 1 invalid, 2 unknown, 65 bad input, 70 internal
 //! failure (DESIGN.md).
 
 use std::path::PathBuf;
@@ -7,17 +7,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+
+use crate::exit;
 use checker::{CheckOptions, FailedCasReading, Format, ModelKind, check_file, html};
 
-/// Exit code for input the checker refuses (EX_DATAERR).
-const EXIT_BAD_INPUT: u8 = 65;
-/// Exit code for a failure of the checker itself (EX_SOFTWARE).
-const EXIT_INTERNAL: u8 = 70;
 
 /// Arguments of `faultline check`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CheckArgs {
-    /// The history file.
+    /// The history file, or a stored run's directory (store/<name>/<run>).
     pub history: PathBuf,
     /// register, cas-register, kv-append or set; by default implied by the functions used.
     #[arg(long)]
@@ -29,7 +27,7 @@ pub struct CheckArgs {
     #[arg(long, value_parser = parse_json)]
     pub initial: Option<serde_json::Value>,
     /// After this the verdict is `unknown` (e.g. 30s, 500ms, 2m).
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = parse_time_limit)]
     pub time_limit: Duration,
     /// How a failed cas is read: dropped (Jepsen) or compare-false (Porcupine); the
     /// default is compare-false for porcupine-jepsen files and dropped otherwise.
@@ -47,24 +45,31 @@ fn parse_json(text: &str) -> Result<serde_json::Value, String> {
     serde_json::from_str(text).map_err(|e| format!("expected JSON, found {text:?} ({e})"))
 }
 
-/// Parses `30s`, `500ms`, `2m`, `1h` or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("expected a duration like 30s or 500ms, found {text:?}"))?;
-    let seconds = match unit {
-        "" | "s" => number,
-        "ms" => number / 1000.0,
-        "m" => number * 60.0,
-        "h" => number * 3600.0,
-        _ => return Err(format!("expected a unit ms, s, m or h, found {unit:?}")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("bad duration {text:?}: {e}"))
+/// Durations are written as in schedules (`30s`, `500ms`, `2m`, `1m30s`).
+fn parse_time_limit(text: &str) -> Result<Duration, String> {
+    crate::schedule::parse_duration(text)
+        .ok_or_else(|| format!("expected a duration like 30s, 500ms or 2m, found {text:?}"))
+}
+
+/// What to check: a history file, or a stored run's directory (its `history.jsonl`, with
+/// the model its schedule's workload implies unless `--model` says otherwise).
+fn resolve_target(args: &CheckArgs) -> anyhow::Result<(PathBuf, Option<ModelKind>)> {
+    if !args.history.is_dir() {
+        return Ok((args.history.clone(), args.model));
+    }
+    let history = args.history.join("history.jsonl");
+    anyhow::ensure!(
+        history.is_file(),
+        "{}: a directory, but not a stored run (no history.jsonl)",
+        args.history.display()
+    );
+    let from_schedule = crate::schedule::load_schedule(&args.history.join("schedule.yaml"))
+        .ok()
+        .map(|schedule| match schedule.workload.kind {
+            crate::schedule::WorkloadKind::Register => ModelKind::CasRegister,
+            crate::schedule::WorkloadKind::Set => ModelKind::Set,
+        });
+    Ok((history, args.model.or(from_schedule)))
 }
 
 /// Runs the check and returns the exit code to end with.
@@ -75,18 +80,19 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         time_limit: Some(args.time_limit),
         ..CheckOptions::default()
     };
-    let result = match check_file(&args.history, args.format, args.model, &options) {
+    let (history, model) = resolve_target(args)?;
+    let result = match check_file(&history, args.format, model, &options) {
         Ok(result) => result,
         Err(input_error) => {
             eprintln!("{input_error}");
-            return Ok(ExitCode::from(EXIT_BAD_INPUT));
+            return Ok(exit::code(exit::BAD_INPUT));
         }
     };
     if let Some(path) = &args.html {
         let title = args.history.display().to_string();
         if let Err(e) = std::fs::write(path, html::render(&result, &title)) {
             eprintln!("cannot write {}: {e}", path.display());
-            return Ok(ExitCode::from(EXIT_INTERNAL));
+            return Ok(exit::code(exit::HARNESS_FAILURE));
         }
     }
     if args.json {

@@ -98,10 +98,12 @@ checks: [linearizable, latency]
 /// A schedule that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
-    #[error("{file}: cannot read the schedule: {source}")]
+    /// `error` is shown in the message, so it is deliberately not the error's `source`
+    /// (that would print it twice in a chain).
+    #[error("{file}: cannot read the schedule: {error}")]
     Read {
         file: String,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{file}:{line}:{column}: {message}")]
     Invalid {
@@ -282,9 +284,9 @@ pub fn parse_schedule(text: &str, file_name: &str) -> Result<Schedule, ScheduleE
 /// Reads, parses and validates the schedule at `path`.
 pub fn load_schedule(path: &Path) -> Result<Schedule, ScheduleError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ScheduleError::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| ScheduleError::Read {
         file: file.clone(),
-        source,
+        error,
     })?;
     parse_schedule(&text, &file)
 }

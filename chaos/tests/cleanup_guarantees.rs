@@ -14,7 +14,7 @@ use chaos::cluster::{Cluster, NetworkKind};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{node_binary, proc_state, raft_config};
+use common::{proc_state, raft_config};
 
 /// The controller mode: does nothing unless `HOLD_CLUSTER="MODE NETWORK BASE_DIR"` is set.
 #[test]
@@ -88,7 +88,6 @@ fn start_controller(mode: &str, network: &str) -> Controller {
             "1",
         ])
         .env("HOLD_CLUSTER", spec)
-        .env("FAULTLINE_NODE_BIN", node_binary())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

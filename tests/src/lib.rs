@@ -8,12 +8,21 @@
 //! executable's profile directory (`target/<profile>/`), built first with
 //! `cargo build -p system-under-test --bin raft-node` (once per test process, a no-op when
 //! fresh) so that a test never runs an outdated node.
+//!
+//! The `faultline` binary, for the tests that run it as a process ([`FaultlineProcess`]):
+//! `FAULTLINE_BIN` if set; otherwise built the same way with
+//! `cargo build -p chaos --bin faultline` into the test's own target directory.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
 
 use chaos::cluster::{Cluster, ClusterConfig, NetworkKind};
 use serde_json::Value;
@@ -63,29 +72,45 @@ fn locate_node_program() -> NodeProgram {
             args_prefix: Vec::new(),
         };
     }
+    NodeProgram {
+        program: built_binary("system-under-test", "raft-node"),
+        args_prefix: Vec::new(),
+    }
+}
+
+/// The `faultline` binary (see the module docs); built at most once per test process.
+pub fn faultline_program() -> PathBuf {
+    static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
+    PROGRAM
+        .get_or_init(|| match std::env::var_os("FAULTLINE_BIN") {
+            Some(path) => PathBuf::from(path),
+            None => built_binary("chaos", "faultline"),
+        })
+        .clone()
+}
+
+/// `bin` of `package` in the test executable's profile directory, built first.
+fn built_binary(package: &str, bin: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     // Test executables live in target/<profile>/deps/.
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .unwrap_or_else(|| panic!("{} is not in target/<profile>/deps", exe.display()));
-    build_node(profile_dir);
-    let program = profile_dir.join("raft-node");
+    cargo_build(profile_dir, package, bin);
+    let program = profile_dir.join(bin);
     assert!(
         program.is_file(),
         "{} missing after building it",
         program.display()
     );
-    NodeProgram {
-        program,
-        args_prefix: Vec::new(),
-    }
+    program
 }
 
-/// `cargo build -p system-under-test --bin raft-node` into the test's own target directory.
-/// Cargo releases its build lock before running test executables, so this does not
-/// deadlock inside `cargo test`.
-fn build_node(profile_dir: &Path) {
+/// `cargo build -p <package> --bin <bin>` into the test's own target directory. Cargo
+/// releases its build lock before running test executables, so this does not deadlock
+/// inside `cargo test`.
+fn cargo_build(profile_dir: &Path, package: &str, bin: &str) {
     let target_dir = profile_dir
         .parent()
         .expect("target dir above the profile dir");
@@ -95,14 +120,7 @@ fn build_node(profile_dir: &Path) {
         .unwrap_or("debug");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
-    command.args([
-        "build",
-        "--quiet",
-        "-p",
-        "system-under-test",
-        "--bin",
-        "raft-node",
-    ]);
+    command.args(["build", "--quiet", "-p", package, "--bin", bin]);
     command.arg("--target-dir").arg(target_dir);
     if profile != "debug" {
         command.args([
@@ -114,11 +132,10 @@ fn build_node(profile_dir: &Path) {
             },
         ]);
     }
-    let status = command.status().expect("running cargo to build raft-node");
-    assert!(
-        status.success(),
-        "cargo build of raft-node failed: {status}"
-    );
+    let status = command
+        .status()
+        .unwrap_or_else(|e| panic!("running cargo to build {bin}: {e}"));
+    assert!(status.success(), "cargo build of {bin} failed: {status}");
 }
 
 /// A cluster of real node processes plus a client of it. The cluster's processes die when
@@ -306,4 +323,194 @@ pub async fn mismatches(
         }
     }
     wrong
+}
+
+/// How long a `faultline` process may take before a test gives up on it: a liveness bound
+/// against hangs, not a speed assertion.
+pub const FAULTLINE_LIVENESS_BOUND: Duration = Duration::from_secs(180);
+
+/// A `faultline` process started by a test. It runs in its own process group with
+/// `PR_SET_PDEATHSIG(SIGKILL)`; dropping this kills the whole group (its nodes also die with
+/// it through their own death signal). Its stdout and stderr go to files, read at the end.
+pub struct FaultlineProcess {
+    child: Child,
+    output_dir: tempfile::TempDir,
+    reaped: bool,
+}
+
+/// How a `faultline` process ended.
+#[derive(Debug)]
+pub struct FaultlineOutput {
+    /// The exit code; `None` if a signal ended it.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl FaultlineOutput {
+    /// The exit code and both streams, for assertion messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "exit code {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl FaultlineProcess {
+    /// Starts `faultline ARGS...` in `cwd`.
+    pub fn spawn<I, S>(args: I, cwd: &Path) -> FaultlineProcess
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let output_dir = tempfile::Builder::new()
+            .prefix("faultline-output-")
+            .tempdir()
+            .expect("tempdir for faultline's output");
+        let create = |name: &str| {
+            std::fs::File::create(output_dir.path().join(name))
+                .unwrap_or_else(|e| panic!("creating {name}: {e}"))
+        };
+        let test_pid = nix::unistd::getpid();
+        let mut command = Command::new(faultline_program());
+        command
+            .args(args)
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(create("stdout"))
+            .stderr(create("stderr"))
+            .process_group(0);
+        // SAFETY: runs between fork and exec in the child and makes only async-signal-safe
+        // system calls (prctl, getppid); it allocates nothing.
+        unsafe {
+            command.pre_exec(move || {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+                if nix::unistd::getppid() != test_pid {
+                    // The test died before prctl: the death signal would never come.
+                    return Err(std::io::Error::from_raw_os_error(nix::libc::ESRCH));
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn().expect("spawning faultline");
+        FaultlineProcess {
+            child,
+            output_dir,
+            reaped: false,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` to the faultline process itself (not its group), as a terminal's
+    /// Ctrl-C reaches a foreground program that handles it.
+    pub fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.child.id() as i32), signal)
+            .unwrap_or_else(|e| panic!("sending {signal} to faultline: {e}"));
+    }
+
+    /// Whether the process has exited (it is reaped then).
+    pub fn has_exited(&mut self) -> bool {
+        match self.child.try_wait() {
+            Ok(Some(_)) => {
+                self.reaped = true;
+                true
+            }
+            Ok(None) => false,
+            Err(e) => panic!("waiting for faultline: {e}"),
+        }
+    }
+
+    /// Waits for the process to exit (panicking after [`FAULTLINE_LIVENESS_BOUND`]) and
+    /// returns its exit code and output.
+    pub fn wait(mut self) -> FaultlineOutput {
+        let deadline = std::time::Instant::now() + FAULTLINE_LIVENESS_BOUND;
+        let status = loop {
+            match self.child.try_wait().expect("waiting for faultline") {
+                Some(status) => break status,
+                None if std::time::Instant::now() >= deadline => {
+                    let so_far = self.output(None);
+                    panic!(
+                        "faultline did not exit within {FAULTLINE_LIVENESS_BOUND:?}\n{}",
+                        so_far.describe()
+                    );
+                }
+                None => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        self.reaped = true;
+        if let Some(signal) = status.signal() {
+            eprintln!("faultline was ended by signal {signal}");
+        }
+        self.output(status.code())
+    }
+
+    fn output(&self, code: Option<i32>) -> FaultlineOutput {
+        let read = |name: &str| {
+            std::fs::read_to_string(self.output_dir.path().join(name)).unwrap_or_default()
+        };
+        FaultlineOutput {
+            code,
+            stdout: read("stdout"),
+            stderr: read("stderr"),
+        }
+    }
+}
+
+impl Drop for FaultlineProcess {
+    fn drop(&mut self) {
+        if !self.reaped {
+            // The group holds faultline (its nodes are in groups of their own and die with
+            // it through PR_SET_PDEATHSIG).
+            let _ = killpg(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs `faultline ARGS...` in `cwd` to the end.
+pub fn run_faultline<I, S>(args: I, cwd: &Path) -> FaultlineOutput
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    FaultlineProcess::spawn(args, cwd).wait()
+}
+
+/// Processes whose command line mentions `path` (e.g. nodes whose data directory is under a
+/// test's store), as `(pid, command line)`. Read from `/proc`; processes that exit while it
+/// is read are skipped.
+pub fn processes_mentioning(path: &Path) -> Vec<(u32, String)> {
+    let needle = path.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        panic!("/proc is not readable");
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+        if cmdline.contains(&needle) && !is_zombie(pid) {
+            found.push((pid, cmdline));
+        }
+    }
+    found
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // The state follows the command name, which is in parentheses.
+            let after = &stat[stat.rfind(')')? + 1..];
+            after.split_whitespace().next().map(|state| state == "Z")
+        })
+        .unwrap_or(true)
 }

@@ -120,11 +120,12 @@ async fn each_op_reaches_the_client_as_its_logical_thread() {
     }));
     let clients = 5;
     let (_keep, shutdown) = no_shutdown();
+    let opts = options(clients, 0.0, 200, 1_000);
     let run = run_workload(
         Arc::clone(&client),
         register_generator(3),
         &recorder,
-        &options(clients, 0.0, 200, 1_000),
+        &opts,
         shutdown,
     );
     tokio::time::timeout(LIVENESS_BOUND, run)

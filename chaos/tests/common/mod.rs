@@ -3,40 +3,19 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use chaos::cluster::{ClusterConfig, NetworkKind};
 
-/// The raft-node executable: `$FAULTLINE_NODE_BIN`, or built once per test binary with
-/// `cargo build -p system-under-test --bin raft-node` into `<target>/node-build`. A separate
-/// target directory, because the outer `cargo test` holds the lock on its own while tests run.
+/// The node program: the `faultline` binary of this package (cargo builds it before the
+/// integration tests run), started as `faultline node ...`.
 pub fn node_binary() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            if let Some(path) = std::env::var_os("FAULTLINE_NODE_BIN") {
-                return PathBuf::from(path);
-            }
-            // The test executable is target/<profile>/deps/<name>.
-            let exe = std::env::current_exe().expect("current_exe");
-            let target = exe
-                .parent()
-                .and_then(Path::parent)
-                .and_then(Path::parent)
-                .expect("target dir");
-            let build_dir = target.join("node-build");
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "-p", "system-under-test", "--bin", "raft-node"])
-                .env("CARGO_TARGET_DIR", &build_dir)
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("running cargo build for raft-node");
-            assert!(status.success(), "building raft-node failed");
-            build_dir.join("debug").join("raft-node")
-        })
-        .clone()
+    PathBuf::from(env!("CARGO_BIN_EXE_faultline"))
+}
+
+/// The arguments before the node's own: `faultline node`.
+pub fn node_args_prefix() -> Vec<String> {
+    vec!["node".to_string()]
 }
 
 /// A config for a small, fast raft cluster.
@@ -46,7 +25,7 @@ pub fn raft_config(base_dir: &Path, nodes: usize, network: NetworkKind) -> Clust
         base_dir: base_dir.to_path_buf(),
         network,
         program: node_binary(),
-        program_args_prefix: Vec::new(),
+        program_args_prefix: node_args_prefix(),
         extra_args: [
             "--election-timeout-min-ms",
             "150",

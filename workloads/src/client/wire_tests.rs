@@ -149,7 +149,7 @@ fn client(nodes: &[(&str, SocketAddr)], timeout_ms: u64) -> RaftClient {
 
 async fn outcome_against(behavior: Behavior, inv: &Invocation) -> Outcome {
     let server = TestServer::start(behavior).await;
-    client(&[("n1", server.addr)], 300).invoke(inv).await
+    client(&[("n1", server.addr)], 300).invoke(0, inv).await
 }
 
 fn write() -> Invocation {
@@ -235,7 +235,7 @@ async fn a_connection_closed_after_sending_is_unknown() {
 async fn a_node_that_never_answers_times_out_as_unknown() {
     let server = TestServer::start(Behavior::NeverAnswer).await;
     let client = client(&[("n1", server.addr)], 200);
-    let outcome = tokio::time::timeout(Duration::from_secs(10), client.invoke(&write()))
+    let outcome = tokio::time::timeout(Duration::from_secs(10), client.invoke(0, &write()))
         .await
         .expect("the client's own timeout ends the operation");
     assert_eq!(outcome, Outcome::Info("timeout".into()));
@@ -254,7 +254,7 @@ async fn refusing_addr() -> SocketAddr {
 async fn connection_refused_is_a_definite_failure() {
     let client = client(&[("n1", refusing_addr().await)], 300);
     assert_eq!(
-        client.invoke(&write()).await,
+        client.invoke(0, &write()).await,
         Outcome::Fail("connection-refused".into())
     );
 }
@@ -264,9 +264,9 @@ async fn not_leader_redirects_once_to_the_named_leader_and_remembers_it() {
     let follower = TestServer::start(respond(503, r#"{"error":"not-leader","leader":"n2"}"#)).await;
     let leader = TestServer::start(respond(200, r#"{"ok":true,"value":4}"#)).await;
     let client = client(&[("n1", follower.addr), ("n2", leader.addr)], 500);
-    assert_eq!(client.invoke(&write()).await, Outcome::Ok(json!(4)));
-    assert_eq!(client.known_leader().as_deref(), Some("n2"));
-    assert_eq!(client.invoke(&write()).await, Outcome::Ok(json!(4)));
+    assert_eq!(client.invoke(0, &write()).await, Outcome::Ok(json!(4)));
+    assert_eq!(client.guess_of(0), "n2");
+    assert_eq!(client.invoke(0, &write()).await, Outcome::Ok(json!(4)));
     assert_eq!(
         follower.received().len(),
         1,
@@ -282,8 +282,8 @@ async fn not_leader_redirects_once_to_the_named_leader_and_remembers_it() {
 async fn refused_moves_on_to_the_next_node() {
     let leader = TestServer::start(respond(200, r#"{"ok":true,"value":4}"#)).await;
     let client = client(&[("n1", refusing_addr().await), ("n2", leader.addr)], 500);
-    assert_eq!(client.invoke(&write()).await, Outcome::Ok(json!(4)));
-    assert_eq!(client.known_leader().as_deref(), Some("n2"));
+    assert_eq!(client.invoke(0, &write()).await, Outcome::Ok(json!(4)));
+    assert_eq!(client.guess_of(0), "n2");
 }
 
 #[tokio::test]
@@ -291,7 +291,7 @@ async fn nothing_is_retried_once_the_outcome_is_unknown() {
     let lost = TestServer::start(Behavior::CloseAfterRead).await;
     let other = TestServer::start(respond(200, r#"{"ok":true,"value":4}"#)).await;
     let client = client(&[("n1", lost.addr), ("n2", other.addr)], 500);
-    assert_eq!(client.invoke(&write()).await, Outcome::Info("reset".into()));
+    assert_eq!(client.invoke(0, &write()).await, Outcome::Info("reset".into()));
     assert!(
         other.received().is_empty(),
         "an unknown op must not be sent again"
@@ -303,9 +303,9 @@ async fn writes_carry_request_ids_and_sequential_ops_reuse_one_connection() {
     let server = TestServer::start(respond(200, r#"{"ok":true,"value":1}"#)).await;
     let client = client(&[("n1", server.addr)], 500);
     for _ in 0..5 {
-        assert!(client.invoke(&write()).await.is_ok());
+        assert!(client.invoke(0, &write()).await.is_ok());
     }
-    assert!(client.invoke(&read()).await.is_ok());
+    assert!(client.invoke(0, &read()).await.is_ok());
     let received = server.received();
     let ids: Vec<(Value, Value)> = received[..5]
         .iter()
@@ -335,7 +335,7 @@ async fn concurrent_writes_never_share_a_request_id() {
             let client = client.clone();
             tokio::spawn(async move {
                 for _ in 0..10 {
-                    assert!(client.invoke(&write()).await.is_ok());
+                    assert!(client.invoke(0, &write()).await.is_ok());
                 }
             })
         })
@@ -363,7 +363,7 @@ async fn a_server_closing_keep_alive_connections_is_not_an_error() {
     .await;
     let client = client(&[("n1", server.addr)], 500);
     for _ in 0..5 {
-        assert_eq!(client.invoke(&write()).await, Outcome::Ok(json!(4)));
+        assert_eq!(client.invoke(0, &write()).await, Outcome::Ok(json!(4)));
     }
 }
 
@@ -387,15 +387,15 @@ async fn invalid_invocations_fail_without_sending() {
         value: json!(1),
     };
     assert_eq!(
-        client.invoke(&no_key).await,
+        client.invoke(0, &no_key).await,
         Outcome::Fail("bad-invocation".into())
     );
     assert_eq!(
-        client.invoke(&bad_cas).await,
+        client.invoke(0, &bad_cas).await,
         Outcome::Fail("bad-invocation".into())
     );
     assert_eq!(
-        client.invoke(&unknown).await,
+        client.invoke(0, &unknown).await,
         Outcome::Fail("unsupported-function".into())
     );
     assert!(server.received().is_empty());
@@ -421,19 +421,90 @@ async fn after_a_timeout_the_next_operation_starts_at_another_node() {
     let paused = TestServer::start(Behavior::NeverAnswer).await;
     let live = TestServer::start(respond(200, r#"{"ok":true,"value":4}"#)).await;
     let client = client(&[("n1", paused.addr), ("n2", live.addr)], 200);
-    // With no leader known, the first operation starts at n1.
+    // Thread 0's home node is n1.
     assert_eq!(
-        client.invoke(&write()).await,
+        client.invoke(0, &write()).await,
         Outcome::Info("timeout".into())
     );
     assert!(
         live.received().is_empty(),
         "an unknown op is not sent again"
     );
-    assert_eq!(client.invoke(&write()).await, Outcome::Ok(json!(4)));
+    assert_eq!(client.invoke(0, &write()).await, Outcome::Ok(json!(4)));
     assert_eq!(
         paused.received().len(),
         1,
         "the second op did not wait on n1 again"
     );
+}
+
+#[tokio::test]
+async fn each_thread_starts_at_its_home_node() {
+    let n1 = TestServer::start(respond(200, r#"{"ok":true,"value":1}"#)).await;
+    let n2 = TestServer::start(respond(200, r#"{"ok":true,"value":2}"#)).await;
+    let n3 = TestServer::start(respond(200, r#"{"ok":true,"value":3}"#)).await;
+    let client = client(&[("n1", n1.addr), ("n2", n2.addr), ("n3", n3.addr)], 500);
+    for thread in 0..6 {
+        let home = thread % 3 + 1;
+        assert_eq!(client.guess_of(thread), format!("n{home}"));
+        assert_eq!(
+            client.invoke(thread, &read()).await,
+            Outcome::Ok(json!(home)),
+            "thread {thread} reads from its home node"
+        );
+    }
+    let counts = [&n1, &n2, &n3].map(|server| server.received().len());
+    assert_eq!(counts, [2, 2, 2]);
+}
+
+#[tokio::test]
+async fn a_thread_follows_a_not_leader_hint_for_itself_only() {
+    let follower = TestServer::start(respond(503, r#"{"error":"not-leader","leader":"n2"}"#)).await;
+    let leader = TestServer::start(respond(200, r#"{"ok":true,"value":4}"#)).await;
+    let client = client(&[("n1", follower.addr), ("n2", leader.addr)], 500);
+    assert_eq!(client.invoke(0, &write()).await, Outcome::Ok(json!(4)));
+    assert_eq!(client.guess_of(0), "n2");
+    assert_eq!(client.guess_of(2), "n1", "thread 2 has not learnt anything yet");
+    assert_eq!(client.invoke(2, &write()).await, Outcome::Ok(json!(4)));
+    assert_eq!(follower.received().len(), 2, "each thread was redirected once");
+    assert_eq!(leader.received().len(), 2);
+}
+
+#[tokio::test]
+async fn a_refusal_naming_no_leader_moves_that_threads_next_op_on() {
+    let candidate = TestServer::start(respond(503, r#"{"error":"not-leader","leader":null}"#)).await;
+    let leader = TestServer::start(respond(200, r#"{"ok":true,"value":4}"#)).await;
+    let client = client(&[("n1", candidate.addr), ("n2", leader.addr)], 500);
+    assert_eq!(
+        client.invoke(0, &write()).await,
+        Outcome::Fail("not-leader".into())
+    );
+    assert!(leader.received().is_empty(), "no leader named: the op ends");
+    assert_eq!(client.guess_of(0), "n2");
+    assert_eq!(client.invoke(0, &write()).await, Outcome::Ok(json!(4)));
+}
+
+/// A thread bound to an unresponsive node (an isolated or paused leader) leaves it after a
+/// timeout; the other threads' guesses are their own: a thread whose home is that node
+/// still tries it. This is what lets some threads keep talking to a deposed leader while
+/// others already use the new one.
+#[tokio::test]
+async fn a_timeout_moves_only_the_thread_that_saw_it() {
+    let paused = TestServer::start(Behavior::NeverAnswer).await;
+    let live = TestServer::start(respond(200, r#"{"ok":true,"value":4}"#)).await;
+    let client = client(&[("n1", paused.addr), ("n2", live.addr)], 200);
+    assert_eq!(
+        client.invoke(0, &write()).await,
+        Outcome::Info("timeout".into())
+    );
+    assert_eq!(client.guess_of(0), "n2");
+    assert_eq!(client.invoke(0, &write()).await, Outcome::Ok(json!(4)));
+    assert_eq!(client.guess_of(2), "n1");
+    assert_eq!(
+        client.invoke(2, &write()).await,
+        Outcome::Info("timeout".into()),
+        "thread 2 still starts at its home node"
+    );
+    assert_eq!(paused.received().len(), 2);
+    assert_eq!(live.received().len(), 1);
 }

@@ -1,0 +1,108 @@
+//! `faultline check` as a user runs it: exit codes, messages, `--json`, `--html`, and a
+//! stored run's directory as input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn faultline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .output()
+        .expect("running faultline")
+}
+
+fn reference(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/reference-histories/porcupine")
+        .join(file)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn a_valid_reference_history_exits_0_and_an_invalid_one_exits_1_with_an_explanation() {
+    let valid = faultline(&["check", reference("jepsen/etcd_002.log").to_str().unwrap()]);
+    assert_eq!(valid.status.code(), Some(0), "{}", text(&valid.stderr));
+    assert!(text(&valid.stdout).starts_with("valid"), "{}", text(&valid.stdout));
+
+    let invalid = faultline(&["check", reference("jepsen/etcd_000.log").to_str().unwrap()]);
+    assert_eq!(invalid.status.code(), Some(1), "{}", text(&invalid.stderr));
+    let out = text(&invalid.stdout);
+    assert!(out.starts_with("invalid"), "{out}");
+    assert!(out.contains("cannot linearize"), "{out}");
+}
+
+#[test]
+fn json_output_and_html_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("page.html");
+    let out = faultline(&[
+        "check",
+        reference("kv/c01-bad.txt").to_str().unwrap(),
+        "--json",
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    assert_eq!(json["verdict"], "invalid");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<svg"), "the page draws the failing key's ops");
+}
+
+#[test]
+fn malformed_input_exits_65_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.jsonl");
+    std::fs::write(
+        &path,
+        "{\"index\":0,\"time\":1,\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"key\":\"k\",\"value\":1}\n{\"index\":1,\n",
+    )
+    .unwrap();
+    let out = faultline(&["check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(65));
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("{}:2:", path.display())), "{err}");
+    assert!(err.contains("expected"), "{err}");
+}
+
+#[test]
+fn bad_usage_exits_64_and_help_exits_0() {
+    assert_eq!(faultline(&["check"]).status.code(), Some(64));
+    assert_eq!(faultline(&["check", "x", "--time-limit", "soon"]).status.code(), Some(64));
+    assert_eq!(faultline(&["no-such-command"]).status.code(), Some(64));
+    assert_eq!(faultline(&["--help"]).status.code(), Some(0));
+}
+
+#[test]
+fn a_stored_run_directory_is_checked_with_the_model_of_its_schedule() {
+    let run = tempfile::tempdir().unwrap();
+    // A stale read on k1: written 2, then read 1 afterwards.
+    let history = [
+        r#"{"index":0,"time":10,"process":0,"type":"invoke","f":"write","key":"k1","value":1}"#,
+        r#"{"index":1,"time":20,"process":0,"type":"ok","f":"write","key":"k1","value":1}"#,
+        r#"{"index":2,"time":30,"process":1,"type":"invoke","f":"write","key":"k1","value":2}"#,
+        r#"{"index":3,"time":40,"process":1,"type":"ok","f":"write","key":"k1","value":2}"#,
+        r#"{"index":4,"time":50,"process":"nemesis","type":"info","f":"start-kill","value":{"id":0,"nodes":["n1"]}}"#,
+        r#"{"index":5,"time":60,"process":0,"type":"invoke","f":"read","key":"k1","value":null}"#,
+        r#"{"index":6,"time":70,"process":0,"type":"ok","f":"read","key":"k1","value":1}"#,
+    ];
+    std::fs::write(run.path().join("history.jsonl"), history.join("\n") + "\n").unwrap();
+    std::fs::write(
+        run.path().join("schedule.yaml"),
+        chaos::schedule::default_schedule().to_yaml(1),
+    )
+    .unwrap();
+    let out = faultline(&["check", run.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}{}", text(&out.stdout), text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("cas-register"), "model from the schedule: {stdout}");
+    assert!(stdout.contains("k1"), "the explanation names the key: {stdout}");
+
+    let empty = tempfile::tempdir().unwrap();
+    let out = faultline(&["check", empty.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(70), "a directory that is not a run");
+    assert!(text(&out.stderr).contains("not a stored run"));
+}
