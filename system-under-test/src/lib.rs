@@ -157,7 +157,17 @@
 //! - `ack-before-write`: followers acknowledge (and every node votes) and the leader
 //!   counts itself before the entries (and the hard state) reach the disk.
 //! - `no-dedup`: the state machine ignores `(client, seq)`, so retries apply twice.
+//!
+//! # The two-phase-commit bank
+//!
+//! [`bank`]: accounts `a0..aN` sharded over participant processes (account `i` on
+//! participant `i mod P`) and a coordinator that runs every transfer as a two-phase commit
+//! (fsynced prepare and decision logs, presumed abort, bounded decision retries,
+//! participants that ask about in-doubt transactions) and reads all balances atomically
+//! through shard-wide read locks with a lease. Binary `bank-node coordinator|participant`,
+//! embeddable as [`bank::bank_main`]; API, logs and planted bugs in the [`bank`] docs.
 
+pub mod bank;
 pub mod bug;
 pub mod node;
 pub mod raft;

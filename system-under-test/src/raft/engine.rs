@@ -860,7 +860,7 @@ impl Engine {
         self.accept_leader(from.clone());
         let match_index = if meta.index <= self.commit_index {
             self.commit_index
-        } else if false && self.log.term_at(meta.index) == Some(meta.term) {
+        } else if self.log.term_at(meta.index) == Some(meta.term) {
             // Our log already holds the snapshot's last entry, so it matches the leader's
             // up to there (section 7: "retain log entries following it"). Wiping the
             // suffix would drop entries we may already have acknowledged to this leader

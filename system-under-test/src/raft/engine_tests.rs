@@ -568,14 +568,10 @@ fn stale_read_bug_isolated_leader_keeps_serving_until_it_sees_a_higher_term() {
     });
     assert_eq!(leader.role(), Role::Follower);
     leader.step(Input::Read { token: 10 });
-    assert!(
-        leader
-            .drain_actions()
-            .contains(&Action::ReadRefused {
-                token: 10,
-                leader: None
-            })
-    );
+    assert!(leader.drain_actions().contains(&Action::ReadRefused {
+        token: 10,
+        leader: None
+    }));
 }
 
 #[test]
@@ -729,7 +725,11 @@ fn snapshot_7_delayed_install_snapshot_keeps_acknowledged_entries_after_it() {
             read_seq: 0,
         },
     });
-    assert_eq!(node.last_log_index(), 5, "acknowledged entries were dropped");
+    assert_eq!(
+        node.last_log_index(),
+        5,
+        "acknowledged entries were dropped"
+    );
     assert_eq!(node.commit_index(), 3);
     let actions = node.drain_actions();
     assert!(
@@ -747,6 +747,10 @@ fn snapshot_7_delayed_install_snapshot_keeps_acknowledged_entries_after_it() {
         .flatten()
         .collect();
     assert_eq!(applied, vec![1, 2, 3]);
-    assert!(sends(&actions).iter().any(|(_, m, after_persist)| *after_persist
-        && matches!(m, Message::InstallSnapshotResponse { match_index: 3, .. })));
+    assert!(
+        sends(&actions)
+            .iter()
+            .any(|(_, m, after_persist)| *after_persist
+                && matches!(m, Message::InstallSnapshotResponse { match_index: 3, .. }))
+    );
 }
