@@ -1,0 +1,539 @@
+//! The coordinator process: command line, recovery from the decision log (and delivery of
+//! every decision not yet acknowledged), and the HTTP handlers: transfers as two-phase
+//! commits, atomic reads through read leases, and the status queries of participants.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use hyper::{Method, StatusCode};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use super::coordinator_state::{
+    Begin, CoordinatorRecord, CoordinatorState, StatusAnswer, VoteResult, decide,
+};
+use super::http::{
+    Api, ApiRequest, BadRequest, HttpResponse, JsonClient, RpcError, bad_request, json_response,
+    method_not_allowed, not_found, ok_json, parse_listen, serve,
+};
+use super::participant::check_id;
+use super::protocol::{
+    Balances, Delta, ParticipantId, PrepareRequest, ReadLockReply, ReadLockRequest,
+    ReadReleaseRequest, TransferRequest, TxnRef, TxnStatus, TxnStatusReply, VoteReply,
+    account_index, shard_of,
+};
+use super::wal::{LogWriter, open_log};
+use super::{BankBug, BankError};
+
+const LOG_FILE: &str = "decisions.log";
+
+/// `bank-node coordinator ...`: the transaction coordinator.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CoordinatorArgs {
+    /// Shown in /status.
+    #[arg(long, default_value = "coordinator")]
+    pub id: String,
+    /// Address to serve on (host:port, or a port on 127.0.0.1).
+    #[arg(long, value_parser = parse_listen)]
+    pub listen: SocketAddr,
+    /// The participants in shard order as id=host:port, comma-separated: the k-th owns
+    /// account i when i mod (number of participants) == k.
+    #[arg(long, value_delimiter = ',', value_parser = parse_participant, required = true)]
+    pub participants: Vec<(ParticipantId, String)>,
+    /// Directory of the decision log (created if missing).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Accounts in the bank (a0 .. a{N-1}).
+    #[arg(long)]
+    pub accounts: u64,
+    /// Timeout of every request to a participant (a prepare not answered in time is a
+    /// missing vote). Keep it above the participants' --lock-wait-ms.
+    #[arg(long, default_value_t = 500)]
+    pub rpc_timeout_ms: u64,
+    /// Attempts to deliver a decision to a participant before leaving it to the
+    /// participant's own status queries.
+    #[arg(long, default_value_t = 5)]
+    pub decision_attempts: u32,
+    /// First back-off between attempts (doubling).
+    #[arg(long, default_value_t = 20)]
+    pub retry_backoff_ms: u64,
+    /// How long a read holds its locks on a participant at most.
+    #[arg(long, default_value_t = 500)]
+    pub read_lease_ms: u64,
+    /// Attempts of a read whose locks were refused before answering 503 busy.
+    #[arg(long, default_value_t = 5)]
+    pub read_attempts: u32,
+    /// Test-only: sleep this long between collecting the votes and logging the decision,
+    /// to widen the window in which a crash leaves participants in doubt.
+    #[arg(long, default_value_t = 0)]
+    pub pause_after_prepare_ms: u64,
+    /// Test-only: sleep this long between logging a decision and delivering it, to widen
+    /// the window in which a crash leaves a decided transaction undelivered.
+    #[arg(long, default_value_t = 0)]
+    pub pause_after_decision_ms: u64,
+    /// Turn on one planted bug. Off by default.
+    #[arg(long, value_enum)]
+    pub bug: Option<BankBug>,
+}
+
+fn parse_participant(text: &str) -> Result<(ParticipantId, String), String> {
+    let (id, address) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not id=host:port"))?;
+    if id.is_empty() || address.parse::<SocketAddr>().is_err() {
+        return Err(format!("`{text}` is not id=host:port"));
+    }
+    Ok((id.to_string(), address.to_string()))
+}
+
+impl CoordinatorArgs {
+    fn validate(&self) -> Result<(), BankError> {
+        let bad = |text: &str| Err(BankError::BadArguments(text.to_string()));
+        let mut ids: Vec<_> = self.participants.iter().map(|(id, _)| id).collect();
+        ids.sort();
+        ids.dedup();
+        if ids.len() != self.participants.len() {
+            return bad("participant ids must be distinct");
+        }
+        if self.accounts == 0 || self.rpc_timeout_ms == 0 || self.read_lease_ms == 0 {
+            return bad("--accounts, --rpc-timeout-ms and --read-lease-ms must be positive");
+        }
+        if self.decision_attempts == 0 || self.read_attempts == 0 {
+            return bad("--decision-attempts and --read-attempts must be positive");
+        }
+        if self.bug == Some(BankBug::ForgetPrepared) {
+            return bad("2pc-forget-prepared is a participant bug");
+        }
+        Ok(())
+    }
+}
+
+/// Runs the coordinator until its server fails.
+pub async fn run_coordinator(args: CoordinatorArgs) -> Result<(), BankError> {
+    args.validate()?;
+    std::fs::create_dir_all(&args.data_dir).map_err(|source| BankError::DataDir {
+        path: args.data_dir.clone(),
+        source,
+    })?;
+    let (records, log) = open_log::<CoordinatorRecord>(&args.data_dir.join(LOG_FILE))?;
+    let state = CoordinatorState::recover(&records);
+    let unfinished = state.unfinished();
+    tracing::info!(
+        records = records.len(),
+        unfinished = unfinished.len(),
+        "recovered"
+    );
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| BankError::Listen {
+            address: args.listen,
+            source,
+        })?;
+    let coordinator = Arc::new(Coordinator {
+        state: Mutex::new(state),
+        log,
+        client: JsonClient::new(Duration::from_millis(args.rpc_timeout_ms)),
+        next_read: AtomicU64::new(0),
+        incarnation: rand::random::<u32>(),
+        args: args.clone(),
+    });
+    for (txn, commit, participants) in unfinished {
+        tokio::spawn(
+            coordinator
+                .clone()
+                .deliver_decision(txn, commit, participants),
+        );
+    }
+    tracing::info!(listen = %args.listen, bug = ?args.bug, "coordinator serving");
+    serve(listener, coordinator)
+        .await
+        .map_err(BankError::Server)
+}
+
+struct Coordinator {
+    state: Mutex<CoordinatorState>,
+    log: LogWriter<CoordinatorRecord>,
+    client: JsonClient,
+    next_read: AtomicU64,
+    /// Makes read ids unique across restarts.
+    incarnation: u32,
+    args: CoordinatorArgs,
+}
+
+impl Api for Coordinator {
+    async fn handle(self: Arc<Self>, request: ApiRequest) -> HttpResponse {
+        match (request.path.as_str(), &request.method) {
+            ("/status", &Method::GET) => self.status(),
+            ("/balances", &Method::GET) => self.read().await,
+            ("/transfer", &Method::POST) => match request.json::<TransferRequest>() {
+                Ok(transfer) => self.transfer(transfer).await,
+                Err(bad) => bad.into_response(),
+            },
+            ("/txn-status", &Method::POST) => match request.json::<TxnRef>() {
+                Ok(txn) => self.txn_status(txn.txn).await,
+                Err(bad) => bad.into_response(),
+            },
+            ("/status" | "/balances" | "/transfer" | "/txn-status", _) => method_not_allowed(),
+            _ => not_found(),
+        }
+    }
+}
+
+/// A transfer's deltas grouped by the participant (index) that owns the accounts.
+type Plan = Vec<(usize, Vec<Delta>)>;
+
+fn aborted(reason: &str) -> HttpResponse {
+    json_response(
+        StatusCode::CONFLICT,
+        &json!({"error": "aborted", "reason": reason}),
+    )
+}
+
+fn unknown(error: &str) -> HttpResponse {
+    json_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &json!({ "error": error }),
+    )
+}
+
+impl Coordinator {
+    fn lock_state(&self) -> MutexGuard<'_, CoordinatorState> {
+        // Every state method either completes or changes nothing, so a poisoned lock
+        // holds consistent state.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn status(&self) -> HttpResponse {
+        let state = self.lock_state();
+        let (committed, aborted) = state.decided_counts();
+        ok_json(&json!({
+            "id": self.args.id,
+            "role": "coordinator",
+            "participants": self.args.participants.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+            "in_flight": state.in_flight_count(),
+            "committed": committed,
+            "aborted": aborted,
+            "unacknowledged": state.unfinished().len(),
+            "owed_a_decision": state.participants_owed_a_decision(),
+            "bug": self.args.bug.map(|b| b.to_string()),
+        }))
+    }
+
+    fn plan(&self, transfer: &TransferRequest) -> Result<Plan, BadRequest> {
+        check_id(&transfer.txn)?;
+        let accounts = self.args.accounts;
+        let from = account_index(&transfer.from, accounts);
+        let to = account_index(&transfer.to, accounts);
+        let (Some(from), Some(to)) = (from, to) else {
+            return Err(BadRequest(format!("accounts are a0 .. a{}", accounts - 1)));
+        };
+        if from == to || transfer.amount <= 0 {
+            return Err(BadRequest(
+                "need two different accounts and amount > 0".into(),
+            ));
+        }
+        let shards = self.args.participants.len() as u64;
+        let mut plan: Plan = Vec::new();
+        for (index, name, delta) in [
+            (from, &transfer.from, -transfer.amount),
+            (to, &transfer.to, transfer.amount),
+        ] {
+            let shard = shard_of(index, shards) as usize;
+            let delta = Delta {
+                account: name.clone(),
+                delta,
+            };
+            match plan.iter_mut().find(|(s, _)| *s == shard) {
+                Some((_, deltas)) => deltas.push(delta),
+                None => plan.push((shard, vec![delta])),
+            }
+        }
+        Ok(plan)
+    }
+
+    async fn transfer(self: Arc<Self>, transfer: TransferRequest) -> HttpResponse {
+        let plan = match self.plan(&transfer) {
+            Ok(plan) => plan,
+            Err(bad) => return bad.into_response(),
+        };
+        let begin = self.lock_state().begin(&transfer);
+        match begin {
+            Begin::Start => self.run_two_phases(transfer.txn, plan).await,
+            Begin::Decided { commit: true } => ok_json(&json!({"ok": true, "txn": transfer.txn})),
+            Begin::Decided { commit: false } => aborted("aborted-earlier"),
+            Begin::InProgress => unknown("in-progress"),
+            Begin::TxnIdReused => bad_request("txn id already used for another transfer"),
+        }
+    }
+
+    async fn run_two_phases(self: Arc<Self>, txn: String, plan: Plan) -> HttpResponse {
+        let votes = self.collect_votes(&txn, &plan).await;
+        if self.args.pause_after_prepare_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(self.args.pause_after_prepare_ms)).await;
+        }
+        let count_missing_as_yes = self.args.bug == Some(BankBug::CommitWithoutAllVotes);
+        let decision = decide(&votes, count_missing_as_yes);
+        // Participants that voted no hold nothing; every other one must hear the outcome
+        // (a missing vote may still turn into a prepare).
+        let participants: Vec<ParticipantId> = plan
+            .iter()
+            .zip(&votes)
+            .filter(|(_, vote)| decision.commit || !matches!(vote, VoteResult::No(_)))
+            .map(|((shard, _), _)| self.args.participants[*shard].0.clone())
+            .collect();
+        let record = CoordinatorRecord::Decision {
+            txn: txn.clone(),
+            commit: decision.commit,
+            participants: participants.clone(),
+        };
+        let logged = self.log.append(&[record]);
+        if decision.commit {
+            // The commit point: nobody hears of the commit before it is durable. Until
+            // then the transaction stays in flight, so status queries answer `pending`.
+            let durable = match logged {
+                Ok(pending) => pending.durable().await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = durable {
+                tracing::error!(%txn, %error, "commit decision not durable; outcome left open");
+                return unknown("log-failed");
+            }
+        } else if let Err(error) = logged {
+            // Presumed abort: a lost abort record reads as an abort anyway.
+            tracing::warn!(%txn, %error, "abort decision not logged");
+        }
+        self.lock_state()
+            .record_decision(&txn, decision.commit, participants.clone());
+        if self.args.pause_after_decision_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(self.args.pause_after_decision_ms)).await;
+        }
+        let delivery = tokio::spawn(self.clone().deliver_decision(
+            txn.clone(),
+            decision.commit,
+            participants,
+        ));
+        // The answer does not depend on the acknowledgements; waiting a little only lets
+        // the locks go before the client sends its next transfer.
+        let _delivered_in_time =
+            tokio::time::timeout(Duration::from_millis(self.args.rpc_timeout_ms), delivery).await;
+        match decision.reason {
+            None => ok_json(&json!({"ok": true, "txn": txn})),
+            Some(reason) => aborted(&reason),
+        }
+    }
+
+    async fn collect_votes(&self, txn: &str, plan: &Plan) -> Vec<VoteResult> {
+        let mut requests = JoinSet::new();
+        for (position, (shard, deltas)) in plan.iter().enumerate() {
+            let client = self.client.clone();
+            let address = self.args.participants[*shard].1.clone();
+            let prepare = PrepareRequest {
+                txn: txn.to_string(),
+                deltas: deltas.clone(),
+            };
+            requests.spawn(async move {
+                let reply = client.post(&address, "/prepare", &prepare).await;
+                (position, vote_of(reply))
+            });
+        }
+        let mut votes = vec![VoteResult::Missing("not asked".into()); plan.len()];
+        while let Some(joined) = requests.join_next().await {
+            match joined {
+                Ok((position, vote)) => votes[position] = vote,
+                Err(error) => tracing::error!(%error, "prepare task failed"),
+            }
+        }
+        votes
+    }
+
+    /// Tells `participants` the decision, each with bounded attempts and doubling
+    /// back-off; a participant not reached finds the decision itself by asking.
+    async fn deliver_decision(
+        self: Arc<Self>,
+        txn: String,
+        commit: bool,
+        participants: Vec<ParticipantId>,
+    ) {
+        let mut deliveries = JoinSet::new();
+        for id in &participants {
+            let Some((_, address)) = self.args.participants.iter().find(|(p, _)| p == id) else {
+                tracing::error!(%txn, participant = %id, "decision for an unknown participant");
+                continue;
+            };
+            let this = self.clone();
+            let (txn, address) = (txn.clone(), address.clone());
+            deliveries.spawn(async move { this.deliver_to(&txn, commit, &address).await });
+        }
+        let mut all_acknowledged = true;
+        while let Some(joined) = deliveries.join_next().await {
+            all_acknowledged &= joined.unwrap_or(false);
+        }
+        if all_acknowledged {
+            self.lock_state().mark_done(&txn);
+            // Only an optimisation of recovery (fewer re-deliveries): not waited for.
+            if let Err(error) = self.log.append(&[CoordinatorRecord::Done { txn }]) {
+                tracing::warn!(%error, "cannot log a finished transaction");
+            }
+        }
+    }
+
+    async fn deliver_to(&self, txn: &str, commit: bool, address: &str) -> bool {
+        let path = if commit { "/commit" } else { "/abort" };
+        let body = TxnRef {
+            txn: txn.to_string(),
+        };
+        let mut backoff = Duration::from_millis(self.args.retry_backoff_ms);
+        for attempt in 1..=self.args.decision_attempts {
+            match self.client.post(address, path, &body).await {
+                Ok(reply) if reply.status == StatusCode::OK => return true,
+                Ok(reply) if reply.status == StatusCode::CONFLICT => {
+                    // A definite refusal (not prepared there, or the other outcome):
+                    // retrying cannot help.
+                    tracing::error!(%txn, %address, body = %reply.body, "participant refused the decision");
+                    return false;
+                }
+                Ok(reply) => {
+                    tracing::debug!(%txn, %address, attempt, status = %reply.status, "decision not acknowledged")
+                }
+                Err(error) => {
+                    tracing::debug!(%txn, %address, attempt, %error, "decision not delivered")
+                }
+            }
+            if attempt < self.args.decision_attempts {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+        }
+        tracing::warn!(%txn, %address, attempts = self.args.decision_attempts, "giving up delivering the decision; the participant will ask");
+        false
+    }
+
+    async fn txn_status(&self, txn: String) -> HttpResponse {
+        if let Err(bad) = check_id(&txn) {
+            return bad.into_response();
+        }
+        let answer = self.lock_state().status(&txn);
+        let status = match answer {
+            StatusAnswer::Known(status) => status,
+            StatusAnswer::PresumedAbort => {
+                let record = CoordinatorRecord::Decision {
+                    txn: txn.clone(),
+                    commit: false,
+                    participants: Vec::new(),
+                };
+                // Durable before answering, so that a retried transfer cannot commit it.
+                let durable = match self.log.append(&[record]) {
+                    Ok(pending) => pending.durable().await,
+                    Err(error) => Err(error),
+                };
+                if let Err(error) = durable {
+                    return unknown(&format!("log-failed: {error}"));
+                }
+                tracing::info!(%txn, "presumed abort of an unknown transaction");
+                TxnStatus::Abort
+            }
+        };
+        ok_json(&TxnStatusReply { txn, status })
+    }
+
+    /// An atomic read of every balance. Each participant locks its whole shard against
+    /// prepares for the read lease and answers its balances; when every participant
+    /// granted its lock before the lease (timed from before the first request) ran out,
+    /// all locks were held at once at the moment the last answer arrived, and no
+    /// transaction was prepared anywhere then: the balances are a consistent cut.
+    async fn read(&self) -> HttpResponse {
+        let mut backoff = Duration::from_millis(self.args.retry_backoff_ms);
+        for attempt in 1..=self.args.read_attempts {
+            if let Some(balances) = self.try_read().await {
+                return ok_json(&json!({"ok": true, "balances": balances}));
+            }
+            if attempt < self.args.read_attempts {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+        }
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"error": "busy", "detail": "read locks refused; try again"}),
+        )
+    }
+
+    async fn try_read(&self) -> Option<Balances> {
+        let read = format!(
+            "r{}-{}",
+            self.incarnation,
+            self.next_read.fetch_add(1, Ordering::Relaxed)
+        );
+        let lease = Duration::from_millis(self.args.read_lease_ms);
+        let started = Instant::now();
+        let mut requests = JoinSet::new();
+        for (_, address) in &self.args.participants {
+            let client = self.client.clone();
+            let address = address.clone();
+            let body = ReadLockRequest {
+                read: read.clone(),
+                lease_ms: self.args.read_lease_ms,
+            };
+            requests.spawn(async move {
+                let reply = client.post(&address, "/read-lock", &body).await;
+                (address, reply)
+            });
+        }
+        let mut merged = Balances::new();
+        let mut complete = true;
+        let mut locked_at = Vec::new();
+        while let Some(joined) = requests.join_next().await {
+            let Ok((address, reply)) = joined else {
+                complete = false;
+                continue;
+            };
+            let granted = reply
+                .ok()
+                .filter(|r| r.status == StatusCode::OK)
+                .and_then(|r| serde_json::from_value::<ReadLockReply>(r.body).ok());
+            match granted {
+                Some(granted) => {
+                    merged.extend(granted.balances);
+                    locked_at.push(address);
+                }
+                None => complete = false,
+            }
+        }
+        let in_time = started.elapsed() < lease;
+        self.release_read_locks(read, locked_at);
+        (complete && in_time).then_some(merged)
+    }
+
+    /// Lets the read locks go early (they expire with the lease anyway).
+    fn release_read_locks(&self, read: String, addresses: Vec<String>) {
+        for address in addresses {
+            let client = self.client.clone();
+            let body = ReadReleaseRequest { read: read.clone() };
+            tokio::spawn(async move {
+                if let Err(error) = client.post(&address, "/read-release", &body).await {
+                    tracing::debug!(%address, %error, "read release not delivered; the lease will expire");
+                }
+            });
+        }
+    }
+}
+
+fn vote_of(reply: Result<super::http::Reply, RpcError>) -> VoteResult {
+    match reply {
+        Ok(reply) if reply.status == StatusCode::OK => {
+            match serde_json::from_value::<VoteReply>(reply.body) {
+                Ok(VoteReply::Yes) => VoteResult::Yes,
+                Ok(VoteReply::No { reason }) => VoteResult::No(reason),
+                Err(error) => VoteResult::Missing(format!("unreadable vote: {error}")),
+            }
+        }
+        Ok(reply) => VoteResult::Missing(format!("prepare answered {}", reply.status)),
+        Err(error) => VoteResult::Missing(error.to_string()),
+    }
+}

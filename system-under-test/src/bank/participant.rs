@@ -1,0 +1,451 @@
+//! The participant process: command line, recovery from the prepare log, the HTTP
+//! handlers that drive [`ParticipantState`], and the resolver task that asks the
+//! coordinator about transactions left in doubt (after a restart, or when a decision
+//! did not arrive in time).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use hyper::{Method, StatusCode};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use super::http::{
+    Api, ApiRequest, BadRequest, HttpResponse, JsonClient, bad_request, json_response,
+    method_not_allowed, not_found, ok_json, parse_listen, serve,
+};
+use super::participant_state::{
+    AbortOutcome, CommitOutcome, ParticipantRecord, ParticipantState, PrepareOutcome,
+};
+use super::protocol::{
+    MAX_ID_BYTES, NoReason, PrepareRequest, ReadLockReply, ReadLockRequest, ReadReleaseRequest,
+    TxnRef, TxnStatus, TxnStatusReply, VoteReply, initial_balances,
+};
+use super::wal::{LogWriter, PendingWrite, open_log};
+use super::{BankBug, BankError};
+
+const LOG_FILE: &str = "prepare.log";
+/// Pause between two attempts to take a lock held by someone else.
+const LOCK_RETRY_MS: u64 = 2;
+/// In-doubt transactions asked about per resolver round.
+const MAX_RESOLVED_PER_ROUND: usize = 64;
+/// The resolver's back-off grows up to this many times `--resolve-interval-ms`.
+const MAX_RESOLVE_BACKOFF_FACTOR: u32 = 16;
+/// Longest read lease a participant grants.
+const MAX_READ_LEASE_MS: u64 = 60_000;
+
+/// `bank-node participant ...`: one shard of the bank.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ParticipantArgs {
+    /// This participant's id, e.g. p1 (as named in the coordinator's --participants).
+    #[arg(long)]
+    pub id: String,
+    /// Address to serve on (host:port, or a port on 127.0.0.1).
+    #[arg(long, value_parser = parse_listen)]
+    pub listen: SocketAddr,
+    /// The coordinator's host:port, asked about in-doubt transactions.
+    #[arg(long)]
+    pub coordinator: String,
+    /// Directory of the prepare log (created if missing).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Accounts in the whole bank (a0 .. a{N-1}).
+    #[arg(long)]
+    pub accounts: u64,
+    #[arg(long, default_value_t = 100)]
+    pub initial_balance: i64,
+    /// This participant's 0-based position in the coordinator's --participants list: it
+    /// owns account i when i mod --shards == --shard.
+    #[arg(long)]
+    pub shard: u64,
+    /// Number of participants.
+    #[arg(long)]
+    pub shards: u64,
+    /// Timeout of every request to the coordinator.
+    #[arg(long, default_value_t = 500)]
+    pub rpc_timeout_ms: u64,
+    /// How long a prepare or a read lock waits for a lock held by someone else before
+    /// voting no (`locked`). Keep it well below the coordinator's --rpc-timeout-ms.
+    #[arg(long, default_value_t = 100)]
+    pub lock_wait_ms: u64,
+    /// A prepared transaction without a decision after this long is asked about.
+    #[arg(long, default_value_t = 1000)]
+    pub in_doubt_after_ms: u64,
+    /// Period of the in-doubt resolver (it backs off while the coordinator is away).
+    #[arg(long, default_value_t = 100)]
+    pub resolve_interval_ms: u64,
+    /// Turn on one planted bug. Off by default.
+    #[arg(long, value_enum)]
+    pub bug: Option<BankBug>,
+}
+
+impl ParticipantArgs {
+    fn validate(&self) -> Result<(), BankError> {
+        let bad = |text: &str| Err(BankError::BadArguments(text.to_string()));
+        if self.shards == 0 || self.shard >= self.shards {
+            return bad("need --shard < --shards");
+        }
+        if self.accounts == 0 || self.initial_balance < 0 {
+            return bad("need --accounts > 0 and --initial-balance >= 0");
+        }
+        if self.rpc_timeout_ms == 0 || self.resolve_interval_ms == 0 {
+            return bad("--rpc-timeout-ms and --resolve-interval-ms must be positive");
+        }
+        if self.bug == Some(BankBug::CommitWithoutAllVotes) {
+            return bad("2pc-commit-without-all-votes is a coordinator bug");
+        }
+        Ok(())
+    }
+
+    fn genesis(&self) -> ParticipantRecord {
+        ParticipantRecord::Genesis {
+            shard: self.shard,
+            shards: self.shards,
+            accounts: self.accounts,
+            initial_balance: self.initial_balance,
+        }
+    }
+}
+
+/// Runs a participant until its server fails.
+pub async fn run_participant(args: ParticipantArgs) -> Result<(), BankError> {
+    args.validate()?;
+    std::fs::create_dir_all(&args.data_dir).map_err(|source| BankError::DataDir {
+        path: args.data_dir.clone(),
+        source,
+    })?;
+    let (records, log) = open_log::<ParticipantRecord>(&args.data_dir.join(LOG_FILE))?;
+    let genesis = args.genesis();
+    match records.first() {
+        None => {
+            log.append(std::slice::from_ref(&genesis))?
+                .durable()
+                .await?
+        }
+        Some(first) if *first == genesis => {}
+        Some(first) => {
+            return Err(BankError::BadArguments(format!(
+                "the data dir was created with {first:?}, not {genesis:?}"
+            )));
+        }
+    }
+    let initial = initial_balances(args.accounts, args.shard, args.shards, args.initial_balance);
+    let state = ParticipantState::recover(initial, &records);
+    tracing::info!(id = %args.id, records = records.len(), in_doubt = ?state.prepared_txns(), "recovered");
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| BankError::Listen {
+            address: args.listen,
+            source,
+        })?;
+    let participant = Arc::new(Participant {
+        state: Mutex::new(state),
+        log,
+        start: Instant::now(),
+        args: args.clone(),
+    });
+    let client = JsonClient::new(Duration::from_millis(args.rpc_timeout_ms));
+    tokio::spawn(participant.clone().resolve_in_doubt(client));
+    tracing::info!(id = %args.id, listen = %args.listen, bug = ?args.bug, "participant serving");
+    serve(listener, participant)
+        .await
+        .map_err(BankError::Server)
+}
+
+struct Participant {
+    state: Mutex<ParticipantState>,
+    log: LogWriter<ParticipantRecord>,
+    start: Instant,
+    args: ParticipantArgs,
+}
+
+/// What a prepare attempt leads to, decided under the state lock.
+enum PrepareStep {
+    Vote(VoteReply),
+    WaitDurable(PendingWrite),
+    RetryLock,
+}
+
+impl Api for Participant {
+    async fn handle(self: Arc<Self>, request: ApiRequest) -> HttpResponse {
+        let post = request.method == Method::POST;
+        match (request.path.as_str(), post) {
+            ("/status", false) if request.method == Method::GET => self.status(),
+            ("/prepare", true) => match request.json::<PrepareRequest>() {
+                Ok(prepare) => self.prepare_handler(prepare).await,
+                Err(bad) => bad.into_response(),
+            },
+            ("/commit", true) => match parse_txn(&request) {
+                Ok(txn) => self.commit(&txn.txn).await,
+                Err(bad) => bad.into_response(),
+            },
+            ("/abort", true) => match parse_txn(&request) {
+                Ok(txn) => self.abort(&txn.txn).await,
+                Err(bad) => bad.into_response(),
+            },
+            ("/read-lock", true) => match request.json::<ReadLockRequest>() {
+                Ok(read) => self.read_lock(read).await,
+                Err(bad) => bad.into_response(),
+            },
+            ("/read-release", true) => match request.json::<ReadReleaseRequest>() {
+                Ok(read) => {
+                    self.lock_state().read_release(&read.read);
+                    ok_json(&json!({"ok": true}))
+                }
+                Err(bad) => bad.into_response(),
+            },
+            ("/status" | "/prepare" | "/commit" | "/abort" | "/read-lock" | "/read-release", _) => {
+                method_not_allowed()
+            }
+            _ => not_found(),
+        }
+    }
+}
+
+fn parse_txn(request: &ApiRequest) -> Result<TxnRef, BadRequest> {
+    let txn: TxnRef = request.json()?;
+    check_id(&txn.txn)?;
+    Ok(txn)
+}
+
+/// Ids must be non-empty and short.
+pub(super) fn check_id(id: &str) -> Result<(), BadRequest> {
+    if id.is_empty() || id.len() > MAX_ID_BYTES {
+        return Err(BadRequest(format!(
+            "ids must have 1 to {MAX_ID_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+impl Participant {
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    fn lock_state(&self) -> MutexGuard<'_, ParticipantState> {
+        // A panic while holding the lock leaves no half-applied change: every state
+        // method either completes or changes nothing.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn status(&self) -> HttpResponse {
+        let state = self.lock_state();
+        ok_json(&json!({
+            "id": self.args.id,
+            "role": "participant",
+            "shard": self.args.shard,
+            "shards": self.args.shards,
+            "accounts": state.balances().keys().collect::<Vec<_>>(),
+            "prepared": state.prepared_txns(),
+            "read_locks": state.read_lock_count(),
+            "bug": self.args.bug.map(|b| b.to_string()),
+        }))
+    }
+
+    async fn prepare_handler(&self, prepare: PrepareRequest) -> HttpResponse {
+        if let Err(bad) = check_id(&prepare.txn) {
+            return bad.into_response();
+        }
+        let vote = self.prepare(&prepare).await;
+        ok_json(&vote)
+    }
+
+    async fn prepare(&self, prepare: &PrepareRequest) -> VoteReply {
+        let deadline = Instant::now() + Duration::from_millis(self.args.lock_wait_ms);
+        loop {
+            match self.prepare_step(prepare, Instant::now() < deadline) {
+                PrepareStep::Vote(vote) => return vote,
+                PrepareStep::RetryLock => {
+                    tokio::time::sleep(Duration::from_millis(LOCK_RETRY_MS)).await;
+                }
+                PrepareStep::WaitDurable(pending) => {
+                    return match pending.durable().await {
+                        Ok(()) => VoteReply::Yes,
+                        Err(error) => {
+                            tracing::error!(txn = %prepare.txn, %error, "prepare record not durable; voting no");
+                            self.lock_state().undo_prepare(&prepare.txn);
+                            VoteReply::No {
+                                reason: NoReason::LogFailed,
+                            }
+                        }
+                    };
+                }
+            }
+        }
+    }
+
+    fn prepare_step(&self, prepare: &PrepareRequest, may_wait: bool) -> PrepareStep {
+        let mut state = self.lock_state();
+        let outcome = state.prepare(&prepare.txn, &prepare.deltas, self.now_ms());
+        let pending = match outcome {
+            PrepareOutcome::No(NoReason::Locked) if may_wait => return PrepareStep::RetryLock,
+            PrepareOutcome::No(reason) => return PrepareStep::Vote(VoteReply::No { reason }),
+            PrepareOutcome::Prepared if self.args.bug == Some(BankBug::ForgetPrepared) => {
+                // The planted bug: the yes vote is not backed by a durable record.
+                return PrepareStep::Vote(VoteReply::Yes);
+            }
+            PrepareOutcome::Prepared => self.log.append(&[ParticipantRecord::Prepared {
+                txn: prepare.txn.clone(),
+                deltas: prepare.deltas.clone(),
+            }]),
+            // The first prepare's record may still be in flight: wait for it.
+            PrepareOutcome::AlreadyPrepared => self.log.barrier(),
+        };
+        match pending {
+            Ok(pending) => PrepareStep::WaitDurable(pending),
+            Err(error) => {
+                tracing::error!(txn = %prepare.txn, %error, "cannot log the prepare; voting no");
+                state.undo_prepare(&prepare.txn);
+                PrepareStep::Vote(VoteReply::No {
+                    reason: NoReason::LogFailed,
+                })
+            }
+        }
+    }
+
+    async fn commit(&self, txn: &str) -> HttpResponse {
+        let pending = {
+            let mut state = self.lock_state();
+            match state.commit(txn) {
+                CommitOutcome::Applied(deltas) => {
+                    tracing::debug!(%txn, "committed");
+                    self.log.append(&[ParticipantRecord::Committed {
+                        txn: txn.to_string(),
+                        deltas,
+                    }])
+                }
+                CommitOutcome::AlreadyCommitted => self.log.barrier(),
+                CommitOutcome::NotPrepared => {
+                    tracing::error!(%txn, "commit of a transaction not prepared here: its changes are lost");
+                    return conflict("not-prepared");
+                }
+                CommitOutcome::WasAborted => {
+                    tracing::error!(%txn, "commit of a transaction aborted here");
+                    return conflict("already-aborted");
+                }
+            }
+        };
+        durable_answer(pending).await
+    }
+
+    async fn abort(&self, txn: &str) -> HttpResponse {
+        let pending = {
+            let mut state = self.lock_state();
+            match state.abort(txn) {
+                AbortOutcome::Aborted => self.log.append(&[ParticipantRecord::Aborted {
+                    txn: txn.to_string(),
+                }]),
+                AbortOutcome::AlreadyAborted => self.log.barrier(),
+                AbortOutcome::WasCommitted => {
+                    tracing::error!(%txn, "abort of a transaction committed here");
+                    return conflict("already-committed");
+                }
+            }
+        };
+        durable_answer(pending).await
+    }
+
+    async fn read_lock(&self, read: ReadLockRequest) -> HttpResponse {
+        if let Err(bad) = check_id(&read.read) {
+            return bad.into_response();
+        }
+        if read.lease_ms == 0 || read.lease_ms > MAX_READ_LEASE_MS {
+            return bad_request(format!("need 0 < lease_ms <= {MAX_READ_LEASE_MS}"));
+        }
+        let deadline = Instant::now() + Duration::from_millis(self.args.lock_wait_ms);
+        loop {
+            let granted = self
+                .lock_state()
+                .read_lock(&read.read, read.lease_ms, self.now_ms());
+            match granted {
+                Ok(balances) => return ok_json(&ReadLockReply { balances }),
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(LOCK_RETRY_MS)).await;
+                }
+                Err(_) => return conflict("locked"),
+            }
+        }
+    }
+
+    /// Asks the coordinator, forever but with back-off, about every prepared transaction
+    /// whose decision did not arrive: a participant that voted yes cannot decide alone.
+    async fn resolve_in_doubt(self: Arc<Self>, client: JsonClient) {
+        let interval = Duration::from_millis(self.args.resolve_interval_ms);
+        let mut pause = interval;
+        loop {
+            tokio::time::sleep(pause).await;
+            let in_doubt = self.lock_state().in_doubt(
+                self.now_ms(),
+                self.args.in_doubt_after_ms,
+                MAX_RESOLVED_PER_ROUND,
+            );
+            let mut coordinator_answered = true;
+            for txn in in_doubt {
+                coordinator_answered &= self.resolve_one(&client, txn).await;
+            }
+            pause = if coordinator_answered {
+                interval
+            } else {
+                (pause * 2).min(interval * MAX_RESOLVE_BACKOFF_FACTOR)
+            };
+        }
+    }
+
+    /// Returns whether the coordinator answered.
+    async fn resolve_one(&self, client: &JsonClient, txn: String) -> bool {
+        let reply = client
+            .post(
+                &self.args.coordinator,
+                "/txn-status",
+                &TxnRef { txn: txn.clone() },
+            )
+            .await;
+        let status = match reply {
+            Ok(reply) if reply.status == StatusCode::OK => {
+                serde_json::from_value::<TxnStatusReply>(reply.body).map(|r| r.status)
+            }
+            Ok(reply) => {
+                tracing::warn!(%txn, status = %reply.status, body = %reply.body, "coordinator refused a status query");
+                return false;
+            }
+            Err(error) => {
+                tracing::debug!(%txn, %error, "coordinator unreachable for a status query");
+                return false;
+            }
+        };
+        let response = match status {
+            Ok(TxnStatus::Commit) => self.commit(&txn).await,
+            Ok(TxnStatus::Abort) => self.abort(&txn).await,
+            Ok(TxnStatus::Pending) => return true,
+            Err(error) => {
+                tracing::warn!(%txn, %error, "unreadable status answer");
+                return false;
+            }
+        };
+        tracing::info!(%txn, ?status, outcome = %response.status(), "resolved an in-doubt transaction");
+        true
+    }
+}
+
+fn conflict(error: &str) -> HttpResponse {
+    json_response(StatusCode::CONFLICT, &json!({ "error": error }))
+}
+
+async fn durable_answer(pending: Result<PendingWrite, super::wal::LogError>) -> HttpResponse {
+    let durable = match pending {
+        Ok(pending) => pending.durable().await,
+        Err(error) => Err(error),
+    };
+    match durable {
+        Ok(()) => ok_json(&json!({"ok": true})),
+        Err(error) => json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({"error": "log-failed", "detail": error.to_string()}),
+        ),
+    }
+}
