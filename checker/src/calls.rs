@@ -77,6 +77,24 @@ pub enum Outcome {
     Info,
 }
 
+/// Counts of calls by outcome (`info` includes calls never completed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OutcomeCounts {
+    pub ok: u64,
+    pub fail: u64,
+    pub info: u64,
+}
+
+impl OutcomeCounts {
+    pub fn add(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Ok => self.ok += 1,
+            Outcome::Fail => self.fail += 1,
+            Outcome::Info => self.info += 1,
+        }
+    }
+}
+
 /// One client operation: its invoke and, if the history has it, its completion.
 #[derive(Debug, Clone, Copy)]
 pub struct Call<'h> {
@@ -177,7 +195,10 @@ fn check_same_call(invoke: &Op, completion: &Op, pos: usize) -> Result<(), Shape
         return Err(ShapeError::new(
             pos,
             completion,
-            format!("the key of the invoke ({:?}, op {})", invoke.key, invoke.index),
+            format!(
+                "the key of the invoke ({:?}, op {})",
+                invoke.key, invoke.index
+            ),
             format!("{:?}", completion.key),
         ));
     }
@@ -273,8 +294,7 @@ pub fn load_history(path: &Path, format: Format) -> Result<LoadedHistory, InputE
             return Err(InputError {
                 file: name,
                 line: 0,
-                expected: "a jsonl or edn history (the bank and set checks read these)"
-                    .to_string(),
+                expected: "a jsonl or edn history (the bank and set checks read these)".to_string(),
                 found: format!("{other:?}"),
             });
         }

@@ -14,6 +14,13 @@
 //! - [`linearizability`]: the search for one key.
 //! - [`generate`]: synthetic linearizable histories for benchmarks and tests.
 //! - [`check`]: the entry points, model choice, parallel per-key checking.
+//! - [`bank`], [`set_check`]: the bank check (totals, negative and unknown accounts,
+//!   transfer availability per fault window) and the set check after Jepsen's `set-full`
+//!   (lost, stale, unexpected, recovered, never-read elements). Unlike the linearizability
+//!   check they take the whole history as a slice of [`Op`]s (they need times and look at
+//!   reads more than once); [`calls`] loads such histories, pairs invokes with
+//!   completions and finds fault windows, and its [`ShapeError`](calls::ShapeError) names
+//!   the record whose shape is wrong.
 //! - [`verdict`], [`explain`], [`html`]: results, their explanation as text, and as a page.
 //!
 //! # Formats
@@ -87,6 +94,8 @@
 //! - `rustc-hash`: FxHash, a fast non-cryptographic hash for interning tables.
 //! - `html-escape`: correct escaping of text in the HTML page, a small well-kept crate.
 
+pub mod bank;
+pub mod calls;
 pub mod check;
 pub mod explain;
 pub mod format;
@@ -96,6 +105,7 @@ pub mod html;
 pub mod linearizability;
 pub mod model;
 pub mod partition;
+pub mod set_check;
 pub mod verdict;
 
 pub use check::{CheckOptions, check_file, check_history};

@@ -417,7 +417,9 @@ pub fn check_calls<M: Model>(
     let mut entry = first_choice(&list, model, &state, calls);
     let mut steps_to_check = CHECK_EVERY_STEPS;
     let mut steps: u64 = 0;
-    while remaining > 0 {
+    let (mut st_steps, mut st_tries, mut st_hits, mut st_pops) = (0u64,0u64,0u64,0u64);
+    let out = 'outer: { while remaining > 0 {
+        st_steps += 1;
         steps_to_check -= 1;
         if steps_to_check == 0 {
             steps_to_check = CHECK_EVERY_STEPS;
@@ -436,6 +438,7 @@ pub fn check_calls<M: Model>(
             if let Some(next_state) = model.step(&state, op) {
                 let forced = model.is_pure(op);
                 set.insert(c);
+                st_tries += 1;
                 if memo.insert(&set, &next_state, M::state_heap_bytes(&next_state)) {
                     let previous = std::mem::replace(&mut state, next_state);
                     stack.push(Frame {
@@ -451,6 +454,7 @@ pub fn check_calls<M: Model>(
                     continue;
                 }
                 set.remove(c);
+                st_hits += 1;
                 // A forced call leading somewhere already explored: this configuration
                 // has nothing better to offer.
                 dead_end = forced;
@@ -464,8 +468,9 @@ pub fn check_calls<M: Model>(
             deepest.record(&stack, &state, c);
         }
         loop {
+            st_pops += 1;
             let Some(frame) = stack.pop() else {
-                return KeyOutcome::NotLinearizable(Violation {
+                break 'outer KeyOutcome::NotLinearizable(Violation {
                     prefix: deepest.prefix,
                     state: deepest.state.unwrap_or(state),
                     culprit: deepest.culprit,
@@ -484,7 +489,9 @@ pub fn check_calls<M: Model>(
             }
         }
     }
-    KeyOutcome::Linearizable
+    KeyOutcome::Linearizable };
+    if std::env::var_os("LIN_STATS").is_some() { eprintln!("calls {} steps {st_steps} tries {st_tries} hits {st_hits} pops {st_pops} memo {}", calls.len(), memo.table.len()); }
+    out
 }
 
 fn out_of_budget(limits: &Limits<'_>, memo_bytes: usize, steps: u64) -> Option<UnknownReason> {
