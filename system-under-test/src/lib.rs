@@ -169,6 +169,7 @@
 
 pub mod bank;
 pub mod bug;
+pub mod http;
 pub mod node;
 pub mod raft;
 pub mod state_machine;

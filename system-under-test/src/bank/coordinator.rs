@@ -42,7 +42,7 @@ pub struct CoordinatorArgs {
     pub listen: SocketAddr,
     /// The participants in shard order as id=host:port, comma-separated: the k-th owns
     /// account i when i mod (number of participants) == k.
-    #[arg(long, value_delimiter = ',', value_parser = parse_participant, required = true)]
+    #[arg(long, value_delimiter = ',', value_parser = crate::http::parse_named_addr, required = true)]
     pub participants: Vec<(ParticipantId, String)>,
     /// Directory of the decision log (created if missing).
     #[arg(long)]
@@ -78,16 +78,6 @@ pub struct CoordinatorArgs {
     /// Turn on one planted bug. Off by default.
     #[arg(long, value_enum)]
     pub bug: Option<BankBug>,
-}
-
-fn parse_participant(text: &str) -> Result<(ParticipantId, String), String> {
-    let (id, address) = text
-        .split_once('=')
-        .ok_or_else(|| format!("`{text}` is not id=host:port"))?;
-    if id.is_empty() || address.parse::<SocketAddr>().is_err() {
-        return Err(format!("`{text}` is not id=host:port"));
-    }
-    Ok((id.to_string(), address.to_string()))
 }
 
 impl CoordinatorArgs {

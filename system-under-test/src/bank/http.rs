@@ -3,21 +3,17 @@
 //! node's handler, JSON answers and errors, and [`JsonClient`], the outgoing client with a
 //! timeout on every request (also used by the tests as a bank client).
 
-use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -25,10 +21,11 @@ use tokio::net::TcpListener;
 
 /// Largest accepted request body.
 const MAX_BODY_BYTES: usize = 64 * 1024;
-/// How long a client may take to send its headers or body.
-const CLIENT_IO_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub type HttpResponse = Response<Full<Bytes>>;
+use crate::http::read_body;
+pub use crate::http::{
+    HttpResponse, bad_request, json_response, method_not_allowed, not_found, parse_listen,
+};
 
 /// A request as handed to a node: method, path and the whole body.
 #[derive(Debug)]
@@ -60,82 +57,26 @@ pub trait Api: Send + Sync + 'static {
     fn handle(self: Arc<Self>, request: ApiRequest) -> impl Future<Output = HttpResponse> + Send;
 }
 
-pub fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
 pub fn ok_json(body: &impl Serialize) -> HttpResponse {
     json_response(StatusCode::OK, &json!(body))
 }
 
-pub fn bad_request(detail: impl std::fmt::Display) -> HttpResponse {
-    json_response(
-        StatusCode::BAD_REQUEST,
-        &json!({"error": "bad-request", "detail": detail.to_string()}),
-    )
-}
-
-pub fn not_found() -> HttpResponse {
-    json_response(StatusCode::NOT_FOUND, &json!({"error": "not-found"}))
-}
-
-pub fn method_not_allowed() -> HttpResponse {
-    json_response(
-        StatusCode::METHOD_NOT_ALLOWED,
-        &json!({"error": "method-not-allowed"}),
-    )
-}
-
-/// Where a node listens: `host:port`, or a bare port meaning 127.0.0.1.
-pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
-    match text.parse::<u16>() {
-        Ok(port) => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
-        Err(_) => text
-            .parse()
-            .map_err(|e| format!("`{text}` is neither a port nor host:port: {e}")),
-    }
-}
-
-/// Accepts connections until the listener fails.
+/// Accepts connections until the listener fails, handing each request to `api`.
 pub async fn serve<A: Api>(listener: TcpListener, api: Arc<A>) -> std::io::Result<()> {
-    loop {
-        let (stream, peer) = listener.accept().await?;
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
-        }
-        let api = api.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |request| dispatch(request, api.clone()));
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(CLIENT_IO_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(error) = connection.await {
-                tracing::debug!(%peer, %error, "connection ended with an error");
-            }
-        });
-    }
+    crate::http::serve(
+        listener,
+        Arc::new(move |request| dispatch(request, api.clone())),
+    )
+    .await
 }
 
-async fn dispatch<A: Api>(
-    request: Request<Incoming>,
-    api: Arc<A>,
-) -> Result<HttpResponse, Infallible> {
+async fn dispatch<A: Api>(request: Request<Incoming>, api: Arc<A>) -> HttpResponse {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let body = Limited::new(request.into_body(), MAX_BODY_BYTES);
-    let body = match tokio::time::timeout(CLIENT_IO_TIMEOUT, body.collect()).await {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(error)) => return Ok(bad_request(format!("unreadable body: {error}"))),
-        Err(_) => return Ok(bad_request("body not received in time")),
-    };
-    Ok(api.handle(ApiRequest { method, path, body }).await)
+    match read_body(request, MAX_BODY_BYTES).await {
+        Ok(body) => api.handle(ApiRequest { method, path, body }).await,
+        Err(refused) => refused,
+    }
 }
 
 /// Why an outgoing request has no answer.

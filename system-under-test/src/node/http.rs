@@ -3,31 +3,27 @@
 //! bounded channels; every wait for an answer has the request timeout.
 
 use std::collections::HashSet;
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{ClientReply, DriverInput};
+use crate::http::{
+    HttpResponse, bad_request, json_response, method_not_allowed, not_found, read_body,
+};
 use crate::raft::types::{Envelope, NodeId};
 use crate::state_machine::{Command, RequestId};
 
 const MAX_KV_BODY_BYTES: usize = 1024 * 1024;
 const MAX_RAFT_BODY_BYTES: usize = 256 * 1024 * 1024;
-/// How long a client may take to send its headers or body.
-const CLIENT_IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What `GET /status` answers.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -72,81 +68,25 @@ enum KvRequest {
     },
 }
 
-type HttpResponse = Response<Full<Bytes>>;
-
-fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-fn bad_request(detail: impl std::fmt::Display) -> HttpResponse {
-    json_response(
-        StatusCode::BAD_REQUEST,
-        &json!({"error": "bad-request", "detail": detail.to_string()}),
-    )
-}
-
 /// Accepts connections until the listener fails.
 pub async fn serve(listener: TcpListener, state: Arc<HttpState>) -> std::io::Result<()> {
-    loop {
-        let (stream, peer) = listener.accept().await?;
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
-        }
-        let state = state.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |request| handle(request, state.clone()));
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(CLIENT_IO_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(error) = connection.await {
-                tracing::debug!(%peer, %error, "connection ended with an error");
-            }
-        });
-    }
+    crate::http::serve(
+        listener,
+        Arc::new(move |request| handle(request, state.clone())),
+    )
+    .await
 }
 
-/// Where the server listens: an address, or a bare port meaning 127.0.0.1.
-pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
-    if let Ok(port) = text.parse::<u16>() {
-        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    text.parse()
-        .map_err(|e| format!("`{text}` is not host:port: {e}"))
-}
-
-async fn handle(
-    request: Request<Incoming>,
-    state: Arc<HttpState>,
-) -> Result<HttpResponse, Infallible> {
-    let response = match (request.method(), request.uri().path()) {
+async fn handle(request: Request<Incoming>, state: Arc<HttpState>) -> HttpResponse {
+    match (request.method(), request.uri().path()) {
         (&Method::POST, "/kv") => handle_kv(request, &state).await,
         (&Method::GET, "/status") => {
             let status = state.status.borrow().clone();
             json_response(StatusCode::OK, &json!(status))
         }
         (&Method::POST, "/raft") => handle_raft(request, &state).await,
-        (_, "/kv" | "/status" | "/raft") => json_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &json!({"error": "method-not-allowed"}),
-        ),
-        _ => json_response(StatusCode::NOT_FOUND, &json!({"error": "not-found"})),
-    };
-    Ok(response)
-}
-
-async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, HttpResponse> {
-    let body = Limited::new(request.into_body(), limit);
-    match tokio::time::timeout(CLIENT_IO_TIMEOUT, body.collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) => Err(bad_request(format!("unreadable body: {error}"))),
-        Err(_) => Err(bad_request("body not received in time")),
+        (_, "/kv" | "/status" | "/raft") => method_not_allowed(),
+        _ => not_found(),
     }
 }
 

@@ -16,11 +16,12 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use self::http::HttpState;
 pub use self::http::Status;
-use self::http::{HttpState, parse_listen};
 use self::peers::{PeerRouter, start_peer_senders};
 use self::persist::{Completion, StorageJob, StorageOp, run_storage_thread};
 use crate::bug::Bug;
+use crate::http::parse_listen;
 use crate::raft::engine::{Action, Engine, EngineConfig, InitialState, Input, Role};
 use crate::raft::types::{Entry, Envelope, Message, NodeId, Payload, SnapshotMeta};
 use crate::state_machine::{Command, Outcome, StateMachine};
@@ -40,7 +41,7 @@ pub struct NodeArgs {
     #[arg(long)]
     pub id: String,
     /// The OTHER nodes as id=host:port, comma-separated (empty for a one-node cluster).
-    #[arg(long, value_delimiter = ',', value_parser = parse_peer)]
+    #[arg(long, value_delimiter = ',', value_parser = crate::http::parse_named_addr)]
     pub peers: Vec<(String, String)>,
     /// Address for clients and peers (host:port, or a port on 127.0.0.1).
     #[arg(long, value_parser = parse_listen)]
@@ -72,16 +73,6 @@ pub struct NodeArgs {
     /// Turn on one planted bug (see the crate docs). Off by default.
     #[arg(long, value_enum)]
     pub bug: Option<Bug>,
-}
-
-fn parse_peer(text: &str) -> Result<(String, String), String> {
-    let (id, address) = text
-        .split_once('=')
-        .ok_or_else(|| format!("`{text}` is not id=host:port"))?;
-    if id.is_empty() || address.parse::<SocketAddr>().is_err() {
-        return Err(format!("`{text}` is not id=host:port"));
-    }
-    Ok((id.to_string(), address.to_string()))
 }
 
 /// Why a node could not start or had to stop.
