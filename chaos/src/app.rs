@@ -30,7 +30,10 @@ pub fn main_with(command: Command) -> ExitCode {
         },
         Command::Check(args) => report(crate::cmd_check::run(&args)),
         other => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(runtime) => runtime,
                 Err(e) => {
                     eprintln!("faultline: cannot start the async runtime: {e}");
@@ -57,9 +60,12 @@ async fn controller_command(command: Command) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run(args).await,
         Command::Campaign(args) => crate::campaign::run(args, shutdown_on_signals()).await,
         Command::Cluster(args) => match args.action {
-            ClusterAction::Up { nodes, network, dir, node_args } => {
-                cluster_up(nodes, network, dir, node_args).await
-            }
+            ClusterAction::Up {
+                nodes,
+                network,
+                dir,
+                node_args,
+            } => cluster_up(nodes, network, dir, node_args).await,
         },
         Command::Bench(args) => match args.target {
             BenchTarget::Raft { seconds, json } => bench_raft(seconds, json).await,
@@ -120,12 +126,21 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let outcome = execute(request, shutdown.clone()).await?;
     let results = &outcome.results;
     for check in &results.checks {
-        println!("{:<13} {:<8} {}", check.check, check.verdict.name(), check.summary);
+        println!(
+            "{:<13} {:<8} {}",
+            check.check,
+            check.verdict.name(),
+            check.summary
+        );
     }
     println!(
         "verdict: {}{}  ({} ops: {} ok, {} fail, {} info; {} nemesis events)",
         results.verdict.name(),
-        if results.interrupted { " (interrupted)" } else { "" },
+        if results.interrupted {
+            " (interrupted)"
+        } else {
+            ""
+        },
         results.stats.ops,
         results.stats.ok,
         results.stats.fail,
@@ -152,7 +167,9 @@ pub fn shutdown_on_signals() -> watch::Receiver<bool> {
     };
     tokio::spawn(async move {
         let name = signals.recv().await;
-        eprintln!("faultline: {name}: healing every fault and stopping the cluster (again to quit at once)");
+        eprintln!(
+            "faultline: {name}: healing every fault and stopping the cluster (again to quit at once)"
+        );
         let _ = sender.send(true);
         signals.recv().await;
         std::process::exit(i32::from(exit::INTERRUPTED));
@@ -166,7 +183,9 @@ async fn cluster_up(
     dir: Option<PathBuf>,
     node_args: Vec<String>,
 ) -> anyhow::Result<ExitCode> {
-    let temp = tempfile::Builder::new().prefix("faultline-cluster-").tempdir()?;
+    let temp = tempfile::Builder::new()
+        .prefix("faultline-cluster-")
+        .tempdir()?;
     let base_dir = dir.unwrap_or_else(|| temp.path().to_path_buf());
     let (program, program_args_prefix) = node_program()?;
     let network = match network {
@@ -184,9 +203,16 @@ async fn cluster_up(
     })
     .await?;
     for id in cluster.node_ids() {
-        println!("{id} http://{}  log {}", cluster.client_addr(&id), cluster.log_path(&id).display());
+        println!(
+            "{id} http://{}  log {}",
+            cluster.client_addr(&id),
+            cluster.log_path(&id).display()
+        );
     }
-    println!("data and logs under {}; Ctrl-C tears everything down", base_dir.display());
+    println!(
+        "data and logs under {}; Ctrl-C tears everything down",
+        base_dir.display()
+    );
     let mut shutdown = shutdown_on_signals();
     let _ = shutdown.wait_for(|stop| *stop).await;
     cluster.shutdown().await?;

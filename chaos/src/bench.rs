@@ -237,7 +237,10 @@ async fn write_until(client: &RaftClient, c: u64, end: Instant) -> Tally {
         let key = format!("k{}", (c * 7919 + i) % KEYS);
         let sent = Instant::now();
         match client
-            .run_as(c as usize, &Invocation::write(key, json!(c * 1_000_000 + i)))
+            .run_as(
+                c as usize,
+                &Invocation::write(key, json!(c * 1_000_000 + i)),
+            )
             .await
         {
             Outcome::Ok(_) => tally.latencies_us.push(sent.elapsed().as_micros() as u64),

@@ -100,7 +100,10 @@ pub async fn run(args: CampaignArgs, shutdown: watch::Receiver<bool>) -> anyhow:
         }
     }
     print!("{}", summary_table(&outcomes));
-    let junit = args.junit.clone().unwrap_or_else(|| args.store.join("junit.xml"));
+    let junit = args
+        .junit
+        .clone()
+        .unwrap_or_else(|| args.store.join("junit.xml"));
     write_junit(&junit, &outcomes)?;
     println!("junit:   {}", junit.display());
     if *shutdown.borrow() {
@@ -140,7 +143,11 @@ fn read_results(dir: &Path) -> Option<serde_json::Value> {
 /// A pair finished by an earlier campaign: its verdict is read back from `results.json`.
 fn resumed(schedule: &Schedule, seed: u64, dir: &Path) -> PairOutcome {
     let verdict = read_results(dir)
-        .and_then(|json| json.get("verdict").and_then(|v| v.as_str()).map(str::to_owned))
+        .and_then(|json| {
+            json.get("verdict")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        })
         .and_then(|name| verdict_named(&name));
     PairOutcome {
         schedule: schedule.name.clone(),
@@ -178,11 +185,21 @@ pub fn campaign_exit_code(outcomes: &[PairOutcome]) -> u8 {
 
 /// The table printed at the end of a campaign.
 pub fn summary_table(outcomes: &[PairOutcome]) -> String {
-    let mut out = format!("{:<28} {:>6}  {:<8} {:>7}  {}\n", "schedule", "seed", "verdict", "secs", "detail");
+    let mut out = format!(
+        "{:<28} {:>6}  {:<8} {:>7}  {}\n",
+        "schedule", "seed", "verdict", "secs", "detail"
+    );
     for o in outcomes {
         let verdict = o.verdict.map(|v| v.name()).unwrap_or("error");
-        let secs = if o.resumed { "-".to_string() } else { format!("{:.1}", o.seconds) };
-        out.push_str(&format!("{:<28} {:>6}  {:<8} {:>7}  {}\n", o.schedule, o.seed, verdict, secs, o.detail));
+        let secs = if o.resumed {
+            "-".to_string()
+        } else {
+            format!("{:.1}", o.seconds)
+        };
+        out.push_str(&format!(
+            "{:<28} {:>6}  {:<8} {:>7}  {}\n",
+            o.schedule, o.seed, verdict, secs, o.detail
+        ));
     }
     out
 }
@@ -218,7 +235,8 @@ pub fn write_junit(path: &Path, outcomes: &[PairOutcome]) -> anyhow::Result<()> 
         report.add_test_suite(suite);
     }
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
     }
     let xml = report.to_string().context("serialising the JUnit report")?;
     std::fs::write(path, xml).with_context(|| format!("writing {}", path.display()))

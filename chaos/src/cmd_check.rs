@@ -11,7 +11,6 @@ use anyhow::Context;
 use crate::exit;
 use checker::{CheckOptions, FailedCasReading, Format, ModelKind, check_file, html};
 
-
 /// Arguments of `faultline check`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CheckArgs {
@@ -39,6 +38,19 @@ pub struct CheckArgs {
     /// Print the result as JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Which check: linearizability (with `--model`), the bank's invariants (every read
+    /// sums to the total, no negative balance, no unknown account, availability per fault
+    /// window) or Jepsen's set-full (lost, stale, unexpected elements).
+    #[arg(long, value_enum, default_value_t = Checker::Linearizable)]
+    pub checker: Checker,
+}
+
+/// The checks `faultline check` can run on a history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Checker {
+    Linearizable,
+    Bank,
+    SetFull,
 }
 
 fn parse_json(text: &str) -> Result<serde_json::Value, String> {
@@ -81,6 +93,23 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         ..CheckOptions::default()
     };
     let (history, model) = resolve_target(args)?;
+    match args.checker {
+        Checker::Linearizable => {}
+        Checker::Bank => {
+            let result = checker::bank::check_bank_file(&history, args.format, None);
+            return print_other(
+                args,
+                result.map(|r| (r.verdict, r.to_text(), serde_json::to_value(&r))),
+            );
+        }
+        Checker::SetFull => {
+            let result = checker::set_check::check_set_file(&history, args.format);
+            return print_other(
+                args,
+                result.map(|r| (r.verdict, r.to_text(), serde_json::to_value(&r))),
+            );
+        }
+    }
     let result = match check_file(&history, args.format, model, &options) {
         Ok(result) => result,
         Err(input_error) => {
@@ -105,4 +134,38 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::from(result.verdict.exit_code()))
+}
+
+/// Prints the result of the bank or set-full check (text or `--json`) and exits by verdict.
+fn print_other(
+    args: &CheckArgs,
+    result: Result<
+        (
+            checker::Verdict,
+            String,
+            serde_json::Result<serde_json::Value>,
+        ),
+        checker::InputError,
+    >,
+) -> anyhow::Result<ExitCode> {
+    let (verdict, text, json) = match result {
+        Ok(parts) => parts,
+        Err(input_error) => {
+            eprintln!("{input_error}");
+            return Ok(exit::code(exit::BAD_INPUT));
+        }
+    };
+    anyhow::ensure!(
+        args.html.is_none(),
+        "--html is only drawn for the linearizable check"
+    );
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json.context("serializing the result")?)?
+        );
+    } else {
+        print!("{text}");
+    }
+    Ok(ExitCode::from(verdict.exit_code()))
 }

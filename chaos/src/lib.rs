@@ -11,19 +11,19 @@
 //! - [`schedule`]: fault schedules (YAML) parsed, validated and expanded into a seeded plan.
 //! - [`cleanup`]: removal of what a controller killed by SIGKILL left behind; signal helpers.
 
-pub mod bench;
-pub mod cleanup;
-pub mod cluster;
-pub mod network;
-pub mod schedule;
-pub mod supervisor;
-pub mod report;
-pub mod nemesis;
-pub mod progress;
-pub mod runner;
-pub mod cli;
-pub mod exit;
-pub mod cmd_check;
-pub mod store;
 pub mod app;
+pub mod bench;
 pub mod campaign;
+pub mod cleanup;
+pub mod cli;
+pub mod cluster;
+pub mod cmd_check;
+pub mod exit;
+pub mod nemesis;
+pub mod network;
+pub mod progress;
+pub mod report;
+pub mod runner;
+pub mod schedule;
+pub mod store;
+pub mod supervisor;

@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use chaos::cli::Cli;
 use chaos::exit;
+use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -13,7 +13,11 @@ fn main() -> ExitCode {
         // which means "unknown" to the scripts that read our verdicts.
         Err(e) => {
             let _ = e.print();
-            return exit::code(if e.use_stderr() { exit::USAGE } else { exit::VALID });
+            return exit::code(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::VALID
+            });
         }
     };
     chaos::app::main_with(cli.command)

@@ -56,10 +56,13 @@ fn label(fault: &ActiveFault) -> String {
         FaultAction::Kill(_) | FaultAction::Pause(_) => {
             format!("{} {}", kind(fault), fault.nodes.join(","))
         }
-        FaultAction::Partition(PlannedPartition::Links { shape, .. }) => format!("partition {shape}"),
+        FaultAction::Partition(PlannedPartition::Links { shape, .. }) => {
+            format!("partition {shape}")
+        }
         FaultAction::Partition(PlannedPartition::IsolateLeader) => {
             // The isolated leader is the one node on every cut link.
-            let on_every_link = |node: &str| fault.links.iter().all(|l| l.from == node || l.to == node);
+            let on_every_link =
+                |node: &str| fault.links.iter().all(|l| l.from == node || l.to == node);
             let isolated = fault
                 .links
                 .first()
@@ -76,7 +79,11 @@ fn describe(id: u64, fault: &ActiveFault) -> Value {
     match &fault.action {
         FaultAction::Kill(_) | FaultAction::Pause(_) => json!({"id": id, "nodes": fault.nodes}),
         FaultAction::Partition(_) => {
-            let cut: Vec<String> = fault.links.iter().map(|l| format!("{}->{}", l.from, l.to)).collect();
+            let cut: Vec<String> = fault
+                .links
+                .iter()
+                .map(|l| format!("{}->{}", l.from, l.to))
+                .collect();
             json!({"id": id, "shape": label(fault).trim_start_matches("partition ").to_string(), "cut": cut})
         }
     }
@@ -144,7 +151,9 @@ pub async fn run_plan(
 }
 
 fn set_labels(labels: &ActiveFaults, active: &[Started]) {
-    let mut labels = labels.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut labels = labels
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     *labels = active.iter().map(|s| label(&s.fault)).collect();
 }
 
@@ -160,7 +169,11 @@ async fn start_fault(
     let fault = cluster
         .start_fault(&planned.action)
         .await
-        .map_err(|source| NemesisError::Cluster { id, what: format!("{:?}", planned.action), source })?;
+        .map_err(|source| NemesisError::Cluster {
+            id,
+            what: format!("{:?}", planned.action),
+            source,
+        })?;
     if fault.nodes.is_empty() && fault.links.is_empty() {
         let reason = json!({"id": id, "reason": "no leader to target", "line": planned.line});
         recorder.record_nemesis("skip-fault", reason).await?;
@@ -168,7 +181,11 @@ async fn start_fault(
     }
     let f = format!("start-{}", kind(&fault));
     recorder.record_nemesis(&f, describe(id, &fault)).await?;
-    Ok(Some(Started { id, end: planned.end, fault }))
+    Ok(Some(Started {
+        id,
+        end: planned.end,
+        fault,
+    }))
 }
 
 /// Heals one fault and records `stop-<kind>`, also when healing failed (the error is
@@ -180,7 +197,9 @@ async fn stop_fault(
 ) -> Result<(), NemesisError> {
     let healed = cluster.end_fault(&started.fault).await;
     let f = format!("stop-{}", kind(&started.fault));
-    recorder.record_nemesis(&f, describe(started.id, &started.fault)).await?;
+    recorder
+        .record_nemesis(&f, describe(started.id, &started.fault))
+        .await?;
     healed.map_err(|source| NemesisError::Cluster {
         id: started.id,
         what: label(&started.fault),

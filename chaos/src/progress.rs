@@ -32,7 +32,10 @@ impl Progress {
         active: ActiveFaults,
     ) -> Progress {
         if !enabled {
-            return Progress { task: None, bar: None };
+            return Progress {
+                task: None,
+                bar: None,
+            };
         }
         let terminal = std::io::stderr().is_terminal();
         let bar = terminal.then(|| {
@@ -46,7 +49,11 @@ impl Progress {
         });
         let task_bar = bar.clone();
         let task = tokio::spawn(async move {
-            let every = if task_bar.is_some() { BAR_TICK } else { PLAIN_EVERY };
+            let every = if task_bar.is_some() {
+                BAR_TICK
+            } else {
+                PLAIN_EVERY
+            };
             let mut ticker = tokio::time::interval(every);
             ticker.tick().await;
             loop {
@@ -61,7 +68,10 @@ impl Progress {
                 }
             }
         });
-        Progress { task: Some(task), bar }
+        Progress {
+            task: Some(task),
+            bar,
+        }
     }
 
     /// Stops the display and clears the bar.

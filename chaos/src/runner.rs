@@ -34,9 +34,9 @@ use crate::cluster::{Cluster, ClusterConfig, ClusterError};
 use crate::nemesis::{ActiveFaults, NemesisError, run_plan};
 use crate::progress::Progress;
 use crate::report::{CheckSummary, ReportInput, write_report};
-use crate::supervisor::NodeState;
 use crate::schedule::{CheckKind, Schedule, WorkloadKind, format_duration};
 use crate::store::{RunDir, StoreError, create_run_dir};
+use crate::supervisor::NodeState;
 
 /// How long the linearizability check of one run may take before it says `unknown`.
 pub const CHECK_TIME_LIMIT: Duration = Duration::from_secs(60);
@@ -213,9 +213,9 @@ async fn drive_cluster(
     let plan = schedule.plan(request.seed);
     let workload = {
         let (client, recorder, shutdown) = (client.clone(), recorder.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            run_workload(client, generator, &recorder, &options, shutdown).await
-        })
+        tokio::spawn(
+            async move { run_workload(client, generator, &recorder, &options, shutdown).await },
+        )
     };
     let nemesis = run_plan(
         cluster,
@@ -229,7 +229,9 @@ async fn drive_cluster(
     .await;
     let summary = match workload.await {
         Ok(result) => result,
-        Err(join) => Err(workloads::driver::DriverError::ThreadPanicked(join.to_string())),
+        Err(join) => Err(workloads::driver::DriverError::ThreadPanicked(
+            join.to_string(),
+        )),
     };
     progress.finish();
     nemesis?;
@@ -237,8 +239,16 @@ async fn drive_cluster(
     if summary.interrupted || *shutdown.borrow() {
         return Ok(());
     }
-    final_phase(request, cluster, client, recorder, final_reads, summary.next_process, shutdown)
-        .await
+    final_phase(
+        request,
+        cluster,
+        client,
+        recorder,
+        final_reads,
+        summary.next_process,
+        shutdown,
+    )
+    .await
 }
 
 /// Heal (the nemesis already healed its own faults: this also catches nodes that died by

@@ -101,10 +101,7 @@ pub enum ScheduleError {
     /// `error` is shown in the message, so it is deliberately not the error's `source`
     /// (that would print it twice in a chain).
     #[error("{file}: cannot read the schedule: {error}")]
-    Read {
-        file: String,
-        error: std::io::Error,
-    },
+    Read { file: String, error: std::io::Error },
     #[error("{file}:{line}:{column}: {message}")]
     Invalid {
         file: String,

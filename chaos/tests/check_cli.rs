@@ -25,7 +25,11 @@ fn text(bytes: &[u8]) -> String {
 fn a_valid_reference_history_exits_0_and_an_invalid_one_exits_1_with_an_explanation() {
     let valid = faultline(&["check", reference("jepsen/etcd_002.log").to_str().unwrap()]);
     assert_eq!(valid.status.code(), Some(0), "{}", text(&valid.stderr));
-    assert!(text(&valid.stdout).starts_with("valid"), "{}", text(&valid.stdout));
+    assert!(
+        text(&valid.stdout).starts_with("valid"),
+        "{}",
+        text(&valid.stdout)
+    );
 
     let invalid = faultline(&["check", reference("jepsen/etcd_000.log").to_str().unwrap()]);
     assert_eq!(invalid.status.code(), Some(1), "{}", text(&invalid.stderr));
@@ -49,7 +53,10 @@ fn json_output_and_html_page() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
     assert_eq!(json["verdict"], "invalid");
     let html = std::fs::read_to_string(&page).unwrap();
-    assert!(html.contains("<svg"), "the page draws the failing key's ops");
+    assert!(
+        html.contains("<svg"),
+        "the page draws the failing key's ops"
+    );
 }
 
 #[test]
@@ -71,7 +78,12 @@ fn malformed_input_exits_65_naming_file_and_line() {
 #[test]
 fn bad_usage_exits_64_and_help_exits_0() {
     assert_eq!(faultline(&["check"]).status.code(), Some(64));
-    assert_eq!(faultline(&["check", "x", "--time-limit", "soon"]).status.code(), Some(64));
+    assert_eq!(
+        faultline(&["check", "x", "--time-limit", "soon"])
+            .status
+            .code(),
+        Some(64)
+    );
     assert_eq!(faultline(&["no-such-command"]).status.code(), Some(64));
     assert_eq!(faultline(&["--help"]).status.code(), Some(0));
 }
@@ -96,13 +108,68 @@ fn a_stored_run_directory_is_checked_with_the_model_of_its_schedule() {
     )
     .unwrap();
     let out = faultline(&["check", run.path().to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("cas-register"), "model from the schedule: {stdout}");
-    assert!(stdout.contains("k1"), "the explanation names the key: {stdout}");
+    assert!(
+        stdout.contains("cas-register"),
+        "model from the schedule: {stdout}"
+    );
+    assert!(
+        stdout.contains("k1"),
+        "the explanation names the key: {stdout}"
+    );
 
     let empty = tempfile::tempdir().unwrap();
     let out = faultline(&["check", empty.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(70), "a directory that is not a run");
     assert!(text(&out.stderr).contains("not a stored run"));
+}
+
+#[test]
+fn bank_and_set_full_checkers_judge_their_histories() {
+    let dir = tempfile::tempdir().unwrap();
+    let bank = dir.path().join("bank.jsonl");
+    // The second read lost 5 units: the bank's total is 20.
+    let lines = [
+        r#"{"index":0,"time":1,"process":0,"type":"invoke","f":"transfer","value":{"from":"a","to":"b","amount":5}}"#,
+        r#"{"index":1,"time":2,"process":0,"type":"ok","f":"transfer","value":{"from":"a","to":"b","amount":5}}"#,
+        r#"{"index":2,"time":3,"process":1,"type":"invoke","f":"read","value":null}"#,
+        r#"{"index":3,"time":4,"process":1,"type":"ok","f":"read","value":{"a":5,"b":15}}"#,
+        r#"{"index":4,"time":5,"process":1,"type":"invoke","f":"read","value":null}"#,
+        r#"{"index":5,"time":6,"process":1,"type":"ok","f":"read","value":{"a":5,"b":10}}"#,
+    ];
+    std::fs::write(&bank, lines.join("\n") + "\n").unwrap();
+    let out = faultline(&["check", bank.to_str().unwrap(), "--checker", "bank"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("sums to 15 (expected 20)"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let set = dir.path().join("set.jsonl");
+    // 1 is acknowledged, then a later read misses it: lost.
+    let lines = [
+        r#"{"index":0,"time":1,"process":0,"type":"invoke","f":"add","value":1}"#,
+        r#"{"index":1,"time":2,"process":0,"type":"ok","f":"add","value":1}"#,
+        r#"{"index":2,"time":3,"process":1,"type":"invoke","f":"read","value":null}"#,
+        r#"{"index":3,"time":4,"process":1,"type":"ok","f":"read","value":[]}"#,
+    ];
+    std::fs::write(&set, lines.join("\n") + "\n").unwrap();
+    let out = faultline(&[
+        "check",
+        set.to_str().unwrap(),
+        "--checker",
+        "set-full",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["verdict"], "invalid");
 }
