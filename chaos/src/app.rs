@@ -28,6 +28,13 @@ pub fn main_with(command: Command) -> ExitCode {
                 exit::code(exit::HARNESS_FAILURE)
             }
         },
+        Command::Bank(args) => match system_under_test::bank::bank_main(args) {
+            Ok(()) => exit::code(exit::VALID),
+            Err(e) => {
+                eprintln!("faultline bank: {e}");
+                exit::code(exit::HARNESS_FAILURE)
+            }
+        },
         Command::Check(args) => report(crate::cmd_check::run(&args)),
         other => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -82,7 +89,7 @@ async fn controller_command(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(exit::code(exit::VALID))
         }
-        Command::Node(_) | Command::Check(_) => unreachable!("handled before the runtime"),
+        Command::Node(_) | Command::Bank(_) | Command::Check(_) => unreachable!("handled before the runtime"),
     }
 }
 

@@ -26,6 +26,8 @@ pub enum Command {
     Check(crate::cmd_check::CheckArgs),
     /// Run one node of the Raft key-value store (the system under test).
     Node(system_under_test::NodeArgs),
+    /// Run one process of the two-phase-commit bank (coordinator or participant).
+    Bank(system_under_test::bank::BankArgs),
     /// Start a cluster for poking at by hand; tears everything down on Ctrl-C.
     Cluster(ClusterArgs),
     /// Measure the system under test: throughput, latency, failover.
