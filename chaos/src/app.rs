@@ -89,7 +89,9 @@ async fn controller_command(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(exit::code(exit::VALID))
         }
-        Command::Node(_) | Command::Bank(_) | Command::Check(_) => unreachable!("handled before the runtime"),
+        Command::Node(_) | Command::Bank(_) | Command::Check(_) => {
+            unreachable!("handled before the runtime")
+        }
     }
 }
 

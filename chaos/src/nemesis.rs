@@ -114,7 +114,9 @@ pub async fn run_plan(
         }
         tokio::select! {
             _ = tokio::time::sleep_until(run_start + wake) => {}
-            _ = shutdown.changed() => break,
+            // Only a `true` stops the plan: a dropped sender means "never asked to stop"
+            // (as in the driver), and must not skip every fault.
+            Ok(_) = shutdown.wait_for(|stop| *stop) => break,
         }
         if let Some(position) = active.iter().position(|s| s.end.min(run_length) <= wake) {
             let ended = active.remove(position);

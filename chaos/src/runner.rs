@@ -269,7 +269,8 @@ async fn final_phase(
     }
     tokio::select! {
         _ = tokio::time::sleep(final_spec.quiesce) => {}
-        _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+        // A dropped sender means "never asked to stop", not "stop" (as in the driver).
+        Ok(_) = shutdown.wait_for(|stop| *stop) => return Ok(()),
     }
     if final_spec.final_reads && !reads.is_empty() {
         let options = FinalReadOptions {

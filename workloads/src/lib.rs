@@ -17,11 +17,12 @@
 //! # Layout
 //!
 //! - `client.rs`, `client/`: the [`client::Client`] trait, [`client::Invocation`],
-//!   [`client::Outcome`] (the one ok / fail / info classification) and the Raft HTTP client
-//!   (owned by the client work, not the driver).
+//!   [`client::Outcome`] (the one ok / fail / info classification) and the Raft HTTP client,
+//!   which binds each logical thread to a node (its own leader guess, starting at node
+//!   `thread mod n`), as Jepsen binds workers to nodes.
 //! - `generator.rs`: the `register` and `set` generators, deterministic for a seed.
-//! - `driver.rs`: concurrent logical threads, fresh process after `info`, hard timeouts,
-//!   shutdown, final reads.
+//! - `driver.rs`: concurrent logical threads (each op handed to the client with its
+//!   thread), fresh process after `info`, hard timeouts, shutdown, final reads.
 //! - `rate.rs`: the global rate limiter (interval pacing with a bounded burst).
 //! - `recorder.rs`: the ordered, flushed, crash-tolerant history writer and its reader.
 //! - `stats.rs`: live atomic counters for progress; latency records derived from a history.

@@ -138,7 +138,10 @@ async fn each_op_reaches_the_client_as_its_logical_thread() {
     let sent = client.sent();
     let mut checked = 0;
     let mut fresh_processes_checked = 0;
-    for op in history.iter().filter(|op| op.kind == OpType::Invoke && op.f != "read") {
+    for op in history
+        .iter()
+        .filter(|op| op.kind == OpType::Invoke && op.f != "read")
+    {
         let Process::Client(process) = op.process else {
             continue;
         };
@@ -401,7 +404,10 @@ async fn final_reads_retry_until_ok_on_fresh_processes() {
     .unwrap();
     // Read `i` is logical thread `i`, on every attempt.
     for (thread, inv) in client.sent() {
-        assert_eq!(inv, reads[thread], "thread {thread} sent another key's read");
+        assert_eq!(
+            inv, reads[thread],
+            "thread {thread} sent another key's read"
+        );
     }
     recorder.close().await.unwrap();
     let history = read_history(recorder.path()).unwrap();

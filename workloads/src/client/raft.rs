@@ -158,7 +158,9 @@ impl RaftClient {
 
     /// The node that logical thread `thread`'s next operation goes to first.
     pub fn guess_of(&self, thread: usize) -> String {
-        self.nodes[self.first_target(self.guess_slot(thread))].id.clone()
+        self.nodes[self.first_target(self.guess_slot(thread))]
+            .id
+            .clone()
     }
 
     fn guess_slot(&self, thread: usize) -> &AtomicUsize {

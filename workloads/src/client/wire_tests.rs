@@ -291,7 +291,10 @@ async fn nothing_is_retried_once_the_outcome_is_unknown() {
     let lost = TestServer::start(Behavior::CloseAfterRead).await;
     let other = TestServer::start(respond(200, r#"{"ok":true,"value":4}"#)).await;
     let client = client(&[("n1", lost.addr), ("n2", other.addr)], 500);
-    assert_eq!(client.invoke(0, &write()).await, Outcome::Info("reset".into()));
+    assert_eq!(
+        client.invoke(0, &write()).await,
+        Outcome::Info("reset".into())
+    );
     assert!(
         other.received().is_empty(),
         "an unknown op must not be sent again"
@@ -464,15 +467,24 @@ async fn a_thread_follows_a_not_leader_hint_for_itself_only() {
     let client = client(&[("n1", follower.addr), ("n2", leader.addr)], 500);
     assert_eq!(client.invoke(0, &write()).await, Outcome::Ok(json!(4)));
     assert_eq!(client.guess_of(0), "n2");
-    assert_eq!(client.guess_of(2), "n1", "thread 2 has not learnt anything yet");
+    assert_eq!(
+        client.guess_of(2),
+        "n1",
+        "thread 2 has not learnt anything yet"
+    );
     assert_eq!(client.invoke(2, &write()).await, Outcome::Ok(json!(4)));
-    assert_eq!(follower.received().len(), 2, "each thread was redirected once");
+    assert_eq!(
+        follower.received().len(),
+        2,
+        "each thread was redirected once"
+    );
     assert_eq!(leader.received().len(), 2);
 }
 
 #[tokio::test]
 async fn a_refusal_naming_no_leader_moves_that_threads_next_op_on() {
-    let candidate = TestServer::start(respond(503, r#"{"error":"not-leader","leader":null}"#)).await;
+    let candidate =
+        TestServer::start(respond(503, r#"{"error":"not-leader","leader":null}"#)).await;
     let leader = TestServer::start(respond(200, r#"{"ok":true,"value":4}"#)).await;
     let client = client(&[("n1", candidate.addr), ("n2", leader.addr)], 500);
     assert_eq!(
