@@ -247,8 +247,14 @@ fn load_schedule_names_the_file_and_reads_the_shipped_schedules() {
     );
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schedules");
     let mut seen = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
+    // The schedules and the planted-bug schedules in schedules/bugs/.
+    let files: Vec<_> = [dir.clone(), dir.join("bugs")]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).unwrap())
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    for path in files {
         let schedule = load_schedule(&path).unwrap_or_else(|e| panic!("{e}"));
         assert!(
             !schedule.plan(1).is_empty(),

@@ -15,7 +15,13 @@
 //! not all ones are implied, so an entry holds only the window of words around the
 //! frontier of the search (a few words even on keys with millions of calls). Its hash is a
 //! Zobrist hash kept up to date in O(1) per step. Entries are compared exactly (window and
-//! state), never by hash alone: a collision cannot hide a configuration.
+//! state), never by hash alone: a collision cannot hide a configuration. The table is a
+//! small open-addressing index over densely stored entries (see `Memo`): a lookup is the
+//! search's commonest operation, and about 80% of lookups find a configuration already seen.
+//!
+//! Pure calls (reads) are linearized as soon as they are enabled (see [`Model::is_pure`]);
+//! the scan that looks for one also proves every other pure call up to the first return
+//! entry disabled in the current state, so the walk from there passes them unstepped.
 //!
 //! The search ends `Unknown` when the deadline passes, the memo exceeds its byte budget, or
 //! another key has already been found not linearizable; it never guesses.

@@ -113,12 +113,13 @@ impl Cursor<'_> {
     fn plain_string(&mut self) -> Option<Span> {
         self.eat(b'"')?;
         let start = self.pos;
-        loop {
-            match self.peek()? {
-                b'"' => break,
-                b'\\' | 0..=0x1f => return None,
-                _ => self.pos += 1,
-            }
+        // One tight scan to the first byte that is not plain string content.
+        let length = self.bytes[start..self.end]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        self.pos = start + length;
+        if self.bytes[self.pos] != b'"' {
+            return None;
         }
         let span = (start as u32, self.pos as u32);
         self.pos += 1;
