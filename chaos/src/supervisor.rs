@@ -200,6 +200,33 @@ impl Drop for Spawner {
     }
 }
 
+/// Makes the child of `command` die with the calling thread's process (and so never
+/// outlive the controller, even one killed by SIGKILL): its own process group, so that a
+/// kill reaches everything it starts, and `PR_SET_PDEATHSIG(SIGKILL)`, checked against the
+/// race where the parent died before `prctl` ran. With `netns`, the child enters that
+/// network namespace before exec. Note that the death signal follows the *thread* that
+/// forked: spawn from a thread that lives as long as the child should.
+pub fn die_with_parent(command: &mut Command, netns: Option<OwnedFd>) {
+    let parent_pid = nix::unistd::getpid();
+    command.process_group(0);
+    // SAFETY: the closure runs between fork and exec in the child and only makes
+    // async-signal-safe system calls (prctl, getppid, setns); it allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;
+            if nix::unistd::getppid() != parent_pid {
+                // The parent died before prctl: the death signal will never come.
+                return Err(io::Error::from_raw_os_error(nix::libc::ESRCH));
+            }
+            if let Some(fd) = &netns {
+                nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(io::Error::from)?;
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Runs on the spawner thread: forks and execs one node.
 fn spawn_node_process(spec: &NodeSpec) -> Result<Child, SupervisorError> {
     let log = open_log(&spec.log_path)?;
@@ -218,30 +245,13 @@ fn spawn_node_process(spec: &NodeSpec) -> Result<Child, SupervisorError> {
         ),
         None => None,
     };
-    let controller_pid = nix::unistd::getpid();
     let mut command = Command::new(&spec.program);
     command
         .args(&spec.args)
         .stdin(Stdio::null())
         .stdout(log)
-        .stderr(log_for_stderr)
-        .process_group(0);
-    // SAFETY: the closure runs between fork and exec in the child and only makes
-    // async-signal-safe system calls (prctl, getppid, setns); it allocates nothing.
-    unsafe {
-        command.pre_exec(move || {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;
-            if nix::unistd::getppid() != controller_pid {
-                // The controller died before prctl: the death signal will never come.
-                return Err(io::Error::from_raw_os_error(nix::libc::ESRCH));
-            }
-            if let Some(fd) = &netns_fd {
-                nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET)
-                    .map_err(io::Error::from)?;
-            }
-            Ok(())
-        });
-    }
+        .stderr(log_for_stderr);
+    die_with_parent(&mut command, netns_fd);
     command.spawn().map_err(|source| SupervisorError::Spawn {
         id: spec.id.clone(),
         program: spec.program.clone(),

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -372,27 +372,15 @@ impl FaultlineProcess {
             std::fs::File::create(output_dir.path().join(name))
                 .unwrap_or_else(|e| panic!("creating {name}: {e}"))
         };
-        let test_pid = nix::unistd::getpid();
         let mut command = Command::new(faultline_program());
         command
             .args(args)
             .current_dir(cwd)
             .stdin(Stdio::null())
             .stdout(create("stdout"))
-            .stderr(create("stderr"))
-            .process_group(0);
-        // SAFETY: runs between fork and exec in the child and makes only async-signal-safe
-        // system calls (prctl, getppid); it allocates nothing.
-        unsafe {
-            command.pre_exec(move || {
-                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
-                if nix::unistd::getppid() != test_pid {
-                    // The test died before prctl: the death signal would never come.
-                    return Err(std::io::Error::from_raw_os_error(nix::libc::ESRCH));
-                }
-                Ok(())
-            });
-        }
+            .stderr(create("stderr"));
+        // The same guarantee as the controller's nodes: faultline dies with the test.
+        chaos::supervisor::die_with_parent(&mut command, None);
         let child = command.spawn().expect("spawning faultline");
         FaultlineProcess {
             child,
