@@ -25,9 +25,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
 use crate::network::netns::{NetnsError, NetnsNetwork};
 use crate::network::proxy::{ProxyError, ProxyNetwork};
 use crate::network::{Link, ShapeError, links_between_groups};
@@ -38,8 +35,6 @@ use crate::supervisor::{NodeControl, NodeSpec, NodeState, Supervisor, Supervisor
 pub const READY_TIMEOUT_MS: u64 = 10_000;
 /// Timeout of one `GET /status` request.
 pub const STATUS_TIMEOUT_MS: u64 = 200;
-/// Bound on the size of a `/status` answer.
-const STATUS_MAX_BYTES: usize = 64 * 1024;
 
 /// How nodes reach each other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -106,16 +101,7 @@ pub enum ClusterError {
     Status { id: String, detail: String },
 }
 
-/// A node's answer to `GET /status` (fields of the system-under-test contract).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct NodeStatus {
-    pub id: String,
-    pub role: String,
-    pub term: u64,
-    pub leader: Option<String>,
-    #[serde(default)]
-    pub commit_index: u64,
-}
+pub use workloads::client::NodeStatus;
 
 enum ClusterNetwork {
     Direct,
@@ -599,66 +585,15 @@ async fn build_network(
 
 /// `GET /status` of the node at `addr`, with a [`STATUS_TIMEOUT_MS`] timeout.
 async fn fetch_status(id: &str, addr: SocketAddr) -> Result<NodeStatus, ClusterError> {
-    let status_error = |detail: String| ClusterError::Status {
-        id: id.to_string(),
-        detail,
-    };
-    let body = tokio::time::timeout(
-        Duration::from_millis(STATUS_TIMEOUT_MS),
-        http_get(addr, "/status"),
-    )
-    .await
-    .map_err(|_| status_error(format!("no answer within {STATUS_TIMEOUT_MS} ms")))?
-    .map_err(status_error)?;
-    serde_json::from_str(&body).map_err(|e| status_error(format!("{e}: {body}")))
-}
-
-/// A minimal HTTP/1.1 GET with `Connection: close`; returns the body of a 200 answer.
-async fn http_get(addr: SocketAddr, path: &str) -> Result<String, String> {
-    let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(STATUS_TIMEOUT_MS);
+    // No idle connection is kept: a status probe is rare and the node may be killed next.
+    let pool = workloads::client::pool::NodePool::new(addr, 0);
+    workloads::client::fetch_status(&pool, deadline)
         .await
-        .map_err(|e| e.to_string())?;
-    let mut answer = Vec::new();
-    (&mut stream)
-        .take(STATUS_MAX_BYTES as u64)
-        .read_to_end(&mut answer)
-        .await
-        .map_err(|e| e.to_string())?;
-    let answer = String::from_utf8_lossy(&answer);
-    let (head, body) = answer
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("malformed answer: {answer:?}"))?;
-    let status_line = head.lines().next().unwrap_or_default();
-    if status_line.split_whitespace().nth(1) != Some("200") {
-        return Err(format!("answered {status_line:?}"));
-    }
-    let chunked = head.lines().any(|line| {
-        line.to_ascii_lowercase()
-            .starts_with("transfer-encoding: chunked")
-    });
-    Ok(if chunked {
-        dechunk(body)?
-    } else {
-        body.to_string()
-    })
-}
-
-fn dechunk(mut body: &str) -> Result<String, String> {
-    let mut out = String::new();
-    loop {
-        let (size_line, rest) = body.split_once("\r\n").ok_or("truncated chunked body")?;
-        let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|e| format!("bad chunk size {size_line:?}: {e}"))?;
-        if size == 0 {
-            return Ok(out);
-        }
-        let chunk = rest.get(..size).ok_or("truncated chunk")?;
-        out.push_str(chunk);
-        body = rest.get(size + 2..).ok_or("truncated chunk")?;
-    }
+        .map_err(|detail| ClusterError::Status {
+            id: id.to_string(),
+            detail,
+        })
 }
 
 /// The last `lines` lines of a log file, for error messages.

@@ -18,6 +18,7 @@
 pub mod classify;
 pub mod pool;
 pub mod raft;
+pub mod status;
 
 #[cfg(test)]
 mod wire_tests;
@@ -25,7 +26,8 @@ mod wire_tests;
 use std::future::Future;
 
 pub use classify::{Classified, Transport, classify};
-pub use raft::{ClientError, NodeStatus, RaftClient, RaftClientConfig};
+pub use raft::{ClientError, RaftClient, RaftClientConfig};
+pub use status::{NodeStatus, fetch_status};
 
 /// One operation as a workload asks for it, in the history's vocabulary (DESIGN.md):
 /// `f` = `read` (value `null`), `write` (value `v`) or `cas` (value `[from, to]`).

@@ -26,12 +26,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::Method;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::classify::{Classified, NotSent, Transport, classify};
 use super::pool::NodePool;
+use super::status::{NodeStatus, fetch_status};
 use super::{Client, Invocation, Outcome};
 
 /// How many per-thread leader guesses a client keeps. Thread `t` uses slot
@@ -84,22 +84,6 @@ pub fn unique_client_id() -> String {
         .unwrap_or(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("c{}-{nanos}-{n}", std::process::id())
-}
-
-/// `GET /status` of one node.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NodeStatus {
-    pub id: String,
-    /// `follower`, `candidate` or `leader`.
-    pub role: String,
-    pub term: u64,
-    pub leader: Option<String>,
-    #[serde(default)]
-    pub commit_index: u64,
-    #[serde(default)]
-    pub applied_index: u64,
-    #[serde(default)]
-    pub last_log_index: u64,
 }
 
 struct Node {
@@ -232,26 +216,12 @@ impl RaftClient {
             .index_of(id)
             .ok_or_else(|| ClientError::UnknownNode(id.into()))?;
         let deadline = Instant::now() + self.timeout();
-        let transport = self.nodes[target]
-            .pool
-            .send(Method::GET, "/status", Bytes::new(), deadline)
-            .await;
-        let failed = |detail: String| ClientError::Status {
-            node: id.into(),
-            detail,
-        };
-        match transport {
-            Transport::Answered { status: 200, body } => {
-                serde_json::from_slice(&body).map_err(|e| {
-                    failed(format!(
-                        "bad body {:?}: {e}",
-                        String::from_utf8_lossy(&body)
-                    ))
-                })
-            }
-            Transport::Answered { status, .. } => Err(failed(format!("HTTP {status}"))),
-            other => Err(failed(format!("{other:?}"))),
-        }
+        fetch_status(&self.nodes[target].pool, deadline)
+            .await
+            .map_err(|detail| ClientError::Status {
+                node: id.into(),
+                detail,
+            })
     }
 
     /// Where an operation with this guess starts: a guess only ever holds a node index.
