@@ -127,9 +127,12 @@ pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // An embedding binary may have installed its own subscriber already; keep that one.
+    // Colours only on a terminal: under faultline, stderr is the node's log file.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _already_set = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .try_init();
 }
 
