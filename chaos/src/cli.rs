@@ -65,7 +65,7 @@ pub struct CampaignArgs {
     /// Where runs are stored.
     #[arg(long, default_value = "store")]
     pub store: PathBuf,
-    /// The JUnit XML file to write (default: <store>/junit.xml).
+    /// The JUnit XML file to write (default: `<store>/junit.xml`).
     #[arg(long)]
     pub junit: Option<PathBuf>,
     /// Run pairs even when the store already holds a finished run of them.

@@ -14,7 +14,7 @@ use checker::{CheckOptions, FailedCasReading, Format, ModelKind, check_file, htm
 /// Arguments of `faultline check`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CheckArgs {
-    /// The history file, or a stored run's directory (store/<name>/<run>).
+    /// The history file, or a stored run's directory (`store/<name>/<run>`).
     pub history: PathBuf,
     /// register, cas-register, kv-append or set; by default implied by the functions used.
     #[arg(long)]

@@ -10,6 +10,25 @@
 //!   runner and the process tests.
 //! - [`schedule`]: fault schedules (YAML) parsed, validated and expanded into a seeded plan.
 //! - [`cleanup`]: removal of what a controller killed by SIGKILL left behind; signal helpers.
+//! - [`nemesis`]: carries out a schedule's fault plan on a [`cluster::Cluster`], recording
+//!   each fault's start and stop in the history and healing whatever is left at the end.
+//! - [`runner`]: one run end to end (store dir, cluster, workload + nemesis, final phase,
+//!   checks, `results.json`, `report.html`); [`campaign`]: every (schedule, seed) pair,
+//!   resume, summary table, JUnit XML.
+//! - [`store`]: the run directories and `latest`; [`report`]: the self-contained HTML page;
+//!   [`progress`]: the progress line.
+//! - [`mod@bench`]: `faultline bench raft`.
+//! - The binary's edge: [`cli`] (clap types only), [`app`] (subcommands to exit codes, the
+//!   only place that uses anyhow besides [`cmd_check`]), [`exit`] (the exit-code table).
+//!
+//! # Dependencies
+//!
+//! tokio (processes' I/O, proxies, timers), nix (signals, process groups,
+//! `PR_SET_PDEATHSIG`, `setns`), serde-saphyr for schedules (pure Rust, never panics, reports
+//! line and column; serde_yaml is unmaintained), rand + rand_chacha (a seed gives the same
+//! faults on every machine), plotters with only its SVG backend (charts without system font
+//! libraries), html-escape, quick-junit (the JUnit writer cargo-nextest uses), indicatif
+//! (the progress bar), clap, thiserror in the library and anyhow at the binary's edge.
 
 pub mod app;
 pub mod bench;

@@ -2,15 +2,15 @@
 //!
 //! Three stages, so that every mistake is refused before anything starts:
 //!
-//! 1. [`raw`]: serde types mirroring the YAML, with `deny_unknown_fields` and source
+//! 1. `raw`: serde types mirroring the YAML, with `deny_unknown_fields` and source
 //!    locations (`serde_saphyr::Spanned`). serde-saphyr was chosen over the archived
 //!    serde_yaml: pure Rust, no unsafe, never panics on bad input, reports line and column.
-//! 2. [`validate`]: raw -> typed [`Schedule`]: durations become [`Duration`], rates numbers,
+//! 2. `validate`: raw -> typed [`Schedule`]: durations become [`Duration`], rates numbers,
 //!    targets are checked against the node ids, faults that would hold the same node (or
 //!    the network) at the same time are refused, `for` must end within the run, `every`
 //!    needs `for`, and so on. Each error is `file:line:column: expected ..., found ...`,
 //!    pointing at the offending value or entry.
-//! 3. [`plan`]: [`Schedule::plan`] expands the nemesis into a time-ordered list of
+//! 3. `plan`: [`Schedule::plan`] expands the nemesis into a time-ordered list of
 //!    [`PlannedFault`]s, drawing every random choice (random targets, random halves, ...) from
 //!    a ChaCha20 generator seeded with the seed, so that a seed gives the same faults on any
 //!    machine. Only `leader` targets are left to be resolved when the fault starts.
