@@ -28,6 +28,9 @@ pub struct CheckArgs {
     /// After this the verdict is `unknown` (e.g. 30s, 500ms, 2m).
     #[arg(long, default_value = "30s", value_parser = parse_time_limit)]
     pub time_limit: Duration,
+    /// Memory for the search's memo tables, in MiB; past it a key ends `unknown`.
+    #[arg(long, default_value_t = 160)]
+    pub memo_limit_mib: usize,
     /// How a failed cas is read: dropped (Jepsen) or compare-false (Porcupine); the
     /// default is compare-false for porcupine-jepsen files and dropped otherwise.
     #[arg(long)]
@@ -90,6 +93,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         initial: args.initial.clone(),
         failed_cas: args.failed_cas,
         time_limit: Some(args.time_limit),
+        memo_limit_bytes: args.memo_limit_mib << 20,
         ..CheckOptions::default()
     };
     let (history, model) = resolve_target(args)?;

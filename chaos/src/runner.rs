@@ -40,6 +40,10 @@ use crate::supervisor::NodeState;
 
 /// How long the linearizability check of one run may take before it says `unknown`.
 pub const CHECK_TIME_LIMIT: Duration = Duration::from_secs(60);
+/// Memory the linearizability check of one run may use for its memo tables before it says
+/// `unknown`: generous, because runs happen on machines sized for clusters (the checker's
+/// own default of 160 MiB suits `faultline check` on a laptop), and bounded all the same.
+pub const CHECK_MEMO_LIMIT_BYTES: usize = 1 << 30;
 /// How long to wait for a first leader before the workload starts.
 const FIRST_LEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -414,6 +418,7 @@ pub fn overall_verdict(checks: &[CheckOutcome]) -> Verdict {
 fn linearizability(dir: &RunDir, model: ModelKind) -> CheckOutcome {
     let options = CheckOptions {
         time_limit: Some(CHECK_TIME_LIMIT),
+        memo_limit_bytes: CHECK_MEMO_LIMIT_BYTES,
         ..CheckOptions::default()
     };
     match check_file(&dir.history(), Format::Jsonl, Some(model), &options) {
