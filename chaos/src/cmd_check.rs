@@ -94,7 +94,6 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         failed_cas: args.failed_cas,
         time_limit: Some(args.time_limit),
         memo_limit_bytes: args.memo_limit_mib << 20,
-        ..CheckOptions::default()
     };
     let (history, model) = resolve_target(args)?;
     match args.checker {
