@@ -4,14 +4,13 @@
 //! These helpers panic with a clear message instead of returning errors: they run only
 //! inside tests, where a panic *is* the report.
 //!
-//! The node program: `FAULTLINE_NODE_BIN` if set; otherwise `raft-node` next to the test
-//! executable's profile directory (`target/<profile>/`), built first with
-//! `cargo build -p system-under-test --bin raft-node` (once per test process, a no-op when
-//! fresh) so that a test never runs an outdated node.
+//! The node program: `FAULTLINE_NODE_BIN` if set; otherwise `raft-node` in the test
+//! executable's profile directory (`target/<profile>/`), built first (once per test
+//! process, a no-op when fresh) so that a test never runs an outdated node.
 //!
 //! The `faultline` binary, for the tests that run it as a process ([`FaultlineProcess`]):
-//! `FAULTLINE_BIN` if set; otherwise built the same way with
-//! `cargo build -p chaos --bin faultline` into the test's own target directory.
+//! `FAULTLINE_BIN` if set; otherwise built the same way. Both are built with
+//! `cargo build --workspace --bins --tests`, see [`cargo_build`] for why not `-p`.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -73,7 +72,7 @@ fn locate_node_program() -> NodeProgram {
         };
     }
     NodeProgram {
-        program: built_binary("system-under-test", "raft-node"),
+        program: built_binary("raft-node"),
         args_prefix: Vec::new(),
     }
 }
@@ -84,20 +83,20 @@ pub fn faultline_program() -> PathBuf {
     PROGRAM
         .get_or_init(|| match std::env::var_os("FAULTLINE_BIN") {
             Some(path) => PathBuf::from(path),
-            None => built_binary("chaos", "faultline"),
+            None => built_binary("faultline"),
         })
         .clone()
 }
 
-/// `bin` of `package` in the test executable's profile directory, built first.
-fn built_binary(package: &str, bin: &str) -> PathBuf {
+/// The workspace binary `bin` in the test executable's profile directory, built first.
+fn built_binary(bin: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     // Test executables live in target/<profile>/deps/.
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .unwrap_or_else(|| panic!("{} is not in target/<profile>/deps", exe.display()));
-    cargo_build(profile_dir, package, bin);
+    cargo_build(profile_dir, bin);
     let program = profile_dir.join(bin);
     assert!(
         program.is_file(),
@@ -107,10 +106,16 @@ fn built_binary(package: &str, bin: &str) -> PathBuf {
     program
 }
 
-/// `cargo build -p <package> --bin <bin>` into the test's own target directory. Cargo
-/// releases its build lock before running test executables, so this does not deadlock
-/// inside `cargo test`.
-fn cargo_build(profile_dir: &Path, package: &str, bin: &str) {
+/// Builds the workspace's binaries (`bin` among them) into the test's own target directory. Cargo releases its
+/// build lock before running test executables, so this does not deadlock inside
+/// `cargo test`.
+///
+/// It builds every binary and test target of the workspace rather than `-p <package>`:
+/// that resolves features exactly as `cargo test --workspace` did (dev-dependencies such
+/// as tokio's `test-util` included), so the binaries `cargo test` already built are
+/// fresh. `-p` alone would rebuild tokio, hyper and everything above them a second time,
+/// doubling the target directory (CI once ran out of disk on exactly that).
+fn cargo_build(profile_dir: &Path, bin: &str) {
     let target_dir = profile_dir
         .parent()
         .expect("target dir above the profile dir");
@@ -120,7 +125,7 @@ fn cargo_build(profile_dir: &Path, package: &str, bin: &str) {
         .unwrap_or("debug");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
-    command.args(["build", "--quiet", "-p", package, "--bin", bin]);
+    command.args(["build", "--quiet", "--workspace", "--bins", "--tests"]);
     command.arg("--target-dir").arg(target_dir);
     if profile != "debug" {
         command.args([
