@@ -242,6 +242,9 @@ fn check_keys<M: Model>(
 where
     M::State: Sync,
 {
+    for key in &mut keys {
+        key.model.prune_unneeded_info(&mut key.calls);
+    }
     keys.sort_unstable_by_key(|k| std::cmp::Reverse(k.calls.len()));
     let cancel = AtomicBool::new(false);
     let mut limits = Limits {

@@ -69,6 +69,14 @@
 //! `tests/reference.rs`, which fails if that changes): each invalid log is invalid because
 //! of reads and successful cas ops alone, whatever the failed compares observed.
 //!
+//! Before the search, the register models drop every `info` write (and `info` cas) whose
+//! written value no read returned and no cas expects (`Model::prune_unneeded_info`, with
+//! the proof in its docs; off on a key with Porcupine-read failed cas). Under a partition
+//! most timed-out writes are of that kind, and each is otherwise free to float to any
+//! later point, multiplying the configurations to explore: a 810-record stale-read
+//! history that filled a 1 GiB memo and ended `unknown` is decided in milliseconds with it
+//! (`tests/pruning.rs`).
+//!
 //! # Verdicts
 //!
 //! `valid` (exit 0): every key has a linearization. `invalid` (exit 1): some key has none;

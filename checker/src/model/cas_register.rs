@@ -9,7 +9,10 @@
 use super::{
     Completion, FailedCasReading, Interner, Model, ModelConfig, ModelKind, unknown_function,
 };
+use rustc_hash::FxHashSet;
+
 use crate::format::{SinkError, ValRef};
+use crate::partition::Call;
 
 /// A register operation with its observed result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +144,43 @@ impl Model for CasRegister {
             RegisterOp::CasUnknown { from, to } => Some(if from == s { to } else { s }),
             RegisterOp::NotEqual(v) => (v != s).then_some(s),
         }
+    }
+
+    /// Drops `info` writes (and `info` cas) whose written value no op observes: no ok
+    /// read returned it and no cas (ok or info) expects it as `from`.
+    ///
+    /// Why no linearization needs such an op W that writes v: after W the state is v until
+    /// the next state-changing op. Nothing between can be a read (none returns v), an ok
+    /// cas (none expects v) or an info cas that swaps (none expects v); an info cas that
+    /// did nothing there can be left out as well. So deleting W, and those no-op info
+    /// cases, from a valid linearization leaves a valid one. The argument needs every
+    /// observation of the state to name the value it saw, so a key with Porcupine's failed
+    /// cas (`NotEqual`: "the value was not x", true of v) is left alone.
+    ///
+    /// Under a partition most timed-out writes are such ops, and each one is free to
+    /// float to the end of the history: dropping them is what keeps a stale-read history
+    /// of a few hundred ops from exhausting the memo.
+    fn prune_unneeded_info(&self, calls: &mut Vec<Call<RegisterOp>>) -> usize {
+        let mut observed = FxHashSet::default();
+        for call in calls.iter() {
+            match call.op {
+                RegisterOp::Read(v) => observed.insert(v),
+                RegisterOp::Cas { from, .. } | RegisterOp::CasUnknown { from, .. } => {
+                    observed.insert(from)
+                }
+                RegisterOp::NotEqual(_) => return 0,
+                RegisterOp::Write(_) => false,
+            };
+        }
+        let before = calls.len();
+        calls.retain(|call| {
+            let written = match call.op {
+                RegisterOp::Write(v) | RegisterOp::CasUnknown { to: v, .. } => v,
+                _ => return true,
+            };
+            !call.is_info() || observed.contains(&written)
+        });
+        before - calls.len()
     }
 
     fn is_pure(&self, op: &RegisterOp) -> bool {

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::format::{SinkError, ValRef};
+use crate::partition::Call;
 
 /// Which model to check a history against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -158,6 +159,13 @@ pub trait Model: Send + Sized + 'static {
     fn describe_state(&self, state: &Self::State) -> String;
     /// The op as short text (`write 3`, `read -> 4`, `cas 1->2`).
     fn describe_op(&self, op: &Self::Op) -> String;
+    /// Removes `info` calls that the search may leave out without changing the verdict,
+    /// and returns how many it removed. The search may always linearize an `info` op
+    /// "never"; a model overrides this only with a proof that no linearization needs the
+    /// ops it removes (see the register's). Default: removes nothing.
+    fn prune_unneeded_info(&self, _calls: &mut Vec<Call<Self::Op>>) -> usize {
+        0
+    }
     /// Heap bytes a state holds beyond its inline size (for the memo cap).
     fn state_heap_bytes(_state: &Self::State) -> usize {
         0
