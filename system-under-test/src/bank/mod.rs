@@ -150,6 +150,7 @@
 
 mod coordinator;
 pub mod coordinator_state;
+pub mod decision_store;
 pub mod http;
 mod participant;
 pub mod participant_state;
