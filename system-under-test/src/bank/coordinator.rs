@@ -716,3 +716,43 @@ async fn store_decision(
         reason: (!stored).then(|| "decided-elsewhere".to_string()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: CoordinatorArgs,
+    }
+
+    fn parse(flags: &str) -> Result<CoordinatorArgs, String> {
+        let argv = format!("c --listen 7100 --accounts 4 --participants p0=127.0.0.1:1 {flags}");
+        let cli = Cli::try_parse_from(argv.split_whitespace()).map_err(|e| e.to_string())?;
+        cli.args.validate().map_err(|e| e.to_string())?;
+        Ok(cli.args)
+    }
+
+    #[test]
+    fn the_decision_store_goes_with_the_replicated_mode_only() {
+        let args = parse("--replicated-coordinator --decision-store r1=127.0.0.1:2,r2=127.0.0.1:3")
+            .unwrap();
+        assert_eq!(args.decision_store.len(), 2);
+        assert_eq!(args.data_dir, None, "no data dir needed when replicated");
+        let missing_store = parse("--replicated-coordinator").unwrap_err();
+        assert!(
+            missing_store.contains("--decision-store"),
+            "{missing_store}"
+        );
+        let store_alone = parse("--data-dir /tmp/x --decision-store r1=127.0.0.1:2").unwrap_err();
+        assert!(store_alone.contains("only for"), "{store_alone}");
+        assert!(
+            parse("").is_err(),
+            "--data-dir is required without replication"
+        );
+        assert!(parse("--data-dir /tmp/x").is_ok());
+    }
+}

@@ -496,3 +496,44 @@ async fn ask_status(client: &JsonClient, coordinator: &str, txn: &str) -> Option
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ParticipantArgs,
+    }
+
+    fn parse(flags: &str) -> ParticipantArgs {
+        let argv = format!(
+            "p --id p0 --listen 7101 --data-dir /tmp/x --accounts 4 --shard 0 --shards 1 {flags}"
+        );
+        let args = Cli::try_parse_from(argv.split_whitespace()).unwrap().args;
+        args.validate().unwrap();
+        args
+    }
+
+    #[test]
+    fn several_coordinators_lower_the_default_in_doubt_delay() {
+        let one = parse("--coordinator 127.0.0.1:7100");
+        assert_eq!(one.coordinator, vec!["127.0.0.1:7100".to_string()]);
+        assert_eq!(one.in_doubt_after_ms(), DEFAULT_IN_DOUBT_AFTER_MS);
+        let several = parse("--coordinator 127.0.0.1:7100,127.0.0.1:7200");
+        assert_eq!(several.coordinator.len(), 2);
+        assert_eq!(
+            several.in_doubt_after_ms(),
+            DEFAULT_IN_DOUBT_AFTER_MS_REPLICATED
+        );
+        let explicit = parse("--coordinator 127.0.0.1:7100,127.0.0.1:7200 --in-doubt-after-ms 70");
+        assert_eq!(explicit.in_doubt_after_ms(), 70);
+        let argv = "p --id p0 --listen 7101 --data-dir /tmp/x --accounts 4 --shard 0 --shards 1 \
+                    --coordinator 127.0.0.1:7100,nowhere";
+        let bad = Cli::try_parse_from(argv.split_whitespace()).unwrap().args;
+        assert!(bad.validate().is_err());
+    }
+}
