@@ -131,6 +131,9 @@ impl DecisionStore {
         let mut seq = self.fresh_seq();
         let mut pause = self.policy.backoff;
         let mut last = String::from("no attempt");
+        // Two nodes with stale views could send us back and forth: only a redirect that
+        // does not follow another one skips the pause.
+        let mut after_redirect = false;
         for attempt in 1..=self.policy.attempts {
             let node = self.current_leader();
             let (id, address) = &self.nodes[node];
@@ -140,19 +143,22 @@ impl DecisionStore {
                 Step::Refused(detail) => return Err(StoreError::Refused(detail)),
                 Step::Redirect(Some(leader)) if leader != *id && self.point_to(&leader) => {
                     last = format!("{id}: not the leader, {leader} is");
-                    false
+                    std::mem::replace(&mut after_redirect, true)
                 }
                 Step::Redirect(leader) => {
+                    after_redirect = false;
                     last = format!("{id}: not the leader (leader {leader:?})");
                     self.skip(node);
                     true
                 }
                 Step::Unknown(detail) => {
+                    after_redirect = false;
                     last = format!("{id}: {detail}");
                     self.skip(node);
                     true
                 }
                 Step::Expired => {
+                    after_redirect = false;
                     last = format!("{id}: request expired");
                     seq = self.fresh_seq();
                     false
@@ -300,5 +306,107 @@ mod tests {
         assert_eq!(parse_decision("k", Value::Null).unwrap(), None);
         assert!(parse_decision("k", json!(3)).is_err());
         assert_eq!(decision_key("c1-7"), "txn/c1-7");
+    }
+
+    /// A fake Raft node on 127.0.0.1: answers every `/kv` request with `answer(body)`
+    /// after `delay(body)`, recording the bodies it received.
+    async fn fake_node(
+        answer: impl Fn(&Value) -> (StatusCode, Value) + Send + Sync + 'static,
+        delay: impl Fn(&Value) -> Duration + Send + Sync + 'static,
+    ) -> (String, std::sync::Arc<Mutex<Vec<Value>>>) {
+        use std::sync::Arc;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (answer, delay, log) = (Arc::new(answer), Arc::new(delay), seen.clone());
+        let handler = Arc::new(move |request: hyper::Request<hyper::body::Incoming>| {
+            let (answer, delay, log) = (answer.clone(), delay.clone(), log.clone());
+            async move {
+                let body = crate::http::read_body(request, 4096).await.unwrap();
+                let body: Value = serde_json::from_slice(&body).unwrap();
+                log.lock().unwrap().push(body.clone());
+                tokio::time::sleep(delay(&body)).await;
+                let (status, reply) = answer(&body);
+                crate::http::json_response(status, &reply)
+            }
+        });
+        tokio::spawn(crate::http::serve(listener, handler));
+        (address, seen)
+    }
+
+    #[tokio::test]
+    async fn follows_the_named_leader_and_retries_an_unknown_cas_with_the_same_request_id() {
+        let (follower, _) = fake_node(
+            |_| {
+                let body = json!({"error": "not-leader", "leader": "r2"});
+                (StatusCode::SERVICE_UNAVAILABLE, body)
+            },
+            |_| Duration::ZERO,
+        )
+        .await;
+        let first_cas = std::sync::atomic::AtomicBool::new(true);
+        let (leader, seen) = fake_node(
+            |body| {
+                let value = if body["op"] == "read" {
+                    json!("commit")
+                } else {
+                    body["to"].clone()
+                };
+                (StatusCode::OK, json!({"ok": true, "value": value}))
+            },
+            // The first CAS outlives the client's timeout: its outcome is unknown.
+            move |body| {
+                let slow = body["op"] == "cas" && first_cas.swap(false, Ordering::Relaxed);
+                Duration::from_millis(if slow { 400 } else { 0 })
+            },
+        )
+        .await;
+        let store = DecisionStore::new(
+            "c1",
+            vec![("r1".into(), follower), ("r2".into(), leader)],
+            JsonClient::new(Duration::from_millis(150)),
+            RetryPolicy {
+                attempts: 5,
+                backoff: Duration::from_millis(1),
+            },
+        );
+        assert!(
+            store.decide("t1", true).await.unwrap(),
+            "the commit is stored"
+        );
+        assert_eq!(store.read("t1").await.unwrap(), Some(true));
+        let seen = seen.lock().unwrap().clone();
+        let cases: Vec<_> = seen.iter().filter(|b| b["op"] == "cas").collect();
+        assert!(cases.len() >= 2, "the unknown CAS was retried: {seen:?}");
+        assert!(
+            cases
+                .iter()
+                .all(|b| b["seq"] == cases[0]["seq"] && b["client"] == cases[0]["client"]),
+            "every retry carries the first request id: {cases:?}"
+        );
+        assert_eq!(cases[0]["from"], Value::Null);
+        assert_eq!(cases[0]["key"], "txn/t1");
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_its_attempts_when_no_node_answers() {
+        let unreachable = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().to_string()
+        };
+        let store = DecisionStore::new(
+            "c1",
+            vec![("r1".into(), unreachable)],
+            JsonClient::new(Duration::from_millis(100)),
+            RetryPolicy {
+                attempts: 3,
+                backoff: Duration::from_millis(1),
+            },
+        );
+        let error = store.decide("t1", false).await.unwrap_err();
+        assert!(
+            matches!(error, StoreError::Unavailable { attempts: 3, .. }),
+            "{error}"
+        );
     }
 }
