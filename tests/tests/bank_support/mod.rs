@@ -8,9 +8,10 @@
 
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use chaos::supervisor::{NodeControl, NodeSpec, Supervisor};
+use chaos::supervisor::{NodeControl, NodeSpec, NodeState, Supervisor};
 use serde_json::{Value, json};
 use system_under_test::bank::http::{JsonClient, RpcError};
 use system_under_test::bank::protocol::Balances;
@@ -20,10 +21,28 @@ const READY_TIMEOUT: Duration = Duration::from_secs(15);
 /// Nodes of the decision store in replicated mode.
 const STORE_NODES: usize = 3;
 
-/// A free port on 127.0.0.1 (the listener is closed before the node binds it).
+/// Node ports are picked from here: below Linux's ephemeral range (32768..), so that no
+/// outgoing connection of any process can take a port between our check and the node's
+/// bind; only another test picking the same random port can.
+const NODE_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A port on 127.0.0.1 that was free a moment ago (the node binds it itself).
 fn free_address() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
-    listener.local_addr().expect("local address").to_string()
+    static PICKS: AtomicU64 = AtomicU64::new(0);
+    let clock_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let seed =
+        clock_ns ^ u64::from(std::process::id()) << 32 ^ PICKS.fetch_add(1, Ordering::Relaxed);
+    let mut rng = TestRng::new(seed);
+    let span = u64::from(NODE_PORTS.end - NODE_PORTS.start);
+    for _ in 0..1000 {
+        let port = NODE_PORTS.start + rng.below(span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return format!("127.0.0.1:{port}");
+        }
+    }
+    panic!("no free port in {NODE_PORTS:?} after 1000 tries");
 }
 
 pub fn strings(text: &str) -> Vec<String> {
@@ -174,7 +193,7 @@ impl Bank {
         )));
         args.extend(tests::FAST_TIMEOUTS.iter().map(|s| s.to_string()));
         self.spawn(&id, program.program, args);
-        wait_ready(&self.http, &address).await;
+        self.wait_ready(&id, &address).await;
     }
 
     /// Starts the (first) coordinator with the config's flags, or `flags_override` when
@@ -218,7 +237,8 @@ impl Bank {
             args.extend(flags_override.iter().cloned());
         }
         self.spawn(&id, tests::bank_node_program(), args);
-        wait_ready(&self.http, &self.coordinator_addresses[index]).await;
+        let address = self.coordinator_addresses[index].clone();
+        self.wait_ready(&id, &address).await;
     }
 
     /// Starts participant `shard` with the config's flags plus `extra`.
@@ -235,8 +255,10 @@ impl Bank {
         ));
         args.extend(self.config.participant_flags.iter().cloned());
         args.extend(extra.iter().cloned());
-        self.spawn(&format!("p{shard}"), tests::bank_node_program(), args);
-        wait_ready(&self.http, &self.participant_addresses[shard]).await;
+        let id = format!("p{shard}");
+        self.spawn(&id, tests::bank_node_program(), args);
+        let address = self.participant_addresses[shard].clone();
+        self.wait_ready(&id, &address).await;
     }
 
     /// kill -9 of participant `shard`.
@@ -386,19 +408,27 @@ impl Drop for Bank {
     }
 }
 
-async fn wait_ready(http: &JsonClient, address: &str) {
-    let started = Instant::now();
-    loop {
-        if let Ok(reply) = http.get(address, "/status").await
-            && reply.status.is_success()
-        {
-            return;
+impl Bank {
+    /// Waits until node `id` answers `/status` at `address` as itself (not some other
+    /// process that took the port); panics with its log if it exited or never answered.
+    async fn wait_ready(&mut self, id: &str, address: &str) {
+        let started = Instant::now();
+        loop {
+            if let Ok(reply) = self.http.get(address, "/status").await
+                && reply.status.is_success()
+                && reply.body["id"] == id
+            {
+                return;
+            }
+            let state = self.supervisor.state(id).expect("known node");
+            assert!(
+                state == NodeState::Running && started.elapsed() < READY_TIMEOUT,
+                "{id} not serving at {address} ({state:?}, {:?} after its start):\n{}",
+                started.elapsed(),
+                self.log_text(id)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert!(
-            started.elapsed() < READY_TIMEOUT,
-            "{address} not serving after {READY_TIMEOUT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
