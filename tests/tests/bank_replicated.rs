@@ -3,7 +3,8 @@
 //! prepared, undecided transactions (the others resolve them, without a restart), and
 //! kill -9 of the decision store's Raft leader (transfers resume after the election). In
 //! both, money is conserved in every read and the final balances are exactly the initial
-//! ones plus the committed transfers.
+//! ones plus the committed transfers. And a retry at another coordinator gets the stored
+//! outcome without running the transfer again.
 
 mod bank_support;
 
@@ -277,4 +278,44 @@ async fn killing_the_decision_store_leader_stalls_transfers_only_until_the_elect
         .await
         .expect("nothing left prepared");
     assert_final_balances(&bank, &attempts).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_at_another_coordinator_gets_the_stored_outcome_and_runs_nothing_again() {
+    let bank = Bank::start(BankConfig::replicated(2)).await;
+    bank.wait_for_store_leader(None, LIVENESS).await;
+    let (c1, c2) = (bank.client_of_only(0), bank.client_of_only(1));
+    for (index, id) in ["c1", "c2"].iter().enumerate() {
+        let status = bank
+            .http
+            .get(&bank.coordinator_addresses[index], "/status")
+            .await
+            .expect("coordinator status")
+            .body;
+        assert_eq!(
+            (&status["id"], &status["replicated"]),
+            (&json!(id), &json!(true))
+        );
+        assert_eq!(status["decision_store"], json!(["r1", "r2", "r3"]));
+    }
+
+    let mut attempts = Vec::new();
+    transfer_until_ok(&c1, "t", ("a0", "a1", 7), &mut attempts).await;
+    let committed = attempts.last().unwrap().txn.clone();
+    assert_eq!(c2.transfer(&committed, "a0", "a1", 7).await, Outcome::Ok);
+    let overdraft = c1.transfer("big", "a2", "a3", 1000).await;
+    assert!(
+        matches!(&overdraft, Outcome::Fail(body) if body.contains("insufficient-funds")),
+        "{overdraft:?}"
+    );
+    let retry = c2.transfer("big", "a2", "a3", 1000).await;
+    assert!(
+        matches!(&retry, Outcome::Fail(body) if body.contains("aborted-earlier")),
+        "{retry:?}"
+    );
+    // Each applied once, whichever coordinator was asked.
+    let balances = read_eventually(&c2, LIVENESS).await;
+    check_read(&balances, bank.config.accounts, bank.total());
+    assert_eq!((balances["a0"], balances["a1"]), (93, 107), "{balances:?}");
+    assert_eq!((balances["a2"], balances["a3"]), (100, 100), "{balances:?}");
 }

@@ -16,9 +16,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use super::coordinator_state::{
-    Begin, CoordinatorRecord, CoordinatorState, StatusAnswer, VoteResult, decide,
+    Begin, CoordinatorRecord, CoordinatorState, Decision, StatusAnswer, VoteResult, decide,
 };
-use super::decision_store::{DecisionStore, RetryPolicy};
+use super::decision_store::{DecisionStore, RetryPolicy, StoreError};
 use super::http::{
     Api, ApiRequest, BadRequest, HttpResponse, JsonClient, RpcError, bad_request, json_response,
     method_not_allowed, not_found, ok_json, parse_listen, serve,
@@ -134,24 +134,27 @@ impl CoordinatorArgs {
 pub async fn run_coordinator(args: CoordinatorArgs) -> Result<(), BankError> {
     args.validate()?;
     let client = JsonClient::new(Duration::from_millis(args.rpc_timeout_ms));
-    let (state, decisions) = match &args.data_dir {
-        _ if args.replicated_coordinator => {
-            let store = DecisionStore::new(
-                &args.id,
-                args.decision_store.clone(),
-                client.clone(),
-                RetryPolicy {
-                    attempts: args.decision_store_attempts,
-                    backoff: Duration::from_millis(args.retry_backoff_ms.max(1)),
-                },
-            );
-            (
-                CoordinatorState::default(),
-                Decisions::Replicated(Box::new(store)),
+    let (state, decisions) = if args.replicated_coordinator {
+        let store = DecisionStore::new(
+            &args.id,
+            args.decision_store.clone(),
+            client.clone(),
+            RetryPolicy {
+                attempts: args.decision_store_attempts,
+                backoff: Duration::from_millis(args.retry_backoff_ms.max(1)),
+            },
+        );
+        (
+            CoordinatorState::default(),
+            Decisions::Replicated(Box::new(store)),
+        )
+    } else {
+        let data_dir = args.data_dir.as_deref().ok_or_else(|| {
+            BankError::BadArguments(
+                "--data-dir is required without --replicated-coordinator".into(),
             )
-        }
-        Some(data_dir) => recover_local(data_dir)?,
-        None => unreachable!("validate() requires --data-dir without --replicated-coordinator"),
+        })?;
+        recover_local(data_dir)?
     };
     let unfinished = state.unfinished();
     let listener = TcpListener::bind(args.listen)
@@ -341,28 +344,36 @@ impl Coordinator {
         match begin {
             Begin::Start => match &self.decisions {
                 Decisions::Local(_) => self.run_two_phases(transfer.txn, plan).await,
-                Decisions::Replicated(store) => match store.read(&transfer.txn).await {
-                    Ok(None) => self.run_two_phases(transfer.txn, plan).await,
-                    Ok(Some(commit)) => {
-                        // Decided at some coordinator (a retry): the stored outcome.
-                        self.lock_state().record_stored(&transfer.txn, commit);
-                        if commit {
-                            ok_json(&json!({"ok": true, "txn": transfer.txn}))
-                        } else {
-                            aborted("aborted-earlier")
-                        }
-                    }
-                    Err(error) => {
-                        tracing::warn!(txn = %transfer.txn, %error, "cannot read the decision store");
-                        self.lock_state().abandon(&transfer.txn);
-                        unknown(STORE_UNAVAILABLE)
-                    }
-                },
+                Decisions::Replicated(_) => self.start_replicated(transfer.txn, plan).await,
             },
             Begin::Decided { commit: true } => ok_json(&json!({"ok": true, "txn": transfer.txn})),
             Begin::Decided { commit: false } => aborted("aborted-earlier"),
             Begin::InProgress => unknown("in-progress"),
             Begin::TxnIdReused => bad_request("txn id already used for another transfer"),
+        }
+    }
+
+    /// Replicated mode: a transaction another coordinator (or an earlier incarnation)
+    /// decided gets the stored outcome; only an undecided one runs.
+    async fn start_replicated(self: Arc<Self>, txn: String, plan: Plan) -> HttpResponse {
+        let Decisions::Replicated(store) = &self.decisions else {
+            return self.run_two_phases(txn, plan).await;
+        };
+        match store.read(&txn).await {
+            Ok(None) => self.run_two_phases(txn, plan).await,
+            Ok(Some(commit)) => {
+                self.lock_state().record_stored(&txn, commit);
+                if commit {
+                    ok_json(&json!({"ok": true, "txn": txn}))
+                } else {
+                    aborted("aborted-earlier")
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%txn, %error, "cannot read the decision store");
+                self.lock_state().abandon(&txn);
+                unknown(STORE_UNAVAILABLE)
+            }
         }
     }
 
@@ -704,14 +715,14 @@ async fn log_decision(
 async fn store_decision(
     store: &DecisionStore,
     txn: &str,
-    proposed: super::coordinator_state::Decision,
-) -> Result<super::coordinator_state::Decision, super::decision_store::StoreError> {
+    proposed: Decision,
+) -> Result<Decision, StoreError> {
     let stored = store.decide(txn, proposed.commit).await?;
     if stored == proposed.commit {
         return Ok(proposed);
     }
     tracing::info!(%txn, wanted = proposed.commit, stored, "another coordinator decided first");
-    Ok(super::coordinator_state::Decision {
+    Ok(Decision {
         commit: stored,
         reason: (!stored).then(|| "decided-elsewhere".to_string()),
     })
