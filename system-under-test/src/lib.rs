@@ -164,7 +164,9 @@
 //! participant `i mod P`) and a coordinator that runs every transfer as a two-phase commit
 //! (fsynced prepare and decision logs, presumed abort, bounded decision retries,
 //! participants that ask about in-doubt transactions) and reads all balances atomically
-//! through shard-wide read locks with a lease. Binary `bank-node coordinator|participant`,
+//! through shard-wide read locks with a lease; with `--replicated-coordinator`, several
+//! coordinators share their decisions through a Raft group of this store, so that a dead
+//! coordinator blocks nothing. Binary `bank-node coordinator|participant`,
 //! embeddable as [`bank::bank_main`]; API, logs and planted bugs in the [`bank`] docs.
 
 pub mod bank;

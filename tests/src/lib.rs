@@ -8,6 +8,9 @@
 //! executable's profile directory (`target/<profile>/`), built first (once per test
 //! process, a no-op when fresh) so that a test never runs an outdated node.
 //!
+//! The bank's `bank-node` binary ([`bank_node_program`]): `FAULTLINE_BANK_NODE_BIN` if set;
+//! otherwise built the same way.
+//!
 //! The `faultline` binary, for the tests that run it as a process ([`FaultlineProcess`]):
 //! `FAULTLINE_BIN` if set; otherwise built the same way. Both are built with
 //! `cargo build --workspace --bins --tests`, see [`cargo_build`] for why not `-p`.
@@ -75,6 +78,18 @@ fn locate_node_program() -> NodeProgram {
         program: built_binary("raft-node"),
         args_prefix: Vec::new(),
     }
+}
+
+/// The bank's `bank-node` binary: `FAULTLINE_BANK_NODE_BIN` if set, otherwise built like
+/// the node program; built at most once per test process.
+pub fn bank_node_program() -> PathBuf {
+    static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
+    PROGRAM
+        .get_or_init(|| match std::env::var_os("FAULTLINE_BANK_NODE_BIN") {
+            Some(path) => PathBuf::from(path),
+            None => built_binary("bank-node"),
+        })
+        .clone()
 }
 
 /// The `faultline` binary (see the module docs); built at most once per test process.

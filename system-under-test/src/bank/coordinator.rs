@@ -1,6 +1,8 @@
 //! The coordinator process: command line, recovery from the decision log (and delivery of
 //! every decision not yet acknowledged), and the HTTP handlers: transfers as two-phase
 //! commits, atomic reads through read leases, and the status queries of participants.
+//! Decisions go to the local decision log, or with `--replicated-coordinator` to the Raft
+//! decision store shared by several coordinators ([`super::decision_store`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,8 +16,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use super::coordinator_state::{
-    Begin, CoordinatorRecord, CoordinatorState, StatusAnswer, VoteResult, decide,
+    Begin, CoordinatorRecord, CoordinatorState, Decision, StatusAnswer, VoteResult, decide,
 };
+use super::decision_store::{DecisionStore, RetryPolicy, StoreError};
 use super::http::{
     Api, ApiRequest, BadRequest, HttpResponse, JsonClient, RpcError, bad_request, json_response,
     method_not_allowed, not_found, ok_json, parse_listen, serve,
@@ -44,9 +47,22 @@ pub struct CoordinatorArgs {
     /// account i when i mod (number of participants) == k.
     #[arg(long, value_delimiter = ',', value_parser = crate::http::parse_named_addr, required = true)]
     pub participants: Vec<(ParticipantId, String)>,
-    /// Directory of the decision log (created if missing).
+    /// Directory of the decision log (created if missing). Required unless
+    /// --replicated-coordinator, where it is not used.
+    #[arg(long, required_unless_present = "replicated_coordinator")]
+    pub data_dir: Option<PathBuf>,
+    /// Keep the commit/abort decisions in the Raft group of --decision-store instead of
+    /// the local log, so that several coordinators can serve the same bank.
     #[arg(long)]
-    pub data_dir: PathBuf,
+    pub replicated_coordinator: bool,
+    /// The decision store's Raft nodes as id=host:port, comma-separated (with
+    /// --replicated-coordinator only).
+    #[arg(long, value_delimiter = ',', value_parser = crate::http::parse_named_addr)]
+    pub decision_store: Vec<(String, String)>,
+    /// Requests to the decision store for one read or decision before giving up (the
+    /// transfer's outcome is then unknown). Back-off as --retry-backoff-ms, up to 16x.
+    #[arg(long, default_value_t = 20)]
+    pub decision_store_attempts: u32,
     /// Accounts in the bank (a0 .. a{N-1}).
     #[arg(long)]
     pub accounts: u64,
@@ -98,6 +114,18 @@ impl CoordinatorArgs {
         if self.bug == Some(BankBug::ForgetPrepared) {
             return bad("2pc-forget-prepared is a participant bug");
         }
+        if self.replicated_coordinator && self.decision_store.is_empty() {
+            return bad("--replicated-coordinator needs --decision-store");
+        }
+        if !self.replicated_coordinator && !self.decision_store.is_empty() {
+            return bad("--decision-store is only for --replicated-coordinator");
+        }
+        if !self.replicated_coordinator && self.data_dir.is_none() {
+            return bad("--data-dir is required without --replicated-coordinator");
+        }
+        if self.decision_store_attempts == 0 {
+            return bad("--decision-store-attempts must be positive");
+        }
         Ok(())
     }
 }
@@ -105,18 +133,30 @@ impl CoordinatorArgs {
 /// Runs the coordinator until its server fails.
 pub async fn run_coordinator(args: CoordinatorArgs) -> Result<(), BankError> {
     args.validate()?;
-    std::fs::create_dir_all(&args.data_dir).map_err(|source| BankError::DataDir {
-        path: args.data_dir.clone(),
-        source,
-    })?;
-    let (records, log) = open_log::<CoordinatorRecord>(&args.data_dir.join(LOG_FILE))?;
-    let state = CoordinatorState::recover(&records);
+    let client = JsonClient::new(Duration::from_millis(args.rpc_timeout_ms));
+    let (state, decisions) = if args.replicated_coordinator {
+        let store = DecisionStore::new(
+            &args.id,
+            args.decision_store.clone(),
+            client.clone(),
+            RetryPolicy {
+                attempts: args.decision_store_attempts,
+                backoff: Duration::from_millis(args.retry_backoff_ms.max(1)),
+            },
+        );
+        (
+            CoordinatorState::default(),
+            Decisions::Replicated(Box::new(store)),
+        )
+    } else {
+        let data_dir = args.data_dir.as_deref().ok_or_else(|| {
+            BankError::BadArguments(
+                "--data-dir is required without --replicated-coordinator".into(),
+            )
+        })?;
+        recover_local(data_dir)?
+    };
     let unfinished = state.unfinished();
-    tracing::info!(
-        records = records.len(),
-        unfinished = unfinished.len(),
-        "recovered"
-    );
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|source| BankError::Listen {
@@ -125,8 +165,8 @@ pub async fn run_coordinator(args: CoordinatorArgs) -> Result<(), BankError> {
         })?;
     let coordinator = Arc::new(Coordinator {
         state: Mutex::new(state),
-        log,
-        client: JsonClient::new(Duration::from_millis(args.rpc_timeout_ms)),
+        decisions,
+        client,
         next_read: AtomicU64::new(0),
         incarnation: rand::random::<u32>(),
         args: args.clone(),
@@ -138,15 +178,40 @@ pub async fn run_coordinator(args: CoordinatorArgs) -> Result<(), BankError> {
                 .deliver_decision(txn, commit, participants),
         );
     }
-    tracing::info!(listen = %args.listen, bug = ?args.bug, "coordinator serving");
+    tracing::info!(id = %args.id, listen = %args.listen, replicated = args.replicated_coordinator,
+        bug = ?args.bug, "coordinator serving");
     serve(listener, coordinator)
         .await
         .map_err(BankError::Server)
 }
 
+/// Opens (creating it if needed) the local decision log and rebuilds the state from it.
+fn recover_local(data_dir: &std::path::Path) -> Result<(CoordinatorState, Decisions), BankError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| BankError::DataDir {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    let (records, log) = open_log::<CoordinatorRecord>(&data_dir.join(LOG_FILE))?;
+    let state = CoordinatorState::recover(&records);
+    tracing::info!(
+        records = records.len(),
+        unfinished = state.unfinished().len(),
+        "recovered"
+    );
+    Ok((state, Decisions::Local(log)))
+}
+
+/// Where decisions are made durable.
+enum Decisions {
+    /// `decisions.log` in `--data-dir`: this coordinator alone decides.
+    Local(LogWriter<CoordinatorRecord>),
+    /// The Raft group of `--decision-store`, shared by every coordinator of the bank.
+    Replicated(Box<DecisionStore>),
+}
+
 struct Coordinator {
     state: Mutex<CoordinatorState>,
-    log: LogWriter<CoordinatorRecord>,
+    decisions: Decisions,
     client: JsonClient,
     next_read: AtomicU64,
     /// Makes read ids unique across restarts.
@@ -183,6 +248,24 @@ fn aborted(reason: &str) -> HttpResponse {
     )
 }
 
+/// The answer when the decision store gave no definite answer: the outcome is unknown.
+const STORE_UNAVAILABLE: &str = "decision-store-unavailable";
+
+/// The participants that must hear a decision: every one, unless it aborts, when those
+/// that voted no hold nothing (a missing vote may still turn into a prepare).
+fn to_tell(
+    participants: &[(ParticipantId, String)],
+    plan: &Plan,
+    votes: &[VoteResult],
+    commit: bool,
+) -> Vec<ParticipantId> {
+    plan.iter()
+        .zip(votes)
+        .filter(|(_, vote)| commit || !matches!(vote, VoteResult::No(_)))
+        .map(|((shard, _), _)| participants[*shard].0.clone())
+        .collect()
+}
+
 fn unknown(error: &str) -> HttpResponse {
     json_response(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -205,6 +288,11 @@ impl Coordinator {
         ok_json(&json!({
             "id": self.args.id,
             "role": "coordinator",
+            "replicated": self.args.replicated_coordinator,
+            "decision_store": match &self.decisions {
+                Decisions::Replicated(store) => store.node_ids(),
+                Decisions::Local(_) => Vec::new(),
+            },
             "participants": self.args.participants.iter().map(|(id, _)| id).collect::<Vec<_>>(),
             "in_flight": state.in_flight_count(),
             "committed": committed,
@@ -254,11 +342,38 @@ impl Coordinator {
         };
         let begin = self.lock_state().begin(&transfer);
         match begin {
-            Begin::Start => self.run_two_phases(transfer.txn, plan).await,
+            Begin::Start => match &self.decisions {
+                Decisions::Local(_) => self.run_two_phases(transfer.txn, plan).await,
+                Decisions::Replicated(_) => self.start_replicated(transfer.txn, plan).await,
+            },
             Begin::Decided { commit: true } => ok_json(&json!({"ok": true, "txn": transfer.txn})),
             Begin::Decided { commit: false } => aborted("aborted-earlier"),
             Begin::InProgress => unknown("in-progress"),
             Begin::TxnIdReused => bad_request("txn id already used for another transfer"),
+        }
+    }
+
+    /// Replicated mode: a transaction another coordinator (or an earlier incarnation)
+    /// decided gets the stored outcome; only an undecided one runs.
+    async fn start_replicated(self: Arc<Self>, txn: String, plan: Plan) -> HttpResponse {
+        let Decisions::Replicated(store) = &self.decisions else {
+            return self.run_two_phases(txn, plan).await;
+        };
+        match store.read(&txn).await {
+            Ok(None) => self.run_two_phases(txn, plan).await,
+            Ok(Some(commit)) => {
+                self.lock_state().record_stored(&txn, commit);
+                if commit {
+                    ok_json(&json!({"ok": true, "txn": txn}))
+                } else {
+                    aborted("aborted-earlier")
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%txn, %error, "cannot read the decision store");
+                self.lock_state().abandon(&txn);
+                unknown(STORE_UNAVAILABLE)
+            }
         }
     }
 
@@ -268,36 +383,25 @@ impl Coordinator {
             tokio::time::sleep(Duration::from_millis(self.args.pause_after_prepare_ms)).await;
         }
         let count_missing_as_yes = self.args.bug == Some(BankBug::CommitWithoutAllVotes);
-        let decision = decide(&votes, count_missing_as_yes);
-        // Participants that voted no hold nothing; every other one must hear the outcome
-        // (a missing vote may still turn into a prepare).
-        let participants: Vec<ParticipantId> = plan
-            .iter()
-            .zip(&votes)
-            .filter(|(_, vote)| decision.commit || !matches!(vote, VoteResult::No(_)))
-            .map(|((shard, _), _)| self.args.participants[*shard].0.clone())
-            .collect();
-        let record = CoordinatorRecord::Decision {
-            txn: txn.clone(),
-            commit: decision.commit,
-            participants: participants.clone(),
-        };
-        let logged = self.log.append(&[record]);
-        if decision.commit {
-            // The commit point: nobody hears of the commit before it is durable. Until
-            // then the transaction stays in flight, so status queries answer `pending`.
-            let durable = match logged {
-                Ok(pending) => pending.durable().await,
-                Err(error) => Err(error),
-            };
-            if let Err(error) = durable {
-                tracing::error!(%txn, %error, "commit decision not durable; outcome left open");
-                return unknown("log-failed");
+        let proposed = decide(&votes, count_missing_as_yes);
+        let decision = match &self.decisions {
+            Decisions::Local(log) => {
+                let participants = to_tell(&self.args.participants, &plan, &votes, proposed.commit);
+                if let Err(answer) = log_decision(log, &txn, proposed.commit, participants).await {
+                    return answer;
+                }
+                proposed
             }
-        } else if let Err(error) = logged {
-            // Presumed abort: a lost abort record reads as an abort anyway.
-            tracing::warn!(%txn, %error, "abort decision not logged");
-        }
+            Decisions::Replicated(store) => match store_decision(store, &txn, proposed).await {
+                Ok(decision) => decision,
+                Err(error) => {
+                    tracing::error!(%txn, %error, "decision not stored; outcome left open");
+                    self.lock_state().abandon(&txn);
+                    return unknown(STORE_UNAVAILABLE);
+                }
+            },
+        };
+        let participants = to_tell(&self.args.participants, &plan, &votes, decision.commit);
         self.lock_state()
             .record_decision(&txn, decision.commit, participants.clone());
         if self.args.pause_after_decision_ms > 0 {
@@ -366,8 +470,11 @@ impl Coordinator {
         }
         if all_acknowledged {
             self.lock_state().mark_done(&txn);
-            // Only an optimisation of recovery (fewer re-deliveries): not waited for.
-            if let Err(error) = self.log.append(&[CoordinatorRecord::Done { txn }]) {
+            // Only an optimisation of recovery (fewer re-deliveries): not waited for. The
+            // replicated mode keeps no such record (participants ask for what they miss).
+            if let Decisions::Local(log) = &self.decisions
+                && let Err(error) = log.append(&[CoordinatorRecord::Done { txn }])
+            {
                 tracing::warn!(%error, "cannot log a finished transaction");
             }
         }
@@ -408,28 +515,69 @@ impl Coordinator {
         if let Err(bad) = check_id(&txn) {
             return bad.into_response();
         }
-        let answer = self.lock_state().status(&txn);
-        let status = match answer {
-            StatusAnswer::Known(status) => status,
+        let status = match &self.decisions {
+            Decisions::Local(log) => self.local_txn_status(log, &txn).await,
+            Decisions::Replicated(store) => self.replicated_txn_status(store, &txn).await,
+        };
+        match status {
+            Ok(status) => ok_json(&TxnStatusReply { txn, status }),
+            Err(answer) => answer,
+        }
+    }
+
+    async fn local_txn_status(
+        &self,
+        log: &LogWriter<CoordinatorRecord>,
+        txn: &str,
+    ) -> Result<TxnStatus, HttpResponse> {
+        let answer = self.lock_state().status(txn);
+        match answer {
+            StatusAnswer::Known(status) => Ok(status),
             StatusAnswer::PresumedAbort => {
                 let record = CoordinatorRecord::Decision {
-                    txn: txn.clone(),
+                    txn: txn.to_string(),
                     commit: false,
                     participants: Vec::new(),
                 };
                 // Durable before answering, so that a retried transfer cannot commit it.
-                let durable = match self.log.append(&[record]) {
+                let durable = match log.append(&[record]) {
                     Ok(pending) => pending.durable().await,
                     Err(error) => Err(error),
                 };
                 if let Err(error) = durable {
-                    return unknown(&format!("log-failed: {error}"));
+                    return Err(unknown(&format!("log-failed: {error}")));
                 }
                 tracing::info!(%txn, "presumed abort of an unknown transaction");
-                TxnStatus::Abort
+                Ok(TxnStatus::Abort)
             }
-        };
-        ok_json(&TxnStatusReply { txn, status })
+        }
+    }
+
+    /// Pending while this coordinator runs `txn`; otherwise the stored decision, after
+    /// storing an abort if there was none (presumed abort, first decision wins).
+    async fn replicated_txn_status(
+        &self,
+        store: &DecisionStore,
+        txn: &str,
+    ) -> Result<TxnStatus, HttpResponse> {
+        if let Some(status) = self.lock_state().lookup(txn) {
+            return Ok(status);
+        }
+        match store.decide(txn, false).await {
+            Ok(commit) => {
+                self.lock_state().record_stored(txn, commit);
+                tracing::info!(%txn, commit, "status query answered from the decision store");
+                Ok(if commit {
+                    TxnStatus::Commit
+                } else {
+                    TxnStatus::Abort
+                })
+            }
+            Err(error) => {
+                tracing::warn!(%txn, %error, "cannot answer a status query");
+                Err(unknown(STORE_UNAVAILABLE))
+            }
+        }
     }
 
     /// An atomic read of every balance. Each participant locks its whole shard against
@@ -456,7 +604,8 @@ impl Coordinator {
 
     async fn try_read(&self) -> Option<Balances> {
         let read = format!(
-            "r{}-{}",
+            "r-{}-{}-{}",
+            self.args.id,
             self.incarnation,
             self.next_read.fetch_add(1, Ordering::Relaxed)
         );
@@ -525,5 +674,96 @@ fn vote_of(reply: Result<super::http::Reply, RpcError>) -> VoteResult {
         }
         Ok(reply) => VoteResult::Missing(format!("prepare answered {}", reply.status)),
         Err(error) => VoteResult::Missing(error.to_string()),
+    }
+}
+
+/// Makes a local decision durable (commits awaited, aborts presumed); the answer to give
+/// when a commit could not be logged.
+async fn log_decision(
+    log: &LogWriter<CoordinatorRecord>,
+    txn: &str,
+    commit: bool,
+    participants: Vec<ParticipantId>,
+) -> Result<(), HttpResponse> {
+    let record = CoordinatorRecord::Decision {
+        txn: txn.to_string(),
+        commit,
+        participants,
+    };
+    let logged = log.append(&[record]);
+    if commit {
+        // The commit point: nobody hears of the commit before it is durable. Until then
+        // the transaction stays in flight, so status queries answer `pending`.
+        let durable = match logged {
+            Ok(pending) => pending.durable().await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = durable {
+            tracing::error!(%txn, %error, "commit decision not durable; outcome left open");
+            return Err(unknown("log-failed"));
+        }
+    } else if let Err(error) = logged {
+        // Presumed abort: a lost abort record reads as an abort anyway.
+        tracing::warn!(%txn, %error, "abort decision not logged");
+    }
+    Ok(())
+}
+
+/// Stores `proposed` in the decision store (the commit point of the replicated mode: a
+/// commit is in the Raft log before anyone hears it) and returns the decision that holds:
+/// ours, or the one another coordinator stored first.
+async fn store_decision(
+    store: &DecisionStore,
+    txn: &str,
+    proposed: Decision,
+) -> Result<Decision, StoreError> {
+    let stored = store.decide(txn, proposed.commit).await?;
+    if stored == proposed.commit {
+        return Ok(proposed);
+    }
+    tracing::info!(%txn, wanted = proposed.commit, stored, "another coordinator decided first");
+    Ok(Decision {
+        commit: stored,
+        reason: (!stored).then(|| "decided-elsewhere".to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: CoordinatorArgs,
+    }
+
+    fn parse(flags: &str) -> Result<CoordinatorArgs, String> {
+        let argv = format!("c --listen 7100 --accounts 4 --participants p0=127.0.0.1:1 {flags}");
+        let cli = Cli::try_parse_from(argv.split_whitespace()).map_err(|e| e.to_string())?;
+        cli.args.validate().map_err(|e| e.to_string())?;
+        Ok(cli.args)
+    }
+
+    #[test]
+    fn the_decision_store_goes_with_the_replicated_mode_only() {
+        let args = parse("--replicated-coordinator --decision-store r1=127.0.0.1:2,r2=127.0.0.1:3")
+            .unwrap();
+        assert_eq!(args.decision_store.len(), 2);
+        assert_eq!(args.data_dir, None, "no data dir needed when replicated");
+        let missing_store = parse("--replicated-coordinator").unwrap_err();
+        assert!(
+            missing_store.contains("--decision-store"),
+            "{missing_store}"
+        );
+        let store_alone = parse("--data-dir /tmp/x --decision-store r1=127.0.0.1:2").unwrap_err();
+        assert!(store_alone.contains("only for"), "{store_alone}");
+        assert!(
+            parse("").is_err(),
+            "--data-dir is required without replication"
+        );
+        assert!(parse("--data-dir /tmp/x").is_ok());
     }
 }

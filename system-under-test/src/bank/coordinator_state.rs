@@ -176,6 +176,41 @@ impl CoordinatorState {
         );
     }
 
+    /// Records a decision read from (or lost to) the replicated decision store for a
+    /// transaction this coordinator did not decide itself: final, nobody to tell (the
+    /// coordinator that decided it, or the participants' own queries, deliver it).
+    pub fn record_stored(&mut self, txn: &str, commit: bool) {
+        self.in_flight.remove(txn);
+        self.decided
+            .entry(txn.to_string())
+            .or_insert_with(|| Decided {
+                commit,
+                participants: Vec::new(),
+                done: true,
+            });
+    }
+
+    /// Forgets an in-flight transaction whose decision is unknown (the decision store did
+    /// not answer): it is no longer `pending` here, so a status query may presume it
+    /// aborted through the store.
+    pub fn abandon(&mut self, txn: &str) {
+        self.in_flight.remove(txn);
+    }
+
+    /// What is known here about `txn`, without presuming anything.
+    pub fn lookup(&self, txn: &str) -> Option<TxnStatus> {
+        if let Some(decided) = self.decided.get(txn) {
+            return Some(if decided.commit {
+                TxnStatus::Commit
+            } else {
+                TxnStatus::Abort
+            });
+        }
+        self.in_flight
+            .contains_key(txn)
+            .then_some(TxnStatus::Pending)
+    }
+
     pub fn mark_done(&mut self, txn: &str) {
         if let Some(decided) = self.decided.get_mut(txn) {
             decided.done = true;
@@ -331,5 +366,29 @@ mod tests {
         assert_eq!(s.status("t1"), StatusAnswer::Known(TxnStatus::Commit));
         assert_eq!(s.status("t2"), StatusAnswer::Known(TxnStatus::Abort));
         assert_eq!(s.decided_counts(), (1, 1));
+    }
+
+    #[test]
+    fn decisions_learned_from_the_store_are_final_and_abandoned_txns_not_pending() {
+        let mut s = CoordinatorState::default();
+        assert_eq!(s.lookup("t1"), None);
+        assert_eq!(s.begin(&transfer("t1", 5)), Begin::Start);
+        assert_eq!(s.lookup("t1"), Some(TxnStatus::Pending));
+        s.abandon("t1");
+        assert_eq!(s.lookup("t1"), None, "lookup presumes nothing");
+        assert_eq!(s.begin(&transfer("t2", 5)), Begin::Start);
+        s.record_stored("t2", false);
+        assert_eq!(s.lookup("t2"), Some(TxnStatus::Abort));
+        assert_eq!(
+            s.begin(&transfer("t2", 5)),
+            Begin::Decided { commit: false }
+        );
+        s.record_stored("t2", true);
+        assert_eq!(
+            s.lookup("t2"),
+            Some(TxnStatus::Abort),
+            "the first decision stays"
+        );
+        assert!(s.unfinished().is_empty());
     }
 }

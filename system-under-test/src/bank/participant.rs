@@ -1,10 +1,11 @@
 //! The participant process: command line, recovery from the prepare log, the HTTP
 //! handlers that drive [`ParticipantState`], and the resolver task that asks the
 //! coordinator about transactions left in doubt (after a restart, or when a decision
-//! did not arrive in time).
+//! did not arrive in time), going through the coordinators of `--coordinator` in turn.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,11 @@ const LOCK_RETRY_MS: u64 = 2;
 const MAX_RESOLVED_PER_ROUND: usize = 64;
 /// The resolver's back-off grows up to this many times `--resolve-interval-ms`.
 const MAX_RESOLVE_BACKOFF_FACTOR: u32 = 16;
+/// `--in-doubt-after-ms` with one coordinator.
+const DEFAULT_IN_DOUBT_AFTER_MS: u64 = 1000;
+/// `--in-doubt-after-ms` with several coordinators: low, because this delay is most of how
+/// long a dead coordinator's transactions stay blocked.
+const DEFAULT_IN_DOUBT_AFTER_MS_REPLICATED: u64 = 500;
 /// Longest read lease a participant grants.
 const MAX_READ_LEASE_MS: u64 = 60_000;
 
@@ -45,9 +51,11 @@ pub struct ParticipantArgs {
     /// Address to serve on (host:port, or a port on 127.0.0.1).
     #[arg(long, value_parser = parse_listen)]
     pub listen: SocketAddr,
-    /// The coordinator's host:port, asked about in-doubt transactions.
-    #[arg(long)]
-    pub coordinator: String,
+    /// The coordinators' host:port, comma-separated, asked in turn about in-doubt
+    /// transactions (the next one when one does not answer or refuses). Several only for
+    /// replicated coordinators.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub coordinator: Vec<String>,
     /// Directory of the prepare log (created if missing).
     #[arg(long)]
     pub data_dir: PathBuf,
@@ -70,9 +78,11 @@ pub struct ParticipantArgs {
     /// voting no (`locked`). Keep it well below the coordinator's --rpc-timeout-ms.
     #[arg(long, default_value_t = 100)]
     pub lock_wait_ms: u64,
-    /// A prepared transaction without a decision after this long is asked about.
-    #[arg(long, default_value_t = 1000)]
-    pub in_doubt_after_ms: u64,
+    /// A prepared transaction without a decision after this long is asked about. Default
+    /// 1000 with one coordinator, 500 with several (replicated coordinators: another
+    /// coordinator resolves a dead one's transactions).
+    #[arg(long)]
+    pub in_doubt_after_ms: Option<u64>,
     /// Period of the in-doubt resolver (it backs off while the coordinator is away).
     #[arg(long, default_value_t = 100)]
     pub resolve_interval_ms: u64,
@@ -90,6 +100,13 @@ impl ParticipantArgs {
         if self.accounts == 0 || self.initial_balance < 0 {
             return bad("need --accounts > 0 and --initial-balance >= 0");
         }
+        if self
+            .coordinator
+            .iter()
+            .any(|c| c.parse::<SocketAddr>().is_err())
+        {
+            return bad("--coordinator takes host:port[,host:port...]");
+        }
         if self.rpc_timeout_ms == 0 || self.resolve_interval_ms == 0 {
             return bad("--rpc-timeout-ms and --resolve-interval-ms must be positive");
         }
@@ -97,6 +114,14 @@ impl ParticipantArgs {
             return bad("2pc-commit-without-all-votes is a coordinator bug");
         }
         Ok(())
+    }
+
+    fn in_doubt_after_ms(&self) -> u64 {
+        match (self.in_doubt_after_ms, self.coordinator.len()) {
+            (Some(ms), _) => ms,
+            (None, 1) => DEFAULT_IN_DOUBT_AFTER_MS,
+            (None, _) => DEFAULT_IN_DOUBT_AFTER_MS_REPLICATED,
+        }
     }
 
     fn genesis(&self) -> ParticipantRecord {
@@ -144,6 +169,7 @@ pub async fn run_participant(args: ParticipantArgs) -> Result<(), BankError> {
         state: Mutex::new(state),
         log,
         start: Instant::now(),
+        next_coordinator: AtomicUsize::new(0),
         args: args.clone(),
     });
     let client = JsonClient::new(Duration::from_millis(args.rpc_timeout_ms));
@@ -158,6 +184,8 @@ struct Participant {
     state: Mutex<ParticipantState>,
     log: LogWriter<ParticipantRecord>,
     start: Instant,
+    /// Index into `--coordinator` of the coordinator to ask first (the last that answered).
+    next_coordinator: AtomicUsize,
     args: ParticipantArgs,
 }
 
@@ -381,7 +409,7 @@ impl Participant {
             tokio::time::sleep(pause).await;
             let in_doubt = self.lock_state().in_doubt(
                 self.now_ms(),
-                self.args.in_doubt_after_ms,
+                self.args.in_doubt_after_ms(),
                 MAX_RESOLVED_PER_ROUND,
             );
             let mut coordinator_answered = true;
@@ -396,39 +424,26 @@ impl Participant {
         }
     }
 
-    /// Returns whether the coordinator answered.
+    /// Asks the coordinators in turn, starting with the last one that answered, until one
+    /// answers; returns whether one did.
     async fn resolve_one(&self, client: &JsonClient, txn: String) -> bool {
-        let reply = client
-            .post(
-                &self.args.coordinator,
-                "/txn-status",
-                &TxnRef { txn: txn.clone() },
-            )
-            .await;
-        let status = match reply {
-            Ok(reply) if reply.status == StatusCode::OK => {
-                serde_json::from_value::<TxnStatusReply>(reply.body).map(|r| r.status)
-            }
-            Ok(reply) => {
-                tracing::warn!(%txn, status = %reply.status, body = %reply.body, "coordinator refused a status query");
-                return false;
-            }
-            Err(error) => {
-                tracing::debug!(%txn, %error, "coordinator unreachable for a status query");
-                return false;
-            }
-        };
-        let response = match status {
-            Ok(TxnStatus::Commit) => self.commit(&txn).await,
-            Ok(TxnStatus::Abort) => self.abort(&txn).await,
-            Ok(TxnStatus::Pending) => return true,
-            Err(error) => {
-                tracing::warn!(%txn, %error, "unreadable status answer");
-                return false;
-            }
-        };
-        tracing::info!(%txn, ?status, outcome = %response.status(), "resolved an in-doubt transaction");
-        true
+        let coordinators = &self.args.coordinator;
+        let first = self.next_coordinator.load(Ordering::Relaxed);
+        for offset in 0..coordinators.len() {
+            let index = (first + offset) % coordinators.len();
+            let Some(status) = ask_status(client, &coordinators[index], &txn).await else {
+                continue;
+            };
+            self.next_coordinator.store(index, Ordering::Relaxed);
+            let response = match status {
+                TxnStatus::Commit => self.commit(&txn).await,
+                TxnStatus::Abort => self.abort(&txn).await,
+                TxnStatus::Pending => return true,
+            };
+            tracing::info!(%txn, ?status, coordinator = %coordinators[index], outcome = %response.status(), "resolved an in-doubt transaction");
+            return true;
+        }
+        false
     }
 }
 
@@ -447,5 +462,78 @@ async fn durable_answer(pending: Result<PendingWrite, super::wal::LogError>) -> 
             StatusCode::INTERNAL_SERVER_ERROR,
             &json!({"error": "log-failed", "detail": error.to_string()}),
         ),
+    }
+}
+
+/// One `/txn-status` query; `None` when the coordinator did not answer or refused.
+async fn ask_status(client: &JsonClient, coordinator: &str, txn: &str) -> Option<TxnStatus> {
+    let reply = client
+        .post(
+            coordinator,
+            "/txn-status",
+            &TxnRef {
+                txn: txn.to_string(),
+            },
+        )
+        .await;
+    match reply {
+        Ok(reply) if reply.status == StatusCode::OK => {
+            match serde_json::from_value::<TxnStatusReply>(reply.body) {
+                Ok(answer) => Some(answer.status),
+                Err(error) => {
+                    tracing::warn!(%txn, %coordinator, %error, "unreadable status answer");
+                    None
+                }
+            }
+        }
+        Ok(reply) => {
+            tracing::warn!(%txn, %coordinator, status = %reply.status, body = %reply.body, "coordinator refused a status query");
+            None
+        }
+        Err(error) => {
+            tracing::debug!(%txn, %coordinator, %error, "coordinator unreachable for a status query");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ParticipantArgs,
+    }
+
+    fn parse(flags: &str) -> ParticipantArgs {
+        let argv = format!(
+            "p --id p0 --listen 7101 --data-dir /tmp/x --accounts 4 --shard 0 --shards 1 {flags}"
+        );
+        let args = Cli::try_parse_from(argv.split_whitespace()).unwrap().args;
+        args.validate().unwrap();
+        args
+    }
+
+    #[test]
+    fn several_coordinators_lower_the_default_in_doubt_delay() {
+        let one = parse("--coordinator 127.0.0.1:7100");
+        assert_eq!(one.coordinator, vec!["127.0.0.1:7100".to_string()]);
+        assert_eq!(one.in_doubt_after_ms(), DEFAULT_IN_DOUBT_AFTER_MS);
+        let several = parse("--coordinator 127.0.0.1:7100,127.0.0.1:7200");
+        assert_eq!(several.coordinator.len(), 2);
+        assert_eq!(
+            several.in_doubt_after_ms(),
+            DEFAULT_IN_DOUBT_AFTER_MS_REPLICATED
+        );
+        let explicit = parse("--coordinator 127.0.0.1:7100,127.0.0.1:7200 --in-doubt-after-ms 70");
+        assert_eq!(explicit.in_doubt_after_ms(), 70);
+        let argv = "p --id p0 --listen 7101 --data-dir /tmp/x --accounts 4 --shard 0 --shards 1 \
+                    --coordinator 127.0.0.1:7100,nowhere";
+        let bad = Cli::try_parse_from(argv.split_whitespace()).unwrap().args;
+        assert!(bad.validate().is_err());
     }
 }

@@ -61,7 +61,7 @@ async fn refusals_are_definite_and_retries_get_the_first_outcome() {
     let bank = Bank::start(BankConfig::default()).await;
     let client = bank.client();
     let http = &bank.http;
-    let coordinator = &bank.coordinator_address;
+    let coordinator = bank.coordinator_address();
 
     assert_eq!(client.transfer("t1", "a0", "a1", 7).await, Outcome::Ok);
     assert_eq!(

@@ -214,7 +214,7 @@ async fn coordinator_restart_delivers_the_decisions_it_had_logged() {
     loop {
         let status = bank
             .http
-            .get(&bank.coordinator_address, "/status")
+            .get(bank.coordinator_address(), "/status")
             .await
             .unwrap()
             .body;
