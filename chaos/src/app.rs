@@ -101,6 +101,11 @@ pub fn node_program() -> anyhow::Result<(PathBuf, Vec<String>)> {
     Ok((exe, vec!["node".to_string()]))
 }
 
+/// The arguments before a bank node's role: this binary embeds it as `faultline bank ...`.
+pub fn bank_args_prefix() -> Vec<String> {
+    vec!["bank".to_string()]
+}
+
 /// Loads the schedule named on the command line, or the built-in default.
 pub fn schedule_from(path: Option<&PathBuf>) -> Result<Schedule, ScheduleError> {
     match path {
@@ -128,6 +133,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         store: args.store,
         node_program,
         node_args_prefix,
+        bank_args_prefix: bank_args_prefix(),
         extra_node_args: args.node_args,
         progress: !args.quiet,
     };

@@ -6,6 +6,7 @@
 //!   trait and its local backend (process groups, `PR_SET_PDEATHSIG`, logs, kill/stop/cont).
 //! - [`network`]: directed links and partition shapes (pure functions); backends
 //!   [`network::proxy`] (TCP proxies, default) and [`network::netns`] (namespaces + nftables).
+//! - [`layout`]: each system's nodes, roles and command lines (Raft, the 2PC bank).
 //! - [`cluster`]: a running cluster (nodes + network + client addresses): the API used by the
 //!   runner and the process tests.
 //! - [`schedule`]: fault schedules (YAML) parsed, validated and expanded into a seeded plan.
@@ -38,6 +39,7 @@ pub mod cli;
 pub mod cluster;
 pub mod cmd_check;
 pub mod exit;
+pub mod layout;
 pub mod nemesis;
 pub mod network;
 pub mod progress;

@@ -94,6 +94,7 @@ fn input<'a>(title: &str, ops: &'a [Op]) -> ReportInput<'a> {
         ops,
         explanation_html: None,
         schedule_yaml: "name: small\nseed: 4242\n".to_string(),
+        extra_sections: Vec::new(),
     }
 }
 
