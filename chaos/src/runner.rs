@@ -40,6 +40,7 @@ use workloads::generator::{self, Generator};
 use workloads::recorder::{Recorder, read_history};
 use workloads::stats::latency_records;
 
+use crate::blocked::{BlockedWindow, blocked_windows};
 use crate::cluster::{Cluster, ClusterError};
 use crate::layout::SystemLayout;
 use crate::nemesis::{ActiveFaults, NemesisError, run_plan};
@@ -120,6 +121,9 @@ pub struct CheckOutcome {
     /// The bank check's full result: bad reads and availability per fault window.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bank: Option<BankResult>,
+    /// The bank's blocked wall time per fault window ([`crate::blocked`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blocked: Vec<BlockedWindow>,
 }
 
 /// Counts and latencies of the run's client ops.
@@ -472,8 +476,8 @@ fn check_and_report(
         extra_sections: results
             .checks
             .iter()
-            .filter_map(|c| c.bank.as_ref())
-            .map(crate::report::bank_section)
+            .filter_map(|c| c.bank.as_ref().map(|bank| (bank, &c.blocked)))
+            .map(|(bank, blocked)| crate::report::bank_section(bank, blocked))
             .collect(),
     };
     write_report(&dir.report(), &input).map_err(|source| RunError::Io {
@@ -508,6 +512,7 @@ fn linearizability(dir: &RunDir, model: ModelKind) -> CheckOutcome {
             summary: result.summary_line(),
             result: Some(result),
             bank: None,
+            blocked: Vec::new(),
         },
         // Our own history failing to parse is a harness bug; it must not read as valid.
         Err(e) => CheckOutcome {
@@ -516,6 +521,7 @@ fn linearizability(dir: &RunDir, model: ModelKind) -> CheckOutcome {
             summary: format!("the history could not be checked: {e}"),
             result: None,
             bank: None,
+            blocked: Vec::new(),
         },
     }
 }
@@ -531,40 +537,47 @@ fn bank_check(schedule: &Schedule, ops: &[checker::history::Op]) -> CheckOutcome
         total: bank.total(),
     };
     match check_bank(ops, &options) {
-        Ok(result) => CheckOutcome {
-            check: "bank".into(),
-            verdict: result.verdict,
-            summary: bank_summary(&result),
-            result: None,
-            bank: Some(result),
-        },
+        Ok(result) => {
+            let blocked = blocked_windows(ops);
+            CheckOutcome {
+                check: "bank".into(),
+                verdict: result.verdict,
+                summary: bank_summary(&result, &blocked),
+                result: None,
+                bank: Some(result),
+                blocked,
+            }
+        }
         Err(e) => CheckOutcome {
             check: "bank".into(),
             verdict: Verdict::Unknown,
             summary: format!("the history could not be checked: {e}"),
             result: None,
             bank: None,
+            blocked: Vec::new(),
         },
     }
 }
 
 /// One line: counts, the longest blocked stretch, and for an invalid verdict the first bad
 /// read (which accounts, what they summed to).
-fn bank_summary(result: &BankResult) -> String {
-    let longest_gap_ms = result
+fn bank_summary(result: &BankResult, blocked: &[BlockedWindow]) -> String {
+    let ms = |ns: u64| ns as f64 / 1e6;
+    let longest_gap_ns = result
         .availability
         .iter()
         .map(|row| row.longest_gap_ns)
-        .max()
-        .unwrap_or(0) as f64
-        / 1e6;
+        .max();
+    let longest_blocked_ns = blocked.iter().map(|w| w.longest_without_ok_ns).max();
     let mut line = format!(
-        "{} transfers ok, {} fail, {} info; {} reads ok; {} bad reads; longest block in a fault window {longest_gap_ms:.0} ms",
+        "{} transfers ok, {} fail, {} info; {} reads ok; {} bad reads; in fault windows: longest without an ok transfer {:.0} ms, longest gap with transfers in flight {:.0} ms",
         result.transfers.ok,
         result.transfers.fail,
         result.transfers.info,
         result.reads.ok,
-        result.bad_reads
+        result.bad_reads,
+        ms(longest_blocked_ns.unwrap_or(0)),
+        ms(longest_gap_ns.unwrap_or(0)),
     );
     if let Some(read) = &result.first_bad_read {
         let balances: Vec<String> = read
@@ -607,6 +620,7 @@ fn latency_summary(stats: &RunStats) -> CheckOutcome {
         ),
         result: None,
         bank: None,
+        blocked: Vec::new(),
     }
 }
 

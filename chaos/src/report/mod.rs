@@ -81,11 +81,17 @@ pub struct ReportSection {
 
 /// The bank check's section: its bad reads (if any) and the availability table, the
 /// longest time transfers were blocked in each fault window and over the whole run.
-pub fn bank_section(result: &checker::bank::BankResult) -> ReportSection {
+pub fn bank_section(
+    result: &checker::bank::BankResult,
+    blocked: &[crate::blocked::BlockedWindow],
+) -> ReportSection {
     let mut body = String::from(
-        "<p class=\"caption\">Longest gap: the longest stretch in the window during which \
-         transfers were in flight and none completed ok (idle time does not count). Every \
-         ok read must sum to the initial total with no negative balance.</p>",
+        "<p class=\"caption\">Without ok: the longest wall time in the window with no transfer \
+         completing ok; until first ok: from the fault's start to the next ok transfer (even \
+         after the window). Longest gap: the checker's measure, counting only time during \
+         which transfers were in flight (clients that fail fast against a dead node are not \
+         in flight). Every ok read must sum to the initial total with no negative \
+         balance.</p>",
     );
     if let Some(read) = &result.first_bad_read {
         let balances: Vec<String> = read
@@ -115,10 +121,27 @@ pub fn bank_section(result: &checker::bank::BankResult) -> ReportSection {
     body.push_str(
         "<table><tr><th>window</th><th class=\"num\">from s</th><th class=\"num\">to s</th>\
          <th class=\"num\">invoked</th><th class=\"num\">ok</th><th class=\"num\">fail</th>\
-         <th class=\"num\">info</th><th class=\"num\">longest gap ms</th></tr>\n",
+         <th class=\"num\">info</th><th class=\"num\">without ok ms</th>\
+         <th class=\"num\">until first ok ms</th><th class=\"num\">longest gap ms</th></tr>\n",
     );
-    for row in result.availability.iter().chain([&result.whole_run]) {
+    for (index, row) in result
+        .availability
+        .iter()
+        .chain([&result.whole_run])
+        .enumerate()
+    {
         let w = &row.window;
+        // The checker's rows and `blocked` come from the same fault windows, in order.
+        let wall = blocked
+            .get(index)
+            .filter(|b| b.start_ns == w.start_ns && b.fault == w.fault);
+        let without_ok = wall.map_or("–".to_string(), |b| {
+            format!("{:.1}", b.longest_without_ok_ns as f64 / 1e6)
+        });
+        let until_first_ok = wall.map_or("–".to_string(), |b| {
+            b.until_first_ok_ns
+                .map_or("never".to_string(), |ns| format!("{:.1}", ns as f64 / 1e6))
+        });
         let name = match w.id {
             Some(id) => format!("{} #{id}", w.fault),
             None => w.fault.clone(),
@@ -126,7 +149,8 @@ pub fn bank_section(result: &checker::bank::BankResult) -> ReportSection {
         body.push_str(&format!(
             "<tr><td>{}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{:.1}</td></tr>\n",
+             <td class=\"num\">{}</td><td class=\"num\">{without_ok}</td>\
+             <td class=\"num\">{until_first_ok}</td><td class=\"num\">{:.1}</td></tr>\n",
             text(&name),
             ns_to_s(w.start_ns),
             ns_to_s(w.stop_ns),
