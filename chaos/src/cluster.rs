@@ -140,12 +140,17 @@ fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Cluste
     move |source| ClusterError::Io { context, source }
 }
 
-/// Picks a free loopback port by binding port 0 and releasing it (a small race, accepted:
-/// the node must bind the port itself).
-fn free_loopback_addr() -> Result<SocketAddr, ClusterError> {
+/// Reserves a free loopback port by binding port 0; the caller releases it (drops the
+/// listener) just before the node binds it. Holding it while the proxies bind their own
+/// port-0 listeners keeps the kernel from handing a node's port to a proxy (which once left
+/// a node unable to listen while its "status" was answered through that proxy by another
+/// node). The race left, with other programs, is small and accepted: the node must bind the
+/// port itself.
+fn reserve_loopback_port() -> Result<(SocketAddr, std::net::TcpListener), ClusterError> {
     let listener =
         std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(io_error("binding 127.0.0.1:0"))?;
-    listener.local_addr().map_err(io_error("local_addr"))
+    let addr = listener.local_addr().map_err(io_error("local_addr"))?;
+    Ok((addr, listener))
 }
 
 impl Cluster {
@@ -424,7 +429,10 @@ impl Cluster {
         self.check_node(id)?;
         let deadline = tokio::time::Instant::now() + Duration::from_millis(READY_TIMEOUT_MS);
         while tokio::time::Instant::now() < deadline {
-            if answers_status(self.client_addr(id)).await {
+            // A node that exited answers nothing: whatever answered is not it.
+            if answers_status(self.client_addr(id)).await
+                && !matches!(self.supervisor.state(id)?, NodeState::Exited(_))
+            {
                 return Ok(());
             }
             if let NodeState::Exited(_) = self.supervisor.state(id)? {
@@ -568,8 +576,11 @@ async fn build_network(
     let mut links = BTreeMap::new();
     match kind {
         NetworkKind::Direct | NetworkKind::Proxy => {
+            let mut reservations = Vec::with_capacity(ids.len());
             for id in ids {
-                listen.insert(id.clone(), free_loopback_addr()?);
+                let (addr, reservation) = reserve_loopback_port()?;
+                listen.insert(id.clone(), addr);
+                reservations.push(reservation);
             }
             let network = if kind == NetworkKind::Proxy {
                 let proxy = ProxyNetwork::start(&listen).await?;
@@ -588,6 +599,8 @@ async fn build_network(
                 }
                 ClusterNetwork::Direct
             };
+            // The proxies hold their ports now: free the nodes' for the nodes to bind.
+            drop(reservations);
             let clients = listen.clone();
             Ok((network, listen, links, clients))
         }
