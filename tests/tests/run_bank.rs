@@ -124,9 +124,10 @@ fn the_bank_under_faults_on_participants_and_coordinator_is_valid() {
     assert!(killed[0].starts_with('p'), "a participant: {killed:?}");
     assert_eq!(killed[1], "c1", "the coordinator");
     // The final phase ran after the last heal: a read of every balance was attempted.
-    // (Not required to succeed: after this schedule the bank sometimes refuses every read
-    // as `busy` for seconds after the heal, a liveness finding reported separately; the
-    // verdict is about safety.)
+    // Not required to succeed: with this schedule the bank often stays blocked after the
+    // coordinator's SIGSTOP (its `/status` keeps `in_flight: 3` for good, participants keep
+    // those transfers prepared, every later transfer aborts `locked` and every read is
+    // `busy`), a liveness finding for the bank; the verdict here is about safety.
     let last_heal = ops
         .iter()
         .rposition(|op| op.process == Process::Nemesis)

@@ -9,8 +9,10 @@
 //!
 //! Outcomes come from the one classification ([`classify`]): 200 is `ok`, 409 `aborted`
 //! and 400 are definite failures, a timeout or 5xx after sending is `info`, and a read
-//! never takes effect, so a read that did not answer is a `fail`. One addition: a 200 read
-//! whose body carries no balances map is `fail` `bad-response`.
+//! never takes effect, so a read that did not answer is a `fail`. Two refinements: a 200
+//! read whose body carries no balances map is `fail` `bad-response`, and an abort names its
+//! reason (`aborted:locked`, `aborted:insufficient-funds`, `aborted:vote-missing`, ...), so
+//! that a history shows why transfers failed during and after a fault.
 //!
 //! Several coordinators (a replicated coordinator) all accept transfers and reads. Like the
 //! Raft client, each logical thread keeps its own guess of whom to ask: an operation whose
@@ -189,8 +191,25 @@ fn outcome_of(inv: &Invocation, transport: &Transport) -> Outcome {
                 None => Outcome::Fail("bad-response".into()),
             }
         }
+        (Outcome::Fail(error), Transport::Answered { body, .. }) if error == "aborted" => {
+            match abort_reason(body) {
+                Some(reason) => Outcome::Fail(format!("aborted:{reason}")),
+                None => outcome,
+            }
+        }
         _ => outcome,
     }
+}
+
+/// The `reason` of a 409 `{"error":"aborted","reason":R}`, if it is a short plain word.
+fn abort_reason(body: &Bytes) -> Option<String> {
+    let parsed: Value = serde_json::from_slice(body).ok()?;
+    let reason = parsed.get("reason")?.as_str()?;
+    let plain = reason.len() <= 40
+        && reason
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    plain.then(|| reason.to_string())
 }
 
 /// The `balances` object of a `GET /balances` answer.
@@ -245,6 +264,11 @@ mod tests {
             (
                 transfer(),
                 answered(409, r#"{"error":"aborted","reason":"locked"}"#),
+                Outcome::Fail("aborted:locked".into()),
+            ),
+            (
+                transfer(),
+                answered(409, r#"{"error":"aborted"}"#),
                 Outcome::Fail("aborted".into()),
             ),
             (
