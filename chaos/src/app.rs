@@ -101,6 +101,11 @@ pub fn node_program() -> anyhow::Result<(PathBuf, Vec<String>)> {
     Ok((exe, vec!["node".to_string()]))
 }
 
+/// The arguments before a bank node's role: this binary embeds it as `faultline bank ...`.
+pub fn bank_args_prefix() -> Vec<String> {
+    vec!["bank".to_string()]
+}
+
 /// Loads the schedule named on the command line, or the built-in default.
 pub fn schedule_from(path: Option<&PathBuf>) -> Result<Schedule, ScheduleError> {
     match path {
@@ -128,6 +133,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         store: args.store,
         node_program,
         node_args_prefix,
+        bank_args_prefix: bank_args_prefix(),
         extra_node_args: args.node_args,
         progress: !args.quiet,
     };
@@ -141,6 +147,23 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             check.verdict.name(),
             check.summary
         );
+        for window in &check.blocked {
+            println!(
+                "  {:<9} #{:<3} {:>7.3}-{:<7.3} s: {:>4} ok transfers, longest without ok {:>6.0} ms, until first ok {}",
+                window.fault,
+                window.id.map_or("-".to_string(), |id| id.to_string()),
+                window.start_ns as f64 / 1e9,
+                window.stop_ns as f64 / 1e9,
+                window.ok_transfers,
+                window.longest_without_ok_ns as f64 / 1e6,
+                window
+                    .until_first_ok_ns
+                    .map_or("never".to_string(), |ns| format!(
+                        "{:.0} ms",
+                        ns as f64 / 1e6
+                    )),
+            );
+        }
     }
     println!(
         "verdict: {}{}  ({} ops: {} ok, {} fail, {} info; {} nemesis events)",

@@ -69,6 +69,7 @@ pub async fn run(args: CampaignArgs, shutdown: watch::Receiver<bool>) -> anyhow:
                 store: args.store.clone(),
                 node_program: node_program.clone(),
                 node_args_prefix: node_args_prefix.clone(),
+                bank_args_prefix: crate::app::bank_args_prefix(),
                 extra_node_args: args.node_args.clone(),
                 progress: false,
             };

@@ -1,10 +1,12 @@
 //! A running cluster: the nodes (through [`NodeControl`]), the network between them, and the
 //! addresses clients use. This is the API the runner, the nemesis and the process tests use.
 //!
-//! Nodes are `n1`..`nN`; node `nK` keeps its data in `base_dir/data/nK` and its stdout and
-//! stderr in `base_dir/nodes/nK.log`. Each is started as
-//! `program [prefix...] --id nK --listen ADDR --data-dir DIR --peers nJ=ADDR,... [extra...]`
-//! (the command line of `system-under-test`), where the peer addresses depend on the network:
+//! A cluster is a list of nodes with roles, given by a [`SystemLayout`] (Raft nodes
+//! `n1`..`nN`, or the bank's `c1.., p1.., r1..`); [`ClusterConfig`] is the Raft shorthand.
+//! Node `id` keeps its data in `base_dir/data/<id>` and its stdout and stderr in
+//! `base_dir/nodes/<id>.log`. Its command line comes from [`SystemLayout::command_line`]
+//! (the one place that knows each system's flags), given the addresses at which the node
+//! reaches the others, which depend on the network:
 //!
 //! - [`NetworkKind::Direct`]: peers' own listen addresses; no network faults.
 //! - [`NetworkKind::Proxy`]: one controller-owned proxy per directed link
@@ -25,10 +27,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use crate::layout::SystemLayout;
 use crate::network::netns::{NetnsError, NetnsNetwork};
 use crate::network::proxy::{ProxyError, ProxyNetwork};
 use crate::network::{Link, ShapeError, links_between_groups};
-use crate::schedule::{FaultAction, PlannedPartition, Target};
+use crate::schedule::{FaultAction, NodeRole, PlannedPartition, Target};
 use crate::supervisor::{NodeControl, NodeSpec, NodeState, Supervisor, SupervisorError};
 
 /// How long `start` and `restart` wait for a node to answer `GET /status`.
@@ -48,7 +51,8 @@ pub enum NetworkKind {
     Netns,
 }
 
-/// What to start.
+/// A Raft cluster to start (the shorthand for [`Cluster::start_layout`] with
+/// [`SystemLayout::raft`]).
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
     /// Number of nodes; ids are `n1`..`nN`.
@@ -114,6 +118,8 @@ pub struct Cluster {
     kind: NetworkKind,
     run_id: String,
     ids: Vec<String>,
+    roles: BTreeMap<String, NodeRole>,
+    layout: SystemLayout,
     client_addrs: BTreeMap<String, SocketAddr>,
     base_dir: PathBuf,
     supervisor: Box<dyn NodeControl>,
@@ -134,35 +140,59 @@ fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Cluste
     move |source| ClusterError::Io { context, source }
 }
 
-/// Picks a free loopback port by binding port 0 and releasing it (a small race, accepted:
-/// the node must bind the port itself).
-fn free_loopback_addr() -> Result<SocketAddr, ClusterError> {
+/// Reserves a free loopback port by binding port 0; the caller releases it (drops the
+/// listener) just before the node binds it. Holding it while the proxies bind their own
+/// port-0 listeners keeps the kernel from handing a node's port to a proxy (which once left
+/// a node unable to listen while its "status" was answered through that proxy by another
+/// node). The race left, with other programs, is small and accepted: the node must bind the
+/// port itself.
+fn reserve_loopback_port() -> Result<(SocketAddr, std::net::TcpListener), ClusterError> {
     let listener =
         std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(io_error("binding 127.0.0.1:0"))?;
-    listener.local_addr().map_err(io_error("local_addr"))
+    let addr = listener.local_addr().map_err(io_error("local_addr"))?;
+    Ok((addr, listener))
 }
 
 impl Cluster {
-    /// Starts the network and every node, and waits until each answers `GET /status`.
+    /// Starts a Raft cluster: [`Cluster::start_layout`] with [`SystemLayout::raft`].
     pub async fn start(cfg: ClusterConfig) -> Result<Cluster, ClusterError> {
-        if cfg.nodes == 0 {
+        let layout = SystemLayout::raft(
+            cfg.nodes,
+            cfg.program,
+            cfg.program_args_prefix,
+            cfg.extra_args,
+        );
+        Cluster::start_layout(layout, cfg.base_dir, cfg.network).await
+    }
+
+    /// Starts the network and every node of `layout`, and waits until each answers
+    /// `GET /status`.
+    pub async fn start_layout(
+        layout: SystemLayout,
+        base_dir: PathBuf,
+        network_kind: NetworkKind,
+    ) -> Result<Cluster, ClusterError> {
+        let nodes = layout.nodes();
+        if nodes.is_empty() {
             return Err(ClusterError::NoNodes);
         }
-        let ids: Vec<String> = (1..=cfg.nodes).map(|i| format!("n{i}")).collect();
+        let ids: Vec<String> = nodes.iter().map(|(id, _)| id.clone()).collect();
         let run_id = new_run_id();
         let (network, listen_addrs, peer_addrs, client_addrs) =
-            build_network(cfg.network, &run_id, &ids).await?;
+            build_network(network_kind, &run_id, &ids).await?;
         let mut cluster = Cluster {
-            kind: cfg.network,
+            kind: network_kind,
             run_id,
             ids: ids.clone(),
+            roles: nodes.into_iter().collect(),
+            layout,
             client_addrs,
-            base_dir: cfg.base_dir.clone(),
+            base_dir,
             supervisor: Box::new(Supervisor::new()?),
             network,
         };
         for id in &ids {
-            let spec = cluster.node_spec(&cfg, id, listen_addrs[id], &peer_addrs)?;
+            let spec = cluster.node_spec(id, listen_addrs[id], &peer_addrs)?;
             cluster.supervisor.start(spec)?;
         }
         for id in &ids {
@@ -173,7 +203,6 @@ impl Cluster {
 
     fn node_spec(
         &self,
-        cfg: &ClusterConfig,
         id: &str,
         listen: SocketAddr,
         peer_addrs: &BTreeMap<Link, SocketAddr>,
@@ -181,42 +210,38 @@ impl Cluster {
         let data_dir = self.data_dir(id);
         std::fs::create_dir_all(&data_dir)
             .map_err(io_error(format!("creating {}", data_dir.display())))?;
-        let peers: Vec<String> = self
-            .ids
-            .iter()
-            .filter(|peer| *peer != id)
-            .map(|peer| format!("{peer}={}", peer_addrs[&Link::new(id, peer.as_str())]))
-            .collect();
-        let mut args = cfg.program_args_prefix.clone();
-        args.extend([
-            "--id".to_string(),
-            id.to_string(),
-            "--listen".into(),
-            listen.to_string(),
-            "--data-dir".into(),
-            data_dir.display().to_string(),
-        ]);
-        // A one-node cluster has no peers, and an empty `--peers` value is refused.
-        if !peers.is_empty() {
-            args.extend(["--peers".to_string(), peers.join(",")]);
-        }
-        args.extend(cfg.extra_args.iter().cloned());
+        let reach = |peer: &str| peer_addrs[&Link::new(id, peer)];
+        let args = self.layout.command_line(id, listen, &data_dir, &reach);
         let netns = match &self.network {
             ClusterNetwork::Netns(net) => net.namespace_path(id),
             _ => None,
         };
         Ok(NodeSpec {
             id: id.to_string(),
-            program: cfg.program.clone(),
+            program: self.layout.program.clone(),
             args,
             log_path: self.log_path(id),
             netns,
         })
     }
 
-    /// The node ids, `n1`..`nN`.
+    /// The node ids, in start order (`n1`..`nN` for Raft).
     pub fn node_ids(&self) -> Vec<String> {
         self.ids.clone()
+    }
+
+    /// The role of node `id` (`None` if it is not a node of this cluster).
+    pub fn role(&self, id: &str) -> Option<NodeRole> {
+        self.roles.get(id).copied()
+    }
+
+    /// The ids of the nodes of one role, in start order.
+    pub fn ids_of_role(&self, role: NodeRole) -> Vec<String> {
+        self.ids
+            .iter()
+            .filter(|id| self.role(id) == Some(role))
+            .cloned()
+            .collect()
     }
 
     /// Where clients connect to node `id` (never through a faulty link).
@@ -372,13 +397,15 @@ impl Cluster {
         fetch_status(id, self.client_addr(id)).await
     }
 
-    /// The leader: among running nodes that answer `GET /status` in time and claim to be
-    /// leader, the one with the highest term. `None` if no node claims it. Nodes are asked
-    /// concurrently, so this takes at most about [`STATUS_TIMEOUT_MS`].
+    /// The leader: among running Raft nodes (the Raft system's, or a replicated bank's
+    /// decision store) that answer `GET /status` in time and claim to be leader, the one
+    /// with the highest term. `None` if no node claims it. Nodes are asked concurrently, so
+    /// this takes at most about [`STATUS_TIMEOUT_MS`].
     pub async fn leader(&self) -> Option<String> {
         let mut asks = tokio::task::JoinSet::new();
         for id in &self.ids {
-            if self.supervisor.pid(id).is_some() {
+            let runs_raft = self.role(id).is_some_and(NodeRole::runs_raft);
+            if runs_raft && self.supervisor.pid(id).is_some() {
                 let (id, addr) = (id.clone(), self.client_addr(id));
                 asks.spawn(async move { fetch_status(&id, addr).await });
             }
@@ -396,11 +423,16 @@ impl Cluster {
     }
 
     /// Waits until the node answers `GET /status` with 200, or fails with its log's tail
-    /// (at once if the node exits).
+    /// (at once if the node exits). Any 200 counts: every system's nodes answer it, each
+    /// with its own body (only Raft nodes' bodies are a [`NodeStatus`]).
     pub async fn wait_ready(&mut self, id: &str) -> Result<(), ClusterError> {
+        self.check_node(id)?;
         let deadline = tokio::time::Instant::now() + Duration::from_millis(READY_TIMEOUT_MS);
         while tokio::time::Instant::now() < deadline {
-            if self.status(id).await.is_ok() {
+            // A node that exited answers nothing: whatever answered is not it.
+            if answers_status(self.client_addr(id)).await
+                && !matches!(self.supervisor.state(id)?, NodeState::Exited(_))
+            {
                 return Ok(());
             }
             if let NodeState::Exited(_) = self.supervisor.state(id)? {
@@ -544,8 +576,11 @@ async fn build_network(
     let mut links = BTreeMap::new();
     match kind {
         NetworkKind::Direct | NetworkKind::Proxy => {
+            let mut reservations = Vec::with_capacity(ids.len());
             for id in ids {
-                listen.insert(id.clone(), free_loopback_addr()?);
+                let (addr, reservation) = reserve_loopback_port()?;
+                listen.insert(id.clone(), addr);
+                reservations.push(reservation);
             }
             let network = if kind == NetworkKind::Proxy {
                 let proxy = ProxyNetwork::start(&listen).await?;
@@ -564,6 +599,8 @@ async fn build_network(
                 }
                 ClusterNetwork::Direct
             };
+            // The proxies hold their ports now: free the nodes' for the nodes to bind.
+            drop(reservations);
             let clients = listen.clone();
             Ok((network, listen, links, clients))
         }
@@ -581,6 +618,13 @@ async fn build_network(
             Ok((ClusterNetwork::Netns(netns), listen, links, clients))
         }
     }
+}
+
+/// Whether the node at `addr` answers `GET /status` with 200 within [`STATUS_TIMEOUT_MS`].
+async fn answers_status(addr: SocketAddr) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(STATUS_TIMEOUT_MS);
+    let pool = workloads::client::pool::NodePool::new(addr, 0);
+    workloads::client::status::answers_status(&pool, deadline).await
 }
 
 /// `GET /status` of the node at `addr`, with a [`STATUS_TIMEOUT_MS`] timeout.

@@ -1,6 +1,7 @@
 //! `faultline check HISTORY`: checks any history file (ours, Jepsen's, Porcupine's), or a
 //! stored run's directory, for linearizability and exits 0 valid, 1 invalid, 2 unknown, 65 bad input, 70 internal
-//! failure (DESIGN.md).
+//! failure (DESIGN.md). A stored bank run (its `schedule.yaml` names a bank system) gets the
+//! bank check by default, with the accounts and total its schedule created.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::exit;
+use checker::bank::BankOptions;
 use checker::{CheckOptions, FailedCasReading, Format, ModelKind, check_file, html};
 
 /// Arguments of `faultline check`.
@@ -67,10 +69,13 @@ fn parse_time_limit(text: &str) -> Result<Duration, String> {
 }
 
 /// What to check: a history file, or a stored run's directory (its `history.jsonl`, with
-/// the model its schedule's workload implies unless `--model` says otherwise).
-fn resolve_target(args: &CheckArgs) -> anyhow::Result<(PathBuf, Option<ModelKind>)> {
+/// the model its schedule's workload implies unless `--model` says otherwise, and for a
+/// bank run the bank's accounts and total).
+fn resolve_target(
+    args: &CheckArgs,
+) -> anyhow::Result<(PathBuf, Option<ModelKind>, Option<BankOptions>)> {
     if !args.history.is_dir() {
-        return Ok((args.history.clone(), args.model));
+        return Ok((args.history.clone(), args.model, None));
     }
     let history = args.history.join("history.jsonl");
     anyhow::ensure!(
@@ -78,13 +83,21 @@ fn resolve_target(args: &CheckArgs) -> anyhow::Result<(PathBuf, Option<ModelKind
         "{}: a directory, but not a stored run (no history.jsonl)",
         args.history.display()
     );
-    let from_schedule = crate::schedule::load_schedule(&args.history.join("schedule.yaml"))
-        .ok()
-        .map(|schedule| match schedule.workload.kind {
-            crate::schedule::WorkloadKind::Register => ModelKind::CasRegister,
-            crate::schedule::WorkloadKind::Set => ModelKind::Set,
+    let schedule = crate::schedule::load_schedule(&args.history.join("schedule.yaml")).ok();
+    let from_schedule = schedule
+        .as_ref()
+        .and_then(|schedule| match schedule.workload.kind {
+            crate::schedule::WorkloadKind::Register => Some(ModelKind::CasRegister),
+            crate::schedule::WorkloadKind::Set => Some(ModelKind::Set),
+            crate::schedule::WorkloadKind::Bank => None,
         });
-    Ok((history, args.model.or(from_schedule)))
+    let bank = schedule
+        .and_then(|schedule| schedule.system.bank)
+        .map(|bank| BankOptions {
+            accounts: bank.account_names(),
+            total: bank.total(),
+        });
+    Ok((history, args.model.or(from_schedule), bank))
 }
 
 /// Runs the check and returns the exit code to end with.
@@ -95,11 +108,17 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         time_limit: Some(args.time_limit),
         memo_limit_bytes: args.memo_limit_mib << 20,
     };
-    let (history, model) = resolve_target(args)?;
-    match args.checker {
+    let (history, model, bank) = resolve_target(args)?;
+    // A stored bank run has no linearizability model: unless a model was asked for, the
+    // default checker becomes the bank's.
+    let chosen = match (args.checker, &bank, args.model) {
+        (Checker::Linearizable, Some(_), None) => Checker::Bank,
+        (checker, _, _) => checker,
+    };
+    match chosen {
         Checker::Linearizable => {}
         Checker::Bank => {
-            let result = checker::bank::check_bank_file(&history, args.format, None);
+            let result = checker::bank::check_bank_file(&history, args.format, bank.as_ref());
             return print_other(
                 args,
                 result.map(|r| (r.verdict, r.to_text(), serde_json::to_value(&r))),

@@ -6,6 +6,7 @@
 //!   trait and its local backend (process groups, `PR_SET_PDEATHSIG`, logs, kill/stop/cont).
 //! - [`network`]: directed links and partition shapes (pure functions); backends
 //!   [`network::proxy`] (TCP proxies, default) and [`network::netns`] (namespaces + nftables).
+//! - [`layout`]: each system's nodes, roles and command lines (Raft, the 2PC bank).
 //! - [`cluster`]: a running cluster (nodes + network + client addresses): the API used by the
 //!   runner and the process tests.
 //! - [`schedule`]: fault schedules (YAML) parsed, validated and expanded into a seeded plan.
@@ -18,6 +19,8 @@
 //! - [`store`]: the run directories and `latest`; [`report`]: the self-contained HTML page;
 //!   [`progress`]: the progress line.
 //! - [`mod@bench`]: `faultline bench raft`.
+//! - [`blocked`]: the bank's blocked time per fault window (wall time without an ok
+//!   transfer), next to the checker's availability.
 //! - The binary's edge: [`cli`] (clap types only), [`app`] (subcommands to exit codes, the
 //!   only place that uses anyhow besides [`cmd_check`]), [`exit`] (the exit-code table).
 //!
@@ -32,12 +35,14 @@
 
 pub mod app;
 pub mod bench;
+pub mod blocked;
 pub mod campaign;
 pub mod cleanup;
 pub mod cli;
 pub mod cluster;
 pub mod cmd_check;
 pub mod exit;
+pub mod layout;
 pub mod nemesis;
 pub mod network;
 pub mod progress;

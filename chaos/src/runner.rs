@@ -1,13 +1,21 @@
 //! One run, end to end: the heart of `faultline run` and of each campaign job.
 //!
 //! 1. Create the run's directory in the store and write `schedule.yaml` (seed filled in).
-//! 2. Start the cluster (every node's log in `nodes/<id>.log`).
+//! 2. Start the cluster (every node's log in `nodes/<id>.log`): the schedule's system, laid
+//!    out by [`crate::layout`] (Raft nodes, or the bank's coordinators, participants and
+//!    decision store).
 //! 3. Drive the workload and the nemesis side by side for the schedule's duration; the
-//!    recorder appends every op to `history.jsonl` as it happens.
+//!    recorder appends every op to `history.jsonl` as it happens. Raft workloads go through
+//!    the [`RaftClient`] once a leader is elected; the bank workload through the
+//!    [`BankClient`] (every coordinator), after the decision store elected a leader when
+//!    the coordinator is replicated.
 //! 4. The final phase: heal everything, quiesce, final reads.
 //! 5. Stop the cluster, check the history (each check with a time budget: a run never hangs
 //!    in checking, it says `unknown`), write `results.json` and `report.html`. The nodes'
-//!    data dirs (`data/<id>`) are kept only when the verdict is not `valid`.
+//!    data dirs (`data/<id>`) are kept only when the verdict is not `valid`. The bank check
+//!    knows the accounts and the total from the schedule (it does not trust a first read),
+//!    and its availability table (longest time transfers were blocked, per fault window)
+//!    goes into `results.json` and the report.
 //!
 //! Ctrl-C and SIGTERM set the shutdown signal: the workload stops, every fault is healed,
 //! the cluster is stopped and the history recorded so far is still checked and written up,
@@ -20,21 +28,25 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::watch;
 
+use checker::bank::{BankOptions, BankResult, check_bank};
 use checker::check::{CheckOptions, check_file};
 use checker::format::Format;
 use checker::model::ModelKind;
 use checker::verdict::{CheckResult, Verdict};
-use workloads::client::{RaftClient, RaftClientConfig};
+use workloads::bank::{BankConfig, BankGenerator};
+use workloads::client::{BankClient, BankClientConfig, Client, RaftClient, RaftClientConfig};
 use workloads::driver::{DriverOptions, FinalReadOptions, run_final_reads, run_workload};
 use workloads::generator::{self, Generator};
 use workloads::recorder::{Recorder, read_history};
 use workloads::stats::latency_records;
 
-use crate::cluster::{Cluster, ClusterConfig, ClusterError};
+use crate::blocked::{BlockedWindow, blocked_windows};
+use crate::cluster::{Cluster, ClusterError};
+use crate::layout::SystemLayout;
 use crate::nemesis::{ActiveFaults, NemesisError, run_plan};
 use crate::progress::Progress;
 use crate::report::{CheckSummary, ReportInput, write_report};
-use crate::schedule::{CheckKind, Schedule, WorkloadKind, format_duration};
+use crate::schedule::{CheckKind, NodeRole, Schedule, SystemKind, WorkloadKind, format_duration};
 use crate::store::{RunDir, StoreError, create_run_dir};
 use crate::supervisor::NodeState;
 
@@ -54,10 +66,12 @@ pub struct RunRequest {
     /// The seed of this run (the schedule's, an override, or a campaign's).
     pub seed: u64,
     pub store: PathBuf,
-    /// The node executable and the arguments before the node's own (`faultline node`).
+    /// The node executable and the arguments before a Raft node's own (`faultline node`).
     pub node_program: PathBuf,
     pub node_args_prefix: Vec<String>,
-    /// Appended to every node's command line.
+    /// The arguments before a bank node's role, same executable (`faultline bank`).
+    pub bank_args_prefix: Vec<String>,
+    /// Appended to every Raft node's command line (also the bank's decision store).
     pub extra_node_args: Vec<String>,
     /// Draw a progress bar on the terminal.
     pub progress: bool,
@@ -80,6 +94,10 @@ pub enum RunError {
     Generator(#[from] generator::GeneratorError),
     #[error("the client: {0}")]
     Client(#[from] workloads::client::ClientError),
+    #[error("the bank client: {0}")]
+    BankClient(#[from] workloads::client::BankClientError),
+    #[error("the bank workload: {0}")]
+    BankGenerator(#[from] workloads::bank::BankGeneratorError),
     #[error("reading back the history: {0}")]
     History(String),
     #[error("{path}: {source}")]
@@ -100,6 +118,12 @@ pub struct CheckOutcome {
     /// The checker's full result (evidence for an invalid verdict), when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<CheckResult>,
+    /// The bank check's full result: bad reads and availability per fault window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bank: Option<BankResult>,
+    /// The bank's blocked wall time per fault window ([`crate::blocked`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blocked: Vec<BlockedWindow>,
 }
 
 /// Counts and latencies of the run's client ops.
@@ -167,15 +191,25 @@ async fn drive(
     recorder: &Recorder,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), RunError> {
-    let mut cluster = Cluster::start(cluster_config(request, &dir.path)).await?;
-    let outcome = drive_cluster(request, &mut cluster, recorder, shutdown).await;
+    let mut cluster = Cluster::start_layout(
+        system_layout(request),
+        dir.path.clone(),
+        request.schedule.network,
+    )
+    .await?;
+    let outcome = match request.schedule.system.kind {
+        SystemKind::Raft => drive_raft(request, &mut cluster, recorder, shutdown).await,
+        SystemKind::Bank => drive_bank(request, &mut cluster, recorder, shutdown).await,
+    };
     let stopped = cluster.shutdown().await;
     outcome?;
     stopped?;
     Ok(())
 }
 
-async fn drive_cluster(
+/// The Raft system: a register or set workload through the Raft client, once a leader is
+/// elected.
+async fn drive_raft(
     request: &RunRequest,
     cluster: &mut Cluster,
     recorder: &Recorder,
@@ -183,22 +217,63 @@ async fn drive_cluster(
 ) -> Result<(), RunError> {
     let schedule = &request.schedule;
     wait_for_leader(cluster).await?;
-    let nodes = cluster
-        .node_ids()
-        .into_iter()
-        .map(|id| {
-            let addr = cluster.client_addr(&id);
-            (id, addr)
-        })
-        .collect::<Vec<_>>();
     let client = Arc::new(RaftClient::new(
-        nodes,
+        client_addrs(cluster, &cluster.node_ids()),
         RaftClientConfig {
             timeout_ms: schedule.workload.timeout.as_millis() as u64,
             ..RaftClientConfig::default()
         },
     )?);
     let generator = workload_spec(schedule).generator(request.seed)?;
+    drive_workload(request, cluster, client, generator, recorder, shutdown).await
+}
+
+/// The bank: transfers and reads through every coordinator; a replicated coordinator's
+/// decision store must have elected a leader first.
+async fn drive_bank(
+    request: &RunRequest,
+    cluster: &mut Cluster,
+    recorder: &Recorder,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), RunError> {
+    let schedule = &request.schedule;
+    let bank = schedule.system.bank.expect("a bank system has a bank spec");
+    if bank.replicated_coordinator {
+        wait_for_leader(cluster).await?;
+    }
+    let coordinators = cluster.ids_of_role(NodeRole::Coordinator);
+    let client = Arc::new(BankClient::new(
+        client_addrs(cluster, &coordinators),
+        BankClientConfig {
+            timeout_ms: schedule.workload.timeout.as_millis() as u64,
+            ..BankClientConfig::default()
+        },
+    )?);
+    let config = BankConfig {
+        accounts: bank.accounts,
+        ..BankConfig::default()
+    };
+    let generator: Box<dyn Generator> = Box::new(BankGenerator::new(&config, request.seed)?);
+    drive_workload(request, cluster, client, generator, recorder, shutdown).await
+}
+
+/// `(id, client address)` of each of `ids`.
+fn client_addrs(cluster: &Cluster, ids: &[String]) -> Vec<(String, std::net::SocketAddr)> {
+    ids.iter()
+        .map(|id| (id.clone(), cluster.client_addr(id)))
+        .collect()
+}
+
+/// The workload and the nemesis side by side, then the final phase.
+async fn drive_workload<C: Client + 'static>(
+    request: &RunRequest,
+    cluster: &mut Cluster,
+    client: Arc<C>,
+    generator: Box<dyn Generator>,
+    recorder: &Recorder,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), RunError> {
+    let schedule = &request.schedule;
     let final_reads = generator.final_reads();
     let options = DriverOptions {
         clients: schedule.workload.clients,
@@ -257,10 +332,10 @@ async fn drive_cluster(
 
 /// Heal (the nemesis already healed its own faults: this also catches nodes that died by
 /// themselves), quiesce, then read every key once more.
-async fn final_phase(
+async fn final_phase<C: Client + 'static>(
     request: &RunRequest,
     cluster: &mut Cluster,
-    client: Arc<RaftClient>,
+    client: Arc<C>,
     recorder: &Recorder,
     reads: Vec<workloads::client::Invocation>,
     first_process: u64,
@@ -310,19 +385,20 @@ async fn wait_for_leader(cluster: &Cluster) -> Result<(), RunError> {
     Err(RunError::NoLeader(FIRST_LEADER_TIMEOUT))
 }
 
-fn cluster_config(request: &RunRequest, base_dir: &Path) -> ClusterConfig {
-    let schedule = &request.schedule;
-    let mut extra_args = request.extra_node_args.clone();
-    if let Some(bug) = &schedule.system.bug {
-        extra_args.extend(["--bug".to_string(), bug.clone()]);
+/// The schedule's system with the request's programs. A Raft bug is one more Raft
+/// argument (as it always was); the layout gives a bank bug to the role that has it.
+fn system_layout(request: &RunRequest) -> SystemLayout {
+    let system = &request.schedule.system;
+    let mut raft_extra_args = request.extra_node_args.clone();
+    if let (SystemKind::Raft, Some(bug)) = (system.kind, &system.bug) {
+        raft_extra_args.extend(["--bug".to_string(), bug.clone()]);
     }
-    ClusterConfig {
-        nodes: schedule.system.nodes,
-        base_dir: base_dir.to_path_buf(),
-        network: schedule.network,
+    SystemLayout {
+        system: system.clone(),
         program: request.node_program.clone(),
-        program_args_prefix: request.node_args_prefix.clone(),
-        extra_args,
+        raft_args_prefix: request.node_args_prefix.clone(),
+        bank_args_prefix: request.bank_args_prefix.clone(),
+        raft_extra_args,
     }
 }
 
@@ -336,6 +412,7 @@ fn workload_spec(schedule: &Schedule) -> generator::WorkloadSpec {
             keys: schedule.workload.keys,
             ..Default::default()
         }),
+        WorkloadKind::Bank => unreachable!("the bank workload is built by drive_bank"),
     }
 }
 
@@ -353,6 +430,7 @@ fn check_and_report(
         checks.push(match check {
             CheckKind::Linearizable => linearizability(dir, ModelKind::CasRegister),
             CheckKind::Set => linearizability(dir, ModelKind::Set),
+            CheckKind::Bank => bank_check(schedule, &ops),
             CheckKind::Latency => latency_summary(&stats),
         });
     }
@@ -395,6 +473,12 @@ fn check_and_report(
         ops: &ops,
         explanation_html,
         schedule_yaml: schedule.to_yaml(request.seed),
+        extra_sections: results
+            .checks
+            .iter()
+            .filter_map(|c| c.bank.as_ref().map(|bank| (bank, &c.blocked)))
+            .map(|(bank, blocked)| crate::report::bank_section(bank, blocked))
+            .collect(),
     };
     write_report(&dir.report(), &input).map_err(|source| RunError::Io {
         path: dir.report(),
@@ -427,6 +511,8 @@ fn linearizability(dir: &RunDir, model: ModelKind) -> CheckOutcome {
             verdict: result.verdict,
             summary: result.summary_line(),
             result: Some(result),
+            bank: None,
+            blocked: Vec::new(),
         },
         // Our own history failing to parse is a harness bug; it must not read as valid.
         Err(e) => CheckOutcome {
@@ -434,8 +520,93 @@ fn linearizability(dir: &RunDir, model: ModelKind) -> CheckOutcome {
             verdict: Verdict::Unknown,
             summary: format!("the history could not be checked: {e}"),
             result: None,
+            bank: None,
+            blocked: Vec::new(),
         },
     }
+}
+
+/// The bank check with the accounts and total the schedule created.
+fn bank_check(schedule: &Schedule, ops: &[checker::history::Op]) -> CheckOutcome {
+    let bank = schedule
+        .system
+        .bank
+        .expect("validated: the bank workload runs on a bank system");
+    let options = BankOptions {
+        accounts: bank.account_names(),
+        total: bank.total(),
+    };
+    match check_bank(ops, &options) {
+        Ok(result) => {
+            let blocked = blocked_windows(ops);
+            CheckOutcome {
+                check: "bank".into(),
+                verdict: result.verdict,
+                summary: bank_summary(&result, &blocked),
+                result: None,
+                bank: Some(result),
+                blocked,
+            }
+        }
+        Err(e) => CheckOutcome {
+            check: "bank".into(),
+            verdict: Verdict::Unknown,
+            summary: format!("the history could not be checked: {e}"),
+            result: None,
+            bank: None,
+            blocked: Vec::new(),
+        },
+    }
+}
+
+/// One line: counts, the longest blocked stretch, and for an invalid verdict the first bad
+/// read (which accounts, what they summed to).
+fn bank_summary(result: &BankResult, blocked: &[BlockedWindow]) -> String {
+    let ms = |ns: u64| ns as f64 / 1e6;
+    let longest_gap_ns = result
+        .availability
+        .iter()
+        .map(|row| row.longest_gap_ns)
+        .max();
+    let longest_blocked_ns = blocked.iter().map(|w| w.longest_without_ok_ns).max();
+    let mut line = format!(
+        "{} transfers ok, {} fail, {} info; {} reads ok; {} bad reads; in fault windows: longest without an ok transfer {:.0} ms, longest gap with transfers in flight {:.0} ms",
+        result.transfers.ok,
+        result.transfers.fail,
+        result.transfers.info,
+        result.reads.ok,
+        result.bad_reads,
+        ms(longest_blocked_ns.unwrap_or(0)),
+        ms(longest_gap_ns.unwrap_or(0)),
+    );
+    if let Some(read) = &result.first_bad_read {
+        let balances: Vec<String> = read
+            .balances
+            .iter()
+            .map(|(account, balance)| match balance {
+                Some(b) => format!("{account}={b}"),
+                None => format!("{account}=null"),
+            })
+            .collect();
+        line.push_str(&format!(
+            "; first bad read (op {}, process {}): {{{}}} sums to {}, expected {}",
+            read.index,
+            read.process,
+            balances.join(", "),
+            read.sum,
+            read.expected_total
+        ));
+        for (what, accounts) in [
+            ("negative", &read.negative),
+            ("unknown accounts", &read.unknown),
+            ("missing accounts", &read.missing),
+        ] {
+            if !accounts.is_empty() {
+                line.push_str(&format!("; {what}: {}", accounts.join(", ")));
+            }
+        }
+    }
+    line
 }
 
 /// Latency is reported, not judged: its verdict is always valid and says so.
@@ -448,6 +619,8 @@ fn latency_summary(stats: &RunStats) -> CheckOutcome {
             stats.latency_ms_p50, stats.latency_ms_p99, stats.latency_ms_max, stats.ok
         ),
         result: None,
+        bank: None,
+        blocked: Vec::new(),
     }
 }
 
@@ -492,10 +665,13 @@ fn write_file(path: &Path, text: &str) -> Result<(), RunError> {
 
 /// A one-line description of a schedule, for logs.
 pub fn describe(schedule: &Schedule, seed: u64) -> String {
+    let nodes = match schedule.system.kind {
+        SystemKind::Raft => format!("{} nodes", schedule.system.nodes),
+        SystemKind::Bank => format!("bank nodes {}", schedule.node_ids().join(",")),
+    };
     format!(
-        "{} (seed {seed}, {} nodes, {}, {} faults planned)",
+        "{} (seed {seed}, {nodes}, {}, {} faults planned)",
         schedule.name,
-        schedule.system.nodes,
         format_duration(schedule.duration),
         schedule.plan(seed).len()
     )

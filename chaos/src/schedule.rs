@@ -21,6 +21,9 @@
 //! name: register-partitions      # [A-Za-z0-9._-]+, names the run's directory
 //! seed: 7                        # optional; the runner picks one when absent
 //! system: { kind: raft, nodes: 5, bug: stale-read }   # bug optional
+//! # or the two-phase-commit bank (node ids c1..cK, p1..pP and, replicated, r1..r3):
+//! # system: { kind: bank, participants: 3, accounts: 8, initial_balance: 100,
+//! #           bug: 2pc-forget-prepared, replicated_coordinator: true, coordinators: 3 }
 //! duration: 60s                  # durations: 500ms, 10s, 2m, 1h, 1m30s
 //! workload: { kind: register, keys: 8, clients: 10, rate: 200/s, timeout: 1s }
 //! network: proxy                 # proxy (default) | netns
@@ -30,6 +33,7 @@
 //!     for: 10s                   # absent: until the end of the run
 //!   - at: 20s
 //!     kill: leader               # n3 | leader | random | minority | majority | all
+//!                                # bank: also coordinator | participant (a random one)
 //!     restart_after: 2s          # (kill only; same as `for`)
 //!   - every: 7s                  # ...or periodic, from `from` (default 0s) to `until`
 //!     from: 30s                  # (default: the end of the run); needs `for`
@@ -37,12 +41,27 @@
 //!     target: random
 //!     for: 3s
 //! final: { heal: true, quiesce: 5s, final_reads: true }
-//! checks: [linearizable, latency]   # linearizable (register) | set (set) | latency
+//! checks: [linearizable, latency]   # linearizable (register) | set (set) | bank (bank) | latency
 //! ```
 //!
 //! Workload defaults: `keys: 8`, `clients: 10`, `rate: 100/s`, `timeout: 1s`. Final
 //! defaults: heal, quiesce 5s, final reads. Checks default to `[linearizable, latency]` for
-//! the register workload and `[set, latency]` for the set workload.
+//! the register workload, `[set, latency]` for the set workload and `[bank, latency]` for
+//! the bank workload.
+//!
+//! # The bank
+//!
+//! `system: { kind: bank, ... }` runs the two-phase-commit bank of `system-under-test`:
+//! coordinators `c1..cK` (K = `coordinators`, only with `replicated_coordinator: true`,
+//! else 1), participants `p1..pP` (`participants`, default 3), and with
+//! `replicated_coordinator` the decision store's Raft nodes `r1..r3`. `accounts` (default
+//! 8) start with `initial_balance` (default 100). A bank bug goes to the role that has it
+//! (`2pc-commit-without-all-votes`: coordinators; `2pc-forget-prepared`: participants).
+//! The bank system goes with `workload: { kind: bank, clients, rate, timeout }` (no
+//! `keys`) and the other systems with the other workloads. Targets `coordinator` and
+//! `participant` pick one node of that role from the seeded generator; `leader` (as target
+//! or partition) means the decision store's leader and is refused without
+//! `replicated_coordinator`.
 //!
 //! # Overlaps
 //!
@@ -61,6 +80,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use plan::{FaultAction, PlannedFault, PlannedPartition, Target};
+pub use validate::BANK_BUGS;
 
 use crate::cluster::NetworkKind;
 
@@ -125,14 +145,125 @@ impl ScheduleError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SystemSpec {
     pub kind: SystemKind,
+    /// Node processes in all (for the bank: coordinators, participants, decision store).
     pub nodes: usize,
     /// A planted bug (`--bug NAME`), if any.
     pub bug: Option<String>,
+    /// The bank's shape; `Some` exactly when `kind` is [`SystemKind::Bank`].
+    pub bank: Option<BankSystemSpec>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SystemKind {
     Raft,
+    Bank,
+}
+
+/// How many Raft nodes hold a replicated bank coordinator's decisions.
+pub const DECISION_STORE_NODES: usize = 3;
+
+/// The two-phase-commit bank's shape (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BankSystemSpec {
+    pub participants: usize,
+    pub accounts: usize,
+    pub initial_balance: i64,
+    pub replicated_coordinator: bool,
+    /// 1 unless replicated.
+    pub coordinators: usize,
+}
+
+impl BankSystemSpec {
+    /// Every account's name, `a0..a{N-1}` (the bank's own naming).
+    pub fn account_names(&self) -> Vec<String> {
+        (0..self.accounts).map(|i| format!("a{i}")).collect()
+    }
+
+    /// The sum every read must see.
+    pub fn total(&self) -> i64 {
+        self.initial_balance.saturating_mul(self.accounts as i64)
+    }
+}
+
+/// What a node is in its system: it decides the node's command line and which targets
+/// can name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NodeRole {
+    /// A node of the Raft key-value store.
+    RaftNode,
+    /// A bank coordinator.
+    Coordinator,
+    /// A bank participant (one shard of the accounts).
+    Participant,
+    /// A Raft node of a replicated coordinator's decision store.
+    DecisionStore,
+}
+
+impl NodeRole {
+    /// The role's name in schedules and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeRole::RaftNode => "raft-node",
+            NodeRole::Coordinator => "coordinator",
+            NodeRole::Participant => "participant",
+            NodeRole::DecisionStore => "decision-store",
+        }
+    }
+
+    /// Whether nodes of this role run Raft (and so may be the `leader`).
+    pub fn runs_raft(self) -> bool {
+        matches!(self, NodeRole::RaftNode | NodeRole::DecisionStore)
+    }
+}
+
+impl SystemSpec {
+    /// Every node id with its role, in a fixed order: `n1..nN` for Raft; `c1..cK`,
+    /// `p1..pP`, then `r1..r3` (replicated) for the bank.
+    pub fn nodes_with_roles(&self) -> Vec<(String, NodeRole)> {
+        fn numbered(
+            prefix: &'static str,
+            count: usize,
+            role: NodeRole,
+        ) -> impl Iterator<Item = (String, NodeRole)> {
+            (1..=count).map(move |i| (format!("{prefix}{i}"), role))
+        }
+        match &self.bank {
+            None => numbered("n", self.nodes, NodeRole::RaftNode).collect(),
+            Some(bank) => {
+                let store = if bank.replicated_coordinator {
+                    DECISION_STORE_NODES
+                } else {
+                    0
+                };
+                numbered("c", bank.coordinators, NodeRole::Coordinator)
+                    .chain(numbered("p", bank.participants, NodeRole::Participant))
+                    .chain(numbered("r", store, NodeRole::DecisionStore))
+                    .collect()
+            }
+        }
+    }
+
+    /// The node ids, in the order of [`SystemSpec::nodes_with_roles`].
+    pub fn node_ids(&self) -> Vec<String> {
+        self.nodes_with_roles()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// The ids of the nodes of one role.
+    pub fn ids_of_role(&self, role: NodeRole) -> Vec<String> {
+        self.nodes_with_roles()
+            .into_iter()
+            .filter(|(_, r)| *r == role)
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// Whether the system has a Raft leader (`leader` targets and partitions).
+    pub fn has_leader(&self) -> bool {
+        self.bank.is_none_or(|bank| bank.replicated_coordinator)
+    }
 }
 
 /// The client workload.
@@ -150,6 +281,8 @@ pub struct WorkloadSpec {
 pub enum WorkloadKind {
     Register,
     Set,
+    /// Transfers between random accounts and reads of every balance (the bank system).
+    Bank,
 }
 
 /// What happens after the nemesis stops.
@@ -165,6 +298,7 @@ pub enum CheckKind {
     Linearizable,
     Latency,
     Set,
+    Bank,
 }
 
 /// What a fault does to its target.
@@ -179,6 +313,8 @@ pub enum FaultKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetSpec {
     Node(String),
+    /// A random node of this role (`coordinator`, `participant`), drawn when planning.
+    Role(NodeRole),
     Leader,
     Random,
     Minority,
@@ -249,9 +385,9 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// `n1`..`nN`.
+    /// The node ids: `n1`..`nN` for Raft, `c1.., p1.., r1..` for the bank.
     pub fn node_ids(&self) -> Vec<String> {
-        (1..=self.system.nodes).map(|i| format!("n{i}")).collect()
+        self.system.node_ids()
     }
 
     /// The kinds of fault this schedule can inject.

@@ -94,6 +94,7 @@ fn input<'a>(title: &str, ops: &'a [Op]) -> ReportInput<'a> {
         ops,
         explanation_html: None,
         schedule_yaml: "name: small\nseed: 4242\n".to_string(),
+        extra_sections: Vec::new(),
     }
 }
 
@@ -282,5 +283,74 @@ fn renders_in_headless_chromium() {
         "check-report failed: {}\n{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A bank history: a transfer ok before a kill, none during it, one after; a bad read.
+fn bank_history() -> Vec<Op> {
+    use OpType::{Info, Invoke, Ok};
+    let c = Process::Client;
+    let transfer = json!({"from": "a0", "to": "a1", "amount": 5});
+    let mut ops = vec![
+        op(100, c(0), Invoke, "transfer", transfer.clone()),
+        op(110, c(0), Ok, "transfer", transfer.clone()),
+        op(
+            200,
+            Process::Nemesis,
+            Info,
+            "start-kill",
+            json!({"id": 0, "nodes": ["c1"]}),
+        ),
+        op(
+            1_200,
+            Process::Nemesis,
+            Info,
+            "stop-kill",
+            json!({"id": 0, "nodes": ["c1"]}),
+        ),
+        op(1_500, c(0), Invoke, "transfer", transfer.clone()),
+        op(1_510, c(0), Ok, "transfer", transfer),
+        op(1_600, c(1), Invoke, "read", Value::Null),
+        op(1_610, c(1), Ok, "read", json!({"a0": 90, "a1": 100})),
+    ];
+    for (index, op) in ops.iter_mut().enumerate() {
+        op.index = index as u64;
+        op.key = None;
+    }
+    ops
+}
+
+#[test]
+fn the_bank_section_shows_blocked_time_per_window_and_the_bad_read() {
+    let ops = bank_history();
+    let options = checker::bank::BankOptions {
+        accounts: vec!["a0".into(), "a1".into()],
+        total: 200,
+    };
+    let result = checker::bank::check_bank(&ops, &options).expect("a bank history");
+    let blocked = chaos::blocked::blocked_windows(&ops);
+    assert_eq!(blocked.len(), 1);
+    assert_eq!(
+        blocked[0].longest_without_ok_ns,
+        1_000 * MS,
+        "the whole kill"
+    );
+    assert_eq!(blocked[0].until_first_ok_ns, Some(1_310 * MS));
+    let mut report = input("bank", &ops);
+    report.extra_sections = vec![chaos::report::bank_section(&result, &blocked)];
+    let page = render_report(&report);
+    assert!(page.contains("<h2>Bank: availability per fault window</h2>"));
+    let row = page
+        .split("<tr><td>kill #0</td>")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .expect("a row for the kill");
+    assert!(
+        row.contains(">1000.0<") && row.contains(">1310.0<"),
+        "{row}"
+    );
+    assert!(
+        page.contains("1 bad reads. First: op 7") && page.contains("sums to 190 (expected 200)"),
+        "the bad read is named"
     );
 }

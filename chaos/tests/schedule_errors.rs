@@ -209,8 +209,8 @@ fn top_level_value_mistakes() {
             .to_string()
     };
     assert_eq!(
-        bad("kind: raft", "kind: bank"),
-        "s.yaml:2:17: expected system kind raft, found `bank`"
+        bad("kind: raft", "kind: zoo"),
+        "s.yaml:2:17: expected system kind raft or bank, found `zoo`"
     );
     assert_eq!(
         bad("nodes: 5", "nodes: 0"),
@@ -298,5 +298,164 @@ fn same_seed_same_plan_and_leader_stays_open() {
     assert_eq!(first.start, Duration::from_secs(5));
     assert!(
         matches!(&first.action, FaultAction::Partition(PlannedPartition::Links { shape, links }) if shape == "majorities-ring" && !links.is_empty())
+    );
+}
+
+/// A bank schedule's head: system on line 2, workload on line 4; `rest` from line 5.
+fn bank_error(system: &str, workload: &str, rest: &str) -> String {
+    let text = format!(
+        "name: b\nsystem: {{ kind: bank{system} }}\nduration: 30s\nworkload: {{ kind: {workload} }}\n{rest}"
+    );
+    match parse_schedule(&text, "b.yaml") {
+        Ok(schedule) => panic!("accepted:\n{text}\n{schedule:?}"),
+        Err(error) => error.to_string(),
+    }
+}
+
+#[test]
+fn bank_system_mistakes() {
+    assert_eq!(
+        bank_error(", nodes: 3", "bank", ""),
+        "b.yaml:2:30: expected participants, accounts, initial_balance, replicated_coordinator, \
+         coordinators or bug for a bank system (its nodes follow from its roles), found `nodes`"
+    );
+    assert_eq!(
+        bank_error(", coordinators: 3", "bank", ""),
+        "b.yaml:2:37: expected `coordinators` only with `replicated_coordinator: true` (an \
+         unreplicated bank has one coordinator), found `coordinators`"
+    );
+    assert_eq!(
+        bank_error(", bug: stale-read", "bank", ""),
+        "b.yaml:2:28: expected a bank bug (2pc-commit-without-all-votes, 2pc-forget-prepared), \
+         found `stale-read`"
+    );
+    assert_eq!(
+        bank_error(", accounts: 1", "bank", ""),
+        "b.yaml:2:33: expected a number of accounts between 2 and 10000, found 1"
+    );
+    assert_eq!(
+        bank_error(", participants: 0", "bank", ""),
+        "b.yaml:2:37: expected a number of participants between 1 and 32, found 0"
+    );
+    assert_eq!(
+        bank_error("", "bank, keys: 4", ""),
+        "b.yaml:4:31: expected no `keys` in the bank workload (it uses the bank's accounts), \
+         found `keys`"
+    );
+    assert_eq!(
+        bank_error("", "register", ""),
+        "b.yaml:4:19: expected workload kind bank for a bank system, found `register`"
+    );
+    assert_eq!(
+        bank_error("", "bank", "checks: [linearizable]\n"),
+        "b.yaml:5:10: expected checks that fit the workload (bank, latency), found `linearizable`"
+    );
+}
+
+#[test]
+fn raft_system_mistakes_about_the_bank() {
+    let raft = |system: &str, workload: &str| {
+        let text = format!(
+            "name: r\nsystem: {{ kind: raft{system} }}\nduration: 30s\nworkload: {{ kind: {workload} }}\n"
+        );
+        parse_schedule(&text, "r.yaml").unwrap_err().to_string()
+    };
+    assert_eq!(
+        raft(", nodes: 3, participants: 3", "register"),
+        "r.yaml:2:47: expected only kind, nodes and bug for a raft system, found `participants`"
+    );
+    assert_eq!(
+        raft("", "register"),
+        "r.yaml:2:9: expected key `nodes` for a raft system, found none"
+    );
+    assert_eq!(
+        raft(", nodes: 3", "bank"),
+        "r.yaml:4:19: expected workload kind register or set for a raft system, found `bank`"
+    );
+    assert_eq!(
+        error_of("checks: [bank, banana]\n"),
+        "s.yaml:5:10: expected checks that fit the workload (linearizable, latency), found `bank`"
+    );
+    assert_error(
+        "nemesis:\n  - at: 5s\n    kill: coordinator\n",
+        "7:11",
+        &[
+            "expected a node (n1..n5), leader, random",
+            "found `coordinator`",
+        ],
+    );
+}
+
+#[test]
+fn bank_targets_and_partitions() {
+    assert_eq!(
+        bank_error("", "bank", "nemesis:\n  - at: 5s\n    kill: leader\n"),
+        "b.yaml:7:11: expected `leader` only where there is one (a raft system, or a bank with \
+         replicated_coordinator: true), found `leader` in a bank with one coordinator"
+    );
+    assert_eq!(
+        bank_error("", "bank", "nemesis:\n  - at: 5s\n    partition: leader\n"),
+        "b.yaml:7:16: expected `leader` only where there is one (a raft system, or a bank with \
+         replicated_coordinator: true), found `leader` in a bank with one coordinator"
+    );
+    assert_eq!(
+        bank_error("", "bank", "nemesis:\n  - at: 5s\n    pause: n1\n"),
+        "b.yaml:7:12: expected a node (c1, p1, p2, p3), coordinator, participant, random, \
+         minority, majority or all, found `n1`"
+    );
+    assert_eq!(
+        bank_error(
+            "",
+            "bank",
+            "nemesis:\n  - at: 5s\n    partition: [[c1], [n2]]\n"
+        ),
+        "b.yaml:7:16: expected nodes c1, p1, p2, p3 in the groups, found `n2`"
+    );
+}
+
+#[test]
+fn bank_schedules_plan_roles_and_replicated_leaders() {
+    let text = "name: b\nseed: 4\nsystem: { kind: bank, participants: 2, replicated_coordinator: true }\n\
+                duration: 30s\nworkload: { kind: bank }\nnemesis:\n\
+                \x20 - every: 2s\n    one_of: [kill, pause]\n    target: participant\n    for: 1s\n\
+                \x20 - at: 5s\n    partition: leader\n    for: 1s\n";
+    let schedule = parse_schedule(text, "b.yaml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        schedule.node_ids(),
+        ["c1", "c2", "c3", "p1", "p2", "r1", "r2", "r3"]
+    );
+    assert_eq!(schedule.system.nodes, 8);
+    assert_eq!(schedule.checks.len(), 2, "bank and latency by default");
+    let plan = schedule.plan(4);
+    let mut hit = std::collections::BTreeSet::new();
+    for fault in &plan {
+        match &fault.action {
+            FaultAction::Kill(Target::Nodes(nodes)) | FaultAction::Pause(Target::Nodes(nodes)) => {
+                assert_eq!(nodes.len(), 1, "{fault:?}");
+                assert!(nodes[0].starts_with('p'), "a participant: {fault:?}");
+                hit.insert(nodes[0].clone());
+            }
+            FaultAction::Partition(PlannedPartition::IsolateLeader) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        hit.len(),
+        2,
+        "both participants are drawn over 15 faults: {hit:?}"
+    );
+    let again = parse_schedule(&schedule.to_yaml(4), "as-run.yaml").unwrap();
+    assert_eq!(again.system, schedule.system);
+    assert_eq!(again.workload, schedule.workload);
+    // Entry lines differ between the two texts; the faults must not.
+    let unlined = |plan: Vec<chaos::schedule::PlannedFault>| {
+        plan.into_iter()
+            .map(|fault| (fault.start, fault.end, fault.action))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        unlined(again.plan(4)),
+        unlined(plan),
+        "the schedule as run plans the same faults"
     );
 }

@@ -11,10 +11,11 @@
 //!
 //! The mapping from what happened on the wire to an outcome lives in one function,
 //! [`classify::classify`]; the Raft client ([`RaftClient`], one leader guess per logical
-//! thread) is built on a small pool of
+//! thread) and the bank client ([`BankClient`], [`bank`]) are built on a small pool of
 //! keep-alive HTTP/1 connections ([`pool`]) that reports precisely whether a request may have
 //! been sent. Every request carries a deadline: a paused node never answers.
 
+pub mod bank;
 pub mod classify;
 pub mod pool;
 pub mod raft;
@@ -25,6 +26,7 @@ mod wire_tests;
 
 use std::future::Future;
 
+pub use bank::{BankClient, BankClientConfig, BankClientError};
 pub use classify::{Classified, Transport, classify};
 pub use raft::{ClientError, RaftClient, RaftClientConfig};
 pub use status::{NodeStatus, fetch_status};

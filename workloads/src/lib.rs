@@ -21,6 +21,8 @@
 //!   which binds each logical thread to a node (its own leader guess, starting at node
 //!   `thread mod n`), as Jepsen binds workers to nodes.
 //! - `generator.rs`: the `register` and `set` generators, deterministic for a seed.
+//! - `bank.rs`: the `bank` generator (transfers between random accounts, reads of every
+//!   balance); its client is `client/bank.rs`.
 //! - `driver.rs`: concurrent logical threads (each op handed to the client with its
 //!   thread), fresh process after `info`, hard timeouts, shutdown, final reads.
 //! - `rate.rs`: the global rate limiter (interval pacing with a bounded burst).
@@ -33,6 +35,7 @@
 //! machine, so a seed reproduces the op sequence. `tokio` for the tasks, timeouts and the
 //! bounded queue to the writer thread.
 
+pub mod bank;
 pub mod client;
 pub mod driver;
 pub mod generator;

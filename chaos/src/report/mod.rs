@@ -67,6 +67,105 @@ pub struct ReportInput<'a> {
     pub explanation_html: Option<String>,
     /// The schedule as run; shown escaped.
     pub schedule_yaml: String,
+    /// Check-specific sections (e.g. [`bank_section`]), shown after the checks.
+    pub extra_sections: Vec<ReportSection>,
+}
+
+/// A section a check adds to the page: a title and an HTML body built from escaped text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportSection {
+    pub title: String,
+    /// Already escaped HTML, inserted as is.
+    pub body_html: String,
+}
+
+/// The bank check's section: its bad reads (if any) and the availability table, the
+/// longest time transfers were blocked in each fault window and over the whole run.
+pub fn bank_section(
+    result: &checker::bank::BankResult,
+    blocked: &[crate::blocked::BlockedWindow],
+) -> ReportSection {
+    let mut body = String::from(
+        "<p class=\"caption\">Without ok: the longest wall time in the window with no transfer \
+         completing ok; until first ok: from the fault's start to the next ok transfer (even \
+         after the window). Longest gap: the checker's measure, counting only time during \
+         which transfers were in flight (clients that fail fast against a dead node are not \
+         in flight). Every ok read must sum to the initial total with no negative \
+         balance.</p>",
+    );
+    if let Some(read) = &result.first_bad_read {
+        let balances: Vec<String> = read
+            .balances
+            .iter()
+            .map(|(a, b)| match b {
+                Some(b) => format!("{a}={b}"),
+                None => format!("{a}=null"),
+            })
+            .collect();
+        body.push_str(&format!(
+            "<p class=\"error\">{} bad reads. First: op {} at {:.3} s, process {}: {{{}}} sums to {} (expected {}){}</p>",
+            result.bad_reads,
+            read.index,
+            read.time_ns as f64 / 1e9,
+            read.process,
+            text(&balances.join(", ")),
+            read.sum,
+            read.expected_total,
+            if read.negative.is_empty() {
+                String::new()
+            } else {
+                format!("; negative: {}", text(&read.negative.join(", ")))
+            }
+        ));
+    }
+    body.push_str(
+        "<table><tr><th>window</th><th class=\"num\">from s</th><th class=\"num\">to s</th>\
+         <th class=\"num\">invoked</th><th class=\"num\">ok</th><th class=\"num\">fail</th>\
+         <th class=\"num\">info</th><th class=\"num\">without ok ms</th>\
+         <th class=\"num\">until first ok ms</th><th class=\"num\">longest gap ms</th></tr>\n",
+    );
+    for (index, row) in result
+        .availability
+        .iter()
+        .chain([&result.whole_run])
+        .enumerate()
+    {
+        let w = &row.window;
+        // The checker's rows and `blocked` come from the same fault windows, in order.
+        let wall = blocked
+            .get(index)
+            .filter(|b| b.start_ns == w.start_ns && b.fault == w.fault);
+        let without_ok = wall.map_or("–".to_string(), |b| {
+            format!("{:.1}", b.longest_without_ok_ns as f64 / 1e6)
+        });
+        let until_first_ok = wall.map_or("–".to_string(), |b| {
+            b.until_first_ok_ns
+                .map_or("never".to_string(), |ns| format!("{:.1}", ns as f64 / 1e6))
+        });
+        let name = match w.id {
+            Some(id) => format!("{} #{id}", w.fault),
+            None => w.fault.clone(),
+        };
+        body.push_str(&format!(
+            "<tr><td>{}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{without_ok}</td>\
+             <td class=\"num\">{until_first_ok}</td><td class=\"num\">{:.1}</td></tr>\n",
+            text(&name),
+            ns_to_s(w.start_ns),
+            ns_to_s(w.stop_ns),
+            row.transfers_invoked,
+            row.transfers.ok,
+            row.transfers.fail,
+            row.transfers.info,
+            row.longest_gap_ns as f64 / 1e6,
+        ));
+    }
+    body.push_str("</table>");
+    ReportSection {
+        title: "Bank: availability per fault window".into(),
+        body_html: body,
+    }
 }
 
 /// Renders the whole page.
@@ -79,6 +178,13 @@ pub fn render_report(input: &ReportInput) -> String {
     page.push_str(&header(input, &facts));
     page.push_str(&stat_cards(&facts));
     page.push_str(&checks_section(&input.verdicts));
+    for section in &input.extra_sections {
+        page.push_str(&format!(
+            "<section><h2>{}</h2>\n{}</section>\n",
+            text(&section.title),
+            section.body_html
+        ));
+    }
     if let Some(fragment) = &input.explanation_html {
         page.push_str("<section><h2>Counterexample</h2>\n<div class=\"explanation\">");
         page.push_str(fragment);

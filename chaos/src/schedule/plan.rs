@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use super::validate::windows;
-use super::{FaultChoice, FaultKind, PartitionSpec, Schedule, TargetSpec};
+use super::{FaultChoice, FaultKind, PartitionSpec, Schedule, SystemSpec, TargetSpec};
 use crate::network::{Link, PartitionShape, cut_links, links_between_groups};
 
 /// The ChaCha stream the nemesis draws from.
@@ -64,14 +64,14 @@ pub fn expand(schedule: &Schedule, seed: u64) -> Vec<PlannedFault> {
         for (start, end) in windows(fault, schedule.duration) {
             let action = match &fault.choice {
                 FaultChoice::Process { kind, target } => {
-                    process_action(*kind, resolve_target(target, &nodes, &mut rng))
+                    process_action(*kind, resolve_target(target, &schedule.system, &mut rng))
                 }
                 FaultChoice::Partition(spec) => {
                     FaultAction::Partition(plan_partition(spec, &nodes, &mut rng))
                 }
                 FaultChoice::OneOf { kinds, target } => {
                     let kind = *kinds.choose(&mut rng).expect("validated: not empty");
-                    let target = resolve_target(target, &nodes, &mut rng);
+                    let target = resolve_target(target, &schedule.system, &mut rng);
                     match kind {
                         FaultKind::Partition => {
                             FaultAction::Partition(isolate_target(&target, &nodes))
@@ -108,10 +108,16 @@ fn random_subset<R: Rng + ?Sized>(nodes: &[String], count: usize, rng: &mut R) -
     shuffled
 }
 
-fn resolve_target<R: Rng + ?Sized>(target: &TargetSpec, nodes: &[String], rng: &mut R) -> Target {
+fn resolve_target<R: Rng + ?Sized>(
+    target: &TargetSpec,
+    system: &SystemSpec,
+    rng: &mut R,
+) -> Target {
+    let nodes = &system.node_ids();
     let count = nodes.len();
     match target {
         TargetSpec::Node(node) => Target::Nodes(vec![node.clone()]),
+        TargetSpec::Role(role) => Target::Nodes(random_subset(&system.ids_of_role(*role), 1, rng)),
         TargetSpec::Leader => Target::Leader,
         TargetSpec::Random => Target::Nodes(random_subset(nodes, 1, rng)),
         TargetSpec::Minority => Target::Nodes(random_subset(nodes, ((count - 1) / 2).max(1), rng)),

@@ -31,9 +31,22 @@ pub struct RawSchedule {
 #[serde(deny_unknown_fields)]
 pub struct RawSystem {
     pub kind: Spanned<String>,
-    pub nodes: Spanned<u64>,
+    /// Raft only.
+    #[serde(default)]
+    pub nodes: Option<Spanned<u64>>,
     #[serde(default)]
     pub bug: Option<Spanned<String>>,
+    /// Bank only, like the rest.
+    #[serde(default)]
+    pub participants: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub accounts: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub initial_balance: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub replicated_coordinator: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub coordinators: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -22,24 +22,40 @@ impl Schedule {
             Some(bug) => format!(", bug: {bug}"),
             None => String::new(),
         };
-        let kind = match self.system.kind {
-            SystemKind::Raft => "raft",
-        };
-        let _ = writeln!(
-            out,
-            "system: {{ kind: {kind}, nodes: {}{bug} }}",
-            self.system.nodes
-        );
+        match (self.system.kind, &self.system.bank) {
+            (SystemKind::Bank, Some(bank)) => {
+                let replicated = if bank.replicated_coordinator {
+                    format!(
+                        ", replicated_coordinator: true, coordinators: {}",
+                        bank.coordinators
+                    )
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(
+                    out,
+                    "system: {{ kind: bank, participants: {}, accounts: {}, initial_balance: {}{replicated}{bug} }}",
+                    bank.participants, bank.accounts, bank.initial_balance
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "system: {{ kind: raft, nodes: {}{bug} }}",
+                    self.system.nodes
+                );
+            }
+        }
         let _ = writeln!(out, "duration: {}", d(self.duration));
         let w = &self.workload;
-        let workload = match w.kind {
-            WorkloadKind::Register => "register",
-            WorkloadKind::Set => "set",
+        let (workload, keys) = match w.kind {
+            WorkloadKind::Register => ("register", format!(" keys: {},", w.keys)),
+            WorkloadKind::Set => ("set", format!(" keys: {},", w.keys)),
+            WorkloadKind::Bank => ("bank", String::new()),
         };
         let _ = writeln!(
             out,
-            "workload: {{ kind: {workload}, keys: {}, clients: {}, rate: {}/s, timeout: {} }}",
-            w.keys,
+            "workload: {{ kind: {workload},{keys} clients: {}, rate: {}/s, timeout: {} }}",
             w.clients,
             w.rate_per_s,
             d(w.timeout)
@@ -113,6 +129,7 @@ fn kind_name(kind: FaultKind) -> &'static str {
 fn target_name(target: &TargetSpec) -> String {
     match target {
         TargetSpec::Node(node) => node.clone(),
+        TargetSpec::Role(role) => role.name().into(),
         TargetSpec::Leader => "leader".into(),
         TargetSpec::Random => "random".into(),
         TargetSpec::Minority => "minority".into(),
@@ -143,6 +160,7 @@ fn check_name(check: CheckKind) -> &'static str {
         CheckKind::Linearizable => "linearizable",
         CheckKind::Latency => "latency",
         CheckKind::Set => "set",
+        CheckKind::Bank => "bank",
     }
 }
 

@@ -7,9 +7,9 @@ use serde_saphyr::{Location, Spanned};
 
 use super::raw::{RawFault, RawFinal, RawPartition, RawSchedule, RawSystem, RawWorkload};
 use super::{
-    CheckKind, FaultChoice, FaultKind, FaultSpec, FinalSpec, PartitionSpec, Schedule,
-    ScheduleError, SystemKind, SystemSpec, TargetSpec, Timing, WorkloadKind, WorkloadSpec,
-    format_duration, parse_duration,
+    BankSystemSpec, CheckKind, DECISION_STORE_NODES, FaultChoice, FaultKind, FaultSpec, FinalSpec,
+    NodeRole, PartitionSpec, Schedule, ScheduleError, SystemKind, SystemSpec, TargetSpec, Timing,
+    WorkloadKind, WorkloadSpec, format_duration, parse_duration,
 };
 use crate::cluster::NetworkKind;
 
@@ -19,6 +19,15 @@ pub const MAX_NODES: u64 = 64;
 pub const MAX_OCCURRENCES: u64 = 10_000;
 const MAX_KEYS: u64 = 100_000;
 const MAX_CLIENTS: u64 = 1_000;
+const MAX_PARTICIPANTS: u64 = 32;
+const MAX_COORDINATORS: u64 = 9;
+const MAX_ACCOUNTS: u64 = 10_000;
+const MAX_INITIAL_BALANCE: u64 = 1_000_000_000;
+/// The bank's planted bugs (system-under-test's `BankBug`) and the role that has each.
+pub const BANK_BUGS: [(&str, NodeRole); 2] = [
+    ("2pc-commit-without-all-votes", NodeRole::Coordinator),
+    ("2pc-forget-prepared", NodeRole::Participant),
+];
 
 struct Validator<'a> {
     file: &'a str,
@@ -100,51 +109,156 @@ impl Validator<'_> {
         Ok(text.clone())
     }
 
-    fn system(&self, system: &RawSystem) -> Result<SystemSpec> {
-        if system.kind.value != "raft" {
+    fn system(&self, system: &Spanned<RawSystem>) -> Result<SystemSpec> {
+        let raw = &system.value;
+        match raw.kind.value.as_str() {
+            "raft" => self.raft_system(raw, system.referenced),
+            "bank" => self.bank_system(raw),
+            other => Err(self.error(
+                raw.kind.referenced,
+                format!("expected system kind raft or bank, found {}", quoted(other)),
+            )),
+        }
+    }
+
+    fn raft_system(&self, raw: &RawSystem, here: Location) -> Result<SystemSpec> {
+        if let Some((key, location)) = bank_keys(raw).first() {
             return Err(self.error(
-                system.kind.referenced,
-                format!(
-                    "expected system kind raft, found {}",
-                    quoted(&system.kind.value)
-                ),
+                *location,
+                format!("expected only kind, nodes and bug for a raft system, found `{key}`"),
             ));
         }
-        let nodes = self.bounded(&system.nodes, "a number of nodes", 1, MAX_NODES)?;
-        let bug = match &system.bug {
-            Some(bug) if bug.value.trim().is_empty() => {
-                return Err(self.error(
-                    bug.referenced,
-                    "expected a planted bug's name, found an empty string".into(),
-                ));
-            }
-            Some(bug) => Some(bug.value.clone()),
-            None => None,
+        let Some(nodes) = &raw.nodes else {
+            return Err(self.error(
+                here,
+                "expected key `nodes` for a raft system, found none".into(),
+            ));
         };
+        let nodes = self.bounded(nodes, "a number of nodes", 1, MAX_NODES)?;
         Ok(SystemSpec {
             kind: SystemKind::Raft,
             nodes,
-            bug,
+            bug: self.bug(&raw.bug)?,
+            bank: None,
         })
     }
 
-    fn workload(&self, workload: &RawWorkload) -> Result<WorkloadSpec> {
-        let kind = match workload.kind.value.as_str() {
-            "register" => WorkloadKind::Register,
-            "set" => WorkloadKind::Set,
-            other => {
+    fn bug(&self, bug: &Option<Spanned<String>>) -> Result<Option<String>> {
+        match bug {
+            Some(bug) if bug.value.trim().is_empty() => Err(self.error(
+                bug.referenced,
+                "expected a planted bug's name, found an empty string".into(),
+            )),
+            Some(bug) => Ok(Some(bug.value.clone())),
+            None => Ok(None),
+        }
+    }
+
+    fn bank_system(&self, raw: &RawSystem) -> Result<SystemSpec> {
+        if let Some(nodes) = &raw.nodes {
+            return Err(self.error(
+                nodes.referenced,
+                "expected participants, accounts, initial_balance, replicated_coordinator, coordinators or bug for a bank system (its nodes follow from its roles), found `nodes`".into(),
+            ));
+        }
+        let count = |value: &Option<Spanned<u64>>, what: &str, range: (u64, u64), default| {
+            value
+                .as_ref()
+                .map_or(Ok(default), |v| self.bounded(v, what, range.0, range.1))
+        };
+        let participants = count(
+            &raw.participants,
+            "a number of participants",
+            (1, MAX_PARTICIPANTS),
+            3,
+        )?;
+        // Two accounts at least: a transfer needs two.
+        let accounts = count(&raw.accounts, "a number of accounts", (2, MAX_ACCOUNTS), 8)?;
+        let initial_balance = count(
+            &raw.initial_balance,
+            "an initial balance",
+            (1, MAX_INITIAL_BALANCE),
+            100,
+        )? as i64;
+        let replicated_coordinator = raw.replicated_coordinator.as_ref().is_some_and(|r| r.value);
+        let coordinators = match (&raw.coordinators, replicated_coordinator) {
+            (Some(c), false) => {
+                return Err(self.error(
+                    c.referenced,
+                    "expected `coordinators` only with `replicated_coordinator: true` (an unreplicated bank has one coordinator), found `coordinators`".into(),
+                ));
+            }
+            (Some(c), true) => self.bounded(c, "a number of coordinators", 1, MAX_COORDINATORS)?,
+            (None, true) => 3,
+            (None, false) => 1,
+        };
+        let bug = self.bug(&raw.bug)?;
+        if let (Some(name), Some(spanned)) = (&bug, &raw.bug)
+            && !BANK_BUGS.iter().any(|(known, _)| known == name)
+        {
+            let known: Vec<&str> = BANK_BUGS.iter().map(|(known, _)| *known).collect();
+            return Err(self.error(
+                spanned.referenced,
+                format!(
+                    "expected a bank bug ({}), found {}",
+                    known.join(", "),
+                    quoted(name)
+                ),
+            ));
+        }
+        let store = if replicated_coordinator {
+            DECISION_STORE_NODES
+        } else {
+            0
+        };
+        Ok(SystemSpec {
+            kind: SystemKind::Bank,
+            nodes: coordinators + participants + store,
+            bug,
+            bank: Some(BankSystemSpec {
+                participants,
+                accounts,
+                initial_balance,
+                replicated_coordinator,
+                coordinators,
+            }),
+        })
+    }
+
+    fn workload(&self, workload: &RawWorkload, system: SystemKind) -> Result<WorkloadSpec> {
+        let kind = match (workload.kind.value.as_str(), system) {
+            ("register", SystemKind::Raft) => WorkloadKind::Register,
+            ("set", SystemKind::Raft) => WorkloadKind::Set,
+            ("bank", SystemKind::Bank) => WorkloadKind::Bank,
+            (other, SystemKind::Raft) => {
                 return Err(self.error(
                     workload.kind.referenced,
                     format!(
-                        "expected workload kind register or set, found {}",
+                        "expected workload kind register or set for a raft system, found {}",
+                        quoted(other)
+                    ),
+                ));
+            }
+            (other, SystemKind::Bank) => {
+                return Err(self.error(
+                    workload.kind.referenced,
+                    format!(
+                        "expected workload kind bank for a bank system, found {}",
                         quoted(other)
                     ),
                 ));
             }
         };
-        let keys = match &workload.keys {
-            Some(keys) => self.bounded(keys, "a number of keys", 1, MAX_KEYS)?,
-            None => 8,
+        let keys = match (&workload.keys, kind) {
+            (Some(keys), WorkloadKind::Bank) => {
+                return Err(self.error(
+                    keys.referenced,
+                    "expected no `keys` in the bank workload (it uses the bank's accounts), found `keys`".into(),
+                ));
+            }
+            (None, WorkloadKind::Bank) => 0,
+            (Some(keys), _) => self.bounded(keys, "a number of keys", 1, MAX_KEYS)?,
+            (None, _) => 8,
         };
         let clients = match &workload.clients {
             Some(clients) => self.bounded(clients, "a number of clients", 1, MAX_CLIENTS)?,
@@ -225,6 +339,7 @@ impl Validator<'_> {
         let (model_check, model_name) = match workload {
             WorkloadKind::Register => (CheckKind::Linearizable, "linearizable"),
             WorkloadKind::Set => (CheckKind::Set, "set"),
+            WorkloadKind::Bank => (CheckKind::Bank, "bank"),
         };
         let Some(checks) = checks else {
             return Ok(vec![model_check, CheckKind::Latency]);
@@ -235,11 +350,12 @@ impl Validator<'_> {
                 "linearizable" => CheckKind::Linearizable,
                 "latency" => CheckKind::Latency,
                 "set" => CheckKind::Set,
+                "bank" => CheckKind::Bank,
                 other => {
                     return Err(self.error(
                         check.referenced,
                         format!(
-                            "expected a check linearizable, set or latency, found {}",
+                            "expected a check linearizable, set, bank or latency, found {}",
                             quoted(other)
                         ),
                     ));
@@ -274,14 +390,32 @@ impl Validator<'_> {
         Ok(seen)
     }
 
-    fn target(&self, target: &Spanned<String>, nodes: &[String]) -> Result<TargetSpec> {
+    fn target(&self, target: &Spanned<String>, system: &SystemSpec) -> Result<TargetSpec> {
+        let nodes = system.node_ids();
+        let bank = system.bank.is_some();
         Ok(match target.value.as_str() {
-            "leader" => TargetSpec::Leader,
+            "leader" => {
+                self.leader_exists(system, target.referenced)?;
+                TargetSpec::Leader
+            }
+            "coordinator" if bank => TargetSpec::Role(NodeRole::Coordinator),
+            "participant" if bank => TargetSpec::Role(NodeRole::Participant),
             "random" => TargetSpec::Random,
             "minority" => TargetSpec::Minority,
             "majority" => TargetSpec::Majority,
             "all" => TargetSpec::All,
             node if nodes.iter().any(|n| n == node) => TargetSpec::Node(node.to_string()),
+            other if bank => {
+                return Err(self.error(
+                    target.referenced,
+                    format!(
+                        "expected a node ({}), coordinator, participant,{} random, minority, majority or all, found {}",
+                        nodes.join(", "),
+                        if system.has_leader() { " leader," } else { "" },
+                        quoted(other)
+                    ),
+                ));
+            }
             other => {
                 return Err(self.error(
                     target.referenced,
@@ -295,12 +429,34 @@ impl Validator<'_> {
         })
     }
 
+    /// `leader` needs a system with one: Raft, or a bank with a replicated coordinator.
+    fn leader_exists(&self, system: &SystemSpec, location: Location) -> Result<()> {
+        if system.has_leader() {
+            return Ok(());
+        }
+        Err(self.error(
+            location,
+            "expected `leader` only where there is one (a raft system, or a bank with replicated_coordinator: true), found `leader` in a bank with one coordinator".into(),
+        ))
+    }
+
+    /// How messages name the nodes: `n1..n5` for Raft, the full list for the bank.
+    fn node_list(system: &SystemSpec) -> String {
+        let nodes = system.node_ids();
+        if system.bank.is_some() {
+            nodes.join(", ")
+        } else {
+            format!("n1..n{}", nodes.len())
+        }
+    }
+
     fn partition(
         &self,
         partition: &Spanned<RawPartition>,
-        nodes: &[String],
+        system: &SystemSpec,
     ) -> Result<PartitionSpec> {
         let location = partition.referenced;
+        let nodes = &system.node_ids();
         match &partition.value {
             RawPartition::Shape(shape) => {
                 let min_nodes = match shape.as_str() {
@@ -318,6 +474,9 @@ impl Validator<'_> {
                         ),
                     ));
                 }
+                if shape == "leader" {
+                    self.leader_exists(system, location)?;
+                }
                 self.shape(shape, location)
             }
             RawPartition::Groups(groups) => {
@@ -327,8 +486,8 @@ impl Validator<'_> {
                         return Err(self.error(
                             location,
                             format!(
-                                "expected nodes n1..n{} in the groups, found {}",
-                                nodes.len(),
+                                "expected nodes {} in the groups, found {}",
+                                Self::node_list(system),
                                 quoted(node)
                             ),
                         ));
@@ -399,7 +558,7 @@ impl Validator<'_> {
     fn fault(
         &self,
         entry: &Spanned<RawFault>,
-        nodes: &[String],
+        nodes: &SystemSpec,
         run: Duration,
     ) -> Result<FaultSpec> {
         let fault = &entry.value;
@@ -433,7 +592,7 @@ impl Validator<'_> {
         })
     }
 
-    fn choice(&self, fault: &RawFault, nodes: &[String]) -> Result<FaultChoice> {
+    fn choice(&self, fault: &RawFault, nodes: &SystemSpec) -> Result<FaultChoice> {
         if fault.one_of.is_none()
             && let Some(target) = &fault.target
         {
@@ -781,14 +940,13 @@ impl Validator<'_> {
 pub fn validate(raw: RawSchedule, file: &str) -> Result<Schedule> {
     let v = Validator { file };
     let name = v.name(&raw.name)?;
-    let system = v.system(&raw.system.value)?;
+    let system = v.system(&raw.system)?;
     let duration = v.positive_duration(&raw.duration, "the run's duration")?;
-    let workload = v.workload(&raw.workload.value)?;
+    let workload = v.workload(&raw.workload.value, system.kind)?;
     let network = v.network(&raw.network)?;
-    let nodes: Vec<String> = (1..=system.nodes).map(|i| format!("n{i}")).collect();
     let mut entries = Vec::new();
     for entry in &raw.nemesis {
-        entries.push((entry.referenced, v.fault(entry, &nodes, duration)?));
+        entries.push((entry.referenced, v.fault(entry, &system, duration)?));
     }
     v.check_overlaps(&entries, duration)?;
     let final_phase = v.final_phase(raw.final_phase.as_ref().map(|f| &f.value))?;
@@ -804,4 +962,22 @@ pub fn validate(raw: RawSchedule, file: &str) -> Result<Schedule> {
         final_phase,
         checks,
     })
+}
+
+/// The bank-only keys present in a raw system, with their locations.
+fn bank_keys(raw: &RawSystem) -> Vec<(&'static str, Location)> {
+    let numbers = [
+        ("participants", &raw.participants),
+        ("accounts", &raw.accounts),
+        ("initial_balance", &raw.initial_balance),
+        ("coordinators", &raw.coordinators),
+    ];
+    let mut keys: Vec<(&'static str, Location)> = numbers
+        .into_iter()
+        .filter_map(|(name, value)| value.as_ref().map(|v| (name, v.referenced)))
+        .collect();
+    if let Some(replicated) = &raw.replicated_coordinator {
+        keys.push(("replicated_coordinator", replicated.referenced));
+    }
+    keys
 }

@@ -39,3 +39,14 @@ pub async fn fetch_status(pool: &NodePool, deadline: Instant) -> Result<NodeStat
         other => Err(format!("{other:?}")),
     }
 }
+
+/// Whether the node behind `pool` answers `GET /status` with 200 by `deadline`, whatever
+/// the body says: every system's nodes answer it (the bank's with bodies of their own), so
+/// this is how a controller sees that any node is up.
+pub async fn answers_status(pool: &NodePool, deadline: Instant) -> bool {
+    matches!(
+        pool.send(Method::GET, "/status", Bytes::new(), deadline)
+            .await,
+        Transport::Answered { status: 200, .. }
+    )
+}
