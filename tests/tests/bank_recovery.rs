@@ -244,3 +244,46 @@ async fn coordinator_restart_delivers_the_decisions_it_had_logged() {
     check_read(&balances, bank.config.accounts, bank.total());
     assert_eq!((balances["a0"], balances["a1"]), (95, 105));
 }
+
+/// A client that gives up on a transfer (its request times out and its connection closes)
+/// must not leave the transaction half run: the coordinator finishes it anyway, so the
+/// participants' locks are released and later transfers on the same accounts go through.
+/// (Found by a faultline run: after a 1 s SIGSTOP of the coordinator every client had
+/// timed out, the dropped handlers left three transactions `in_flight` for good, and the
+/// bank answered `locked` and `busy` until the end of the run.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_whose_client_gave_up_still_finishes() {
+    let config = BankConfig {
+        coordinator_flags: strings("--pause-after-prepare-ms 600"),
+        ..BankConfig::default()
+    };
+    let bank = Bank::start(config).await;
+    let impatient = BankClient {
+        http: system_under_test::bank::http::JsonClient::new(Duration::from_millis(150)),
+        coordinators: vec![bank.coordinator_address().to_string()],
+    };
+    let outcome = impatient.transfer("gave-up", "a0", "a1", 7).await;
+    assert!(matches!(outcome, Outcome::Info(_)), "{outcome:?}");
+    // Drop the client's pooled connection too, as a client process that exits would.
+    drop(impatient);
+
+    let resolved = bank
+        .wait_until_nothing_prepared(Duration::from_secs(10))
+        .await;
+    assert!(
+        resolved.is_some(),
+        "the abandoned transfer stays prepared at the participants"
+    );
+    let status = bank
+        .http
+        .get(bank.coordinator_address(), "/status")
+        .await
+        .expect("coordinator answers /status");
+    assert_eq!(status.body["in_flight"], 0, "{}", status.body);
+    // It ran to its decision: a retry learns the committed outcome, and the balances show it.
+    let client = bank.client();
+    assert_eq!(client.transfer("gave-up", "a0", "a1", 7).await, Outcome::Ok);
+    let balances = read_eventually(&client, Duration::from_secs(5)).await;
+    check_read(&balances, bank.config.accounts, bank.total());
+    assert_eq!((balances["a0"], balances["a1"]), (93, 107));
+}

@@ -342,14 +342,31 @@ impl Coordinator {
         };
         let begin = self.lock_state().begin(&transfer);
         match begin {
-            Begin::Start => match &self.decisions {
-                Decisions::Local(_) => self.run_two_phases(transfer.txn, plan).await,
-                Decisions::Replicated(_) => self.start_replicated(transfer.txn, plan).await,
-            },
+            Begin::Start => {
+                // The transaction runs in a task of its own: when a client gives up, hyper
+                // drops this handler's future, and a transaction cancelled half way would
+                // stay in flight forever (answered `pending` to every participant that
+                // asks, its accounts locked there for good).
+                let run = tokio::spawn(self.run_transfer(transfer.txn, plan));
+                match run.await {
+                    Ok(answer) => answer,
+                    Err(error) => {
+                        tracing::error!(%error, "transfer task failed");
+                        unknown("internal-error")
+                    }
+                }
+            }
             Begin::Decided { commit: true } => ok_json(&json!({"ok": true, "txn": transfer.txn})),
             Begin::Decided { commit: false } => aborted("aborted-earlier"),
             Begin::InProgress => unknown("in-progress"),
             Begin::TxnIdReused => bad_request("txn id already used for another transfer"),
+        }
+    }
+
+    async fn run_transfer(self: Arc<Self>, txn: String, plan: Plan) -> HttpResponse {
+        match &self.decisions {
+            Decisions::Local(_) => self.run_two_phases(txn, plan).await,
+            Decisions::Replicated(_) => self.start_replicated(txn, plan).await,
         }
     }
 

@@ -91,7 +91,9 @@
 //!    answered `abort` (after logging that abort durably, so that a retry cannot commit it).
 //! 4. The coordinator delivers the decision with `--decision-attempts` attempts and
 //!    doubling back-off per participant, then gives up (no retrying forever); the client
-//!    is answered from the decision, not the acknowledgements. When every participant
+//!    is answered from the decision, not the acknowledgements. Each transfer runs in a task
+//!    of its own, so a client that gives up and closes its connection does not cancel a
+//!    transaction half way (which would leave it `pending` and its accounts locked). When every participant
 //!    acknowledged, a `done` record is appended.
 //! 5. A participant asks the coordinator (`/txn-status`) about every transaction prepared
 //!    longer than `--in-doubt-after-ms`, and at once about those recovered from its log
