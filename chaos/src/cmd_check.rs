@@ -83,6 +83,7 @@ fn resolve_target(args: &CheckArgs) -> anyhow::Result<(PathBuf, Option<ModelKind
         .map(|schedule| match schedule.workload.kind {
             crate::schedule::WorkloadKind::Register => ModelKind::CasRegister,
             crate::schedule::WorkloadKind::Set => ModelKind::Set,
+            crate::schedule::WorkloadKind::Append => ModelKind::KvAppend,
         });
     Ok((history, args.model.or(from_schedule)))
 }

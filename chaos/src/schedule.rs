@@ -150,6 +150,8 @@ pub struct WorkloadSpec {
 pub enum WorkloadKind {
     Register,
     Set,
+    /// kv-append: `append` of unique tokens and `get`, checked with the kv-append model.
+    Append,
 }
 
 /// What happens after the nemesis stops.

@@ -35,6 +35,7 @@ impl Schedule {
         let workload = match w.kind {
             WorkloadKind::Register => "register",
             WorkloadKind::Set => "set",
+            WorkloadKind::Append => "append",
         };
         let _ = writeln!(
             out,

@@ -132,11 +132,12 @@ impl Validator<'_> {
         let kind = match workload.kind.value.as_str() {
             "register" => WorkloadKind::Register,
             "set" => WorkloadKind::Set,
+            "append" => WorkloadKind::Append,
             other => {
                 return Err(self.error(
                     workload.kind.referenced,
                     format!(
-                        "expected workload kind register or set, found {}",
+                        "expected workload kind register, set or append, found {}",
                         quoted(other)
                     ),
                 ));
@@ -223,7 +224,9 @@ impl Validator<'_> {
         workload: WorkloadKind,
     ) -> Result<Vec<CheckKind>> {
         let (model_check, model_name) = match workload {
-            WorkloadKind::Register => (CheckKind::Linearizable, "linearizable"),
+            WorkloadKind::Register | WorkloadKind::Append => {
+                (CheckKind::Linearizable, "linearizable")
+            }
             WorkloadKind::Set => (CheckKind::Set, "set"),
         };
         let Some(checks) = checks else {
