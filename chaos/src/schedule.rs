@@ -37,12 +37,15 @@
 //!     target: random
 //!     for: 3s
 //! final: { heal: true, quiesce: 5s, final_reads: true }
-//! checks: [linearizable, latency]   # linearizable (register) | set (set) | latency
+//! checks: [linearizable, latency]   # linearizable (register, append) | set (set) | latency
 //! ```
 //!
-//! Workload defaults: `keys: 8`, `clients: 10`, `rate: 100/s`, `timeout: 1s`. Final
-//! defaults: heal, quiesce 5s, final reads. Checks default to `[linearizable, latency]` for
-//! the register workload and `[set, latency]` for the set workload.
+//! Workload kinds: `register` (read/write/cas, cas-register model), `set` (add/read, set
+//! check), `append` (kv-append: `append` of unique tokens and `get`, linearizability against
+//! the kv-append model). Workload defaults: `keys: 8`, `clients: 10`, `rate: 100/s`,
+//! `timeout: 1s`. Final defaults: heal, quiesce 5s, final reads. Checks default to
+//! `[linearizable, latency]` for the register and append workloads and `[set, latency]` for
+//! the set workload.
 //!
 //! # Overlaps
 //!

@@ -20,7 +20,8 @@
 //!   [`client::Outcome`] (the one ok / fail / info classification) and the Raft HTTP client,
 //!   which binds each logical thread to a node (its own leader guess, starting at node
 //!   `thread mod n`), as Jepsen binds workers to nodes.
-//! - `generator.rs`: the `register` and `set` generators, deterministic for a seed.
+//! - `generator.rs`: the `register`, `set` and `append` (kv-append) generators, deterministic
+//!   for a seed.
 //! - `driver.rs`: concurrent logical threads (each op handed to the client with its
 //!   thread), fresh process after `info`, hard timeouts, shutdown, final reads.
 //! - `rate.rs`: the global rate limiter (interval pacing with a bounded burst).

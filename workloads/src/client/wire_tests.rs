@@ -494,7 +494,7 @@ async fn invalid_invocations_fail_without_sending() {
         value: json!(1),
     };
     let unknown = Invocation {
-        f: "append".into(),
+        f: "increment".into(),
         key: Some("k".into()),
         value: json!(1),
     };
