@@ -89,6 +89,7 @@ fn resolve_target(
         .and_then(|schedule| match schedule.workload.kind {
             crate::schedule::WorkloadKind::Register => Some(ModelKind::CasRegister),
             crate::schedule::WorkloadKind::Set => Some(ModelKind::Set),
+            crate::schedule::WorkloadKind::Append => Some(ModelKind::KvAppend),
             crate::schedule::WorkloadKind::Bank => None,
         });
     let bank = schedule

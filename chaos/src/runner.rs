@@ -412,6 +412,10 @@ fn workload_spec(schedule: &Schedule) -> generator::WorkloadSpec {
             keys: schedule.workload.keys,
             ..Default::default()
         }),
+        WorkloadKind::Append => generator::WorkloadSpec::Append(generator::AppendConfig {
+            keys: schedule.workload.keys,
+            ..Default::default()
+        }),
         WorkloadKind::Bank => unreachable!("the bank workload is built by drive_bank"),
     }
 }
@@ -428,6 +432,9 @@ fn check_and_report(
     let mut checks = Vec::new();
     for check in &schedule.checks {
         checks.push(match check {
+            CheckKind::Linearizable if schedule.workload.kind == WorkloadKind::Append => {
+                linearizability(dir, ModelKind::KvAppend)
+            }
             CheckKind::Linearizable => linearizability(dir, ModelKind::CasRegister),
             CheckKind::Set => linearizability(dir, ModelKind::Set),
             CheckKind::Bank => bank_check(schedule, &ops),

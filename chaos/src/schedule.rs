@@ -41,13 +41,16 @@
 //!     target: random
 //!     for: 3s
 //! final: { heal: true, quiesce: 5s, final_reads: true }
-//! checks: [linearizable, latency]   # linearizable (register) | set (set) | bank (bank) | latency
+//! checks: [linearizable, latency]   # linearizable (register, append) | set (set) | bank (bank) | latency
 //! ```
 //!
-//! Workload defaults: `keys: 8`, `clients: 10`, `rate: 100/s`, `timeout: 1s`. Final
+//! Workload kinds: `register` (read/write/cas, cas-register model), `set` (add/read, set
+//! check), `append` (kv-append: `append` of unique tokens and `get`, linearizability against
+//! the kv-append model), `bank` (transfers and reads of every balance; the bank system
+//! only). Workload defaults: `keys: 8`, `clients: 10`, `rate: 100/s`, `timeout: 1s`. Final
 //! defaults: heal, quiesce 5s, final reads. Checks default to `[linearizable, latency]` for
-//! the register workload, `[set, latency]` for the set workload and `[bank, latency]` for
-//! the bank workload.
+//! the register and append workloads, `[set, latency]` for the set workload and
+//! `[bank, latency]` for the bank workload.
 //!
 //! # The bank
 //!
@@ -283,6 +286,8 @@ pub enum WorkloadKind {
     Set,
     /// Transfers between random accounts and reads of every balance (the bank system).
     Bank,
+    /// kv-append: `append` of unique tokens and `get`, checked with the kv-append model.
+    Append,
 }
 
 /// What happens after the nemesis stops.

@@ -18,14 +18,21 @@ pub enum Bug {
     /// Followers accept AppendEntries without comparing `prev_log_term`: logs diverge.
     SkipPrevCheck,
     /// The leader commits entries of earlier terms by counting replicas (the figure 8
-    /// scenario of section 5.4.2).
+    /// scenario of section 5.4.2). Such an implementation has no reason to append a
+    /// no-op at the start of its term, so it does not, and it serves reads once the log
+    /// it was elected with is committed (by count): the no-op would otherwise reach the
+    /// same majority in the same message as the old entries and almost always hide the bug.
     CommitOldTerm,
     /// Every reply (AppendEntries acknowledgements, but also votes and refusals) leaves
     /// before the log entries and hard state it depends on are written, and the leader
-    /// counts itself toward a commit before its own fsync: a kill -9 can lose
-    /// acknowledged writes (and a restarted node can vote twice in a term).
+    /// counts itself toward a commit before its own fsync. Worse, the storage thread keeps
+    /// each batch in memory and writes it only when the next batch arrives (a write-back
+    /// cache trusting the process to live), so a kill -9 loses the last acknowledged batch
+    /// of every node it hits, however long ago that batch came: kill a majority at once
+    /// and acknowledged writes are gone (and a restarted node can vote twice in a term).
     AckBeforeWrite,
-    /// The state machine ignores client request ids: a retried write applies twice.
+    /// The state machine ignores client request ids: a retried write (or append) applies
+    /// twice.
     NoDedup,
 }
 

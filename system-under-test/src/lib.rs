@@ -14,12 +14,16 @@
 //! {"op":"read",  "key":"k3"}
 //! {"op":"write", "key":"k3", "value":4,            "client":"c7", "seq":12}
 //! {"op":"cas",   "key":"k3", "from":4, "to":5,     "client":"c7", "seq":13}
+//! {"op":"append","key":"a1", "value":" 17",        "client":"c7", "seq":14}
 //! ```
 //!
 //! A successful write or cas answers 200 with `value` the value now stored (the written
-//! value, or cas `to`).
+//! value, or cas `to`). `append` concatenates a string to the key's string (an absent key
+//! is the empty string) and answers 200 with `value` the appended string; appending to a
+//! value that is not a string answers 409 `{"error":"not-a-string","current":V}` and changes
+//! nothing. Append is not idempotent, which is what makes a retry applied twice visible.
 //!
-//! `client` and `seq` are optional request ids (give both or neither): a write or cas with the same (client, seq)
+//! `client` and `seq` are optional request ids (give both or neither): a write, cas or append with the same (client, seq)
 //! as one already applied is answered with the first outcome and not applied again, also
 //! across leader changes (the dedup table is part of the replicated state and snapshots).
 //!
@@ -29,6 +33,7 @@
 //! |---|---|---|
 //! | 200 | `{"ok":true,"value":V}` (read: the value, `null` if absent) | ok |
 //! | 409 | `{"error":"cas-mismatch","current":V}` | fail: the compare did not hold |
+//! | 409 | `{"error":"not-a-string","current":V}` | fail: append to a non-string |
 //! | 503 | `{"error":"not-leader","leader":"n2"}` (leader may be `null`) | fail: never entered the log |
 //! | 400 | `{"error":"bad-request","detail":"..."}` | fail |
 //! | 504 | `{"error":"timeout"}`: proposed, not known to be committed | info |
@@ -153,9 +158,12 @@
 //!   seeing a higher term), so an isolated leader serves stale reads while partitioned.
 //! - `vote-without-log-check`: votes ignore the election restriction.
 //! - `skip-prev-check`: followers accept AppendEntries without comparing `prev_log_term`.
-//! - `commit-old-term`: the leader commits earlier-term entries by counting replicas.
+//! - `commit-old-term`: the leader commits earlier-term entries by counting replicas, and
+//!   (having no use for it) appends no term-start no-op.
 //! - `ack-before-write`: followers acknowledge (and every node votes) and the leader
-//!   counts itself before the entries (and the hard state) reach the disk.
+//!   counts itself before the entries (and the hard state) reach the disk; each node's
+//!   storage thread keeps its last batch in memory until the next one arrives, so a
+//!   kill -9 loses it.
 //! - `no-dedup`: the state machine ignores `(client, seq)`, so retries apply twice.
 //!
 //! # The two-phase-commit bank

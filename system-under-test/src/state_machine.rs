@@ -1,5 +1,5 @@
-//! The replicated state machine: a map from string keys to JSON values with write and
-//! compare-and-set, plus the client-session table that makes a retried request apply once.
+//! The replicated state machine: a map from string keys to JSON values with write,
+//! compare-and-set and string append, plus the client-session table that makes a retried request apply once.
 //!
 //! It is pure (no I/O, no clock): every replica that applies the same commands in the same
 //! order reaches the same state, which is what makes it a Raft state machine. The whole
@@ -36,12 +36,21 @@ pub enum Command {
         to: Value,
         request: Option<RequestId>,
     },
+    /// Appends `value` to the key's string (an absent key counts as the empty string).
+    /// Not idempotent: applied twice, the suffix shows twice.
+    Append {
+        key: String,
+        value: String,
+        request: Option<RequestId>,
+    },
 }
 
 impl Command {
     fn request(&self) -> Option<&RequestId> {
         match self {
-            Command::Write { request, .. } | Command::Cas { request, .. } => request.as_ref(),
+            Command::Write { request, .. }
+            | Command::Cas { request, .. }
+            | Command::Append { request, .. } => request.as_ref(),
         }
     }
 }
@@ -53,6 +62,11 @@ pub enum Outcome {
     Written,
     CasSucceeded,
     CasMismatch {
+        current: Value,
+    },
+    Appended,
+    /// An append to a key whose value is not a string (nor absent): nothing changed.
+    NotAString {
         current: Value,
     },
     /// A retried request older than the session window: whether it applied is no longer
@@ -147,6 +161,24 @@ impl StateMachine {
                     Outcome::CasMismatch { current }
                 }
             }
+            Command::Append { key, value, .. } => self.append(key, value),
+        }
+    }
+
+    fn append(&mut self, key: &str, suffix: &str) -> Outcome {
+        match self.data.get_mut(key) {
+            None => {
+                self.data
+                    .insert(key.to_string(), Value::String(suffix.to_string()));
+                Outcome::Appended
+            }
+            Some(Value::String(text)) => {
+                text.push_str(suffix);
+                Outcome::Appended
+            }
+            Some(other) => Outcome::NotAString {
+                current: other.clone(),
+            },
         }
     }
 
@@ -282,6 +314,53 @@ mod tests {
             Outcome::Written
         );
         assert_eq!(restored.read("a"), json!({"x": [1, 2]}));
+    }
+
+    fn append(key: &str, suffix: &str, seq: Option<u64>) -> Command {
+        Command::Append {
+            key: key.into(),
+            value: suffix.into(),
+            request: seq.map(|seq| RequestId {
+                client: "c1".into(),
+                seq,
+            }),
+        }
+    }
+
+    #[test]
+    fn append_concatenates_from_the_empty_string() {
+        let mut machine = StateMachine::new(true);
+        assert_eq!(machine.apply(&append("k", " 1", None)), Outcome::Appended);
+        assert_eq!(machine.apply(&append("k", " 2", None)), Outcome::Appended);
+        assert_eq!(machine.read("k"), json!(" 1 2"));
+    }
+
+    #[test]
+    fn append_to_a_non_string_changes_nothing() {
+        let mut machine = StateMachine::new(true);
+        machine.apply(&write("k", json!(5), None));
+        assert_eq!(
+            machine.apply(&append("k", " 1", None)),
+            Outcome::NotAString { current: json!(5) }
+        );
+        assert_eq!(machine.read("k"), json!(5));
+    }
+
+    #[test]
+    fn retried_append_applies_once_with_dedup_and_twice_without() {
+        let mut correct = StateMachine::new(true);
+        let mut buggy = StateMachine::new(false);
+        for machine in [&mut correct, &mut buggy] {
+            machine.apply(&append("k", " 1", Some(1)));
+            machine.apply(&append("k", " 2", Some(2)));
+            // The retry of seq 2 answers with the first outcome.
+            assert_eq!(
+                machine.apply(&append("k", " 2", Some(2))),
+                Outcome::Appended
+            );
+        }
+        assert_eq!(correct.read("k"), json!(" 1 2"));
+        assert_eq!(buggy.read("k"), json!(" 1 2 2"));
     }
 
     #[test]

@@ -32,7 +32,8 @@ pub use raft::{ClientError, RaftClient, RaftClientConfig};
 pub use status::{NodeStatus, fetch_status};
 
 /// One operation as a workload asks for it, in the history's vocabulary (DESIGN.md):
-/// `f` = `read` (value `null`), `write` (value `v`) or `cas` (value `[from, to]`).
+/// `f` = `read` (value `null`), `write` (value `v`) or `cas` (value `[from, to]`), or the
+/// kv-append model's `get` (value `null`) and `append` (value a string).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invocation {
     pub f: String,
@@ -56,6 +57,24 @@ impl Invocation {
             f: "write".into(),
             key: Some(key.into()),
             value,
+        }
+    }
+
+    /// A kv-append `get` of `key`; its invoke value is `null`.
+    pub fn get(key: impl Into<String>) -> Self {
+        Self {
+            f: "get".into(),
+            key: Some(key.into()),
+            value: serde_json::Value::Null,
+        }
+    }
+
+    /// A kv-append `append` of `suffix` to `key`'s string.
+    pub fn append(key: impl Into<String>, suffix: impl Into<String>) -> Self {
+        Self {
+            f: "append".into(),
+            key: Some(key.into()),
+            value: serde_json::Value::String(suffix.into()),
         }
     }
 

@@ -18,8 +18,13 @@
 //! - [`SetGenerator`]: `add` of unique integers (one counter over all keys) to `keys` keys
 //!   named `s0`, `s1`, ..., optionally mixed with `read`s (value null) that see the whole set.
 //!
-//! Both give [`Generator::final_reads`]: one `read` per key, for the final phase after the
-//! faults have healed.
+//! - [`AppendGenerator`]: the kv-append model's `append` and `get` on `keys` keys named
+//!   `a0`, `a1`, ...: each append adds a token ` N` (a space and an integer unique over all
+//!   keys) to the key's string, so a token read twice is an append applied twice, and a
+//!   token missing after it was acknowledged is a lost append. Reads are `get` (value null).
+//!
+//! All give [`Generator::final_reads`]: one read per key (`get` for appends), for the final
+//! phase after the faults have healed.
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -60,7 +65,7 @@ pub enum GeneratorError {
     KeyCount(usize),
     #[error("the register mix read/write/cas weights must not all be zero")]
     EmptyMix,
-    #[error("the set read percentage must be at most 100, got {0}")]
+    #[error("the read percentage must be at most 100, got {0}")]
     ReadPercent(u32),
 }
 
@@ -70,6 +75,7 @@ pub enum GeneratorError {
 pub enum WorkloadSpec {
     Register(RegisterConfig),
     Set(SetConfig),
+    Append(AppendConfig),
 }
 
 impl WorkloadSpec {
@@ -78,6 +84,7 @@ impl WorkloadSpec {
         Ok(match self {
             WorkloadSpec::Register(config) => Box::new(RegisterGenerator::new(config, seed)?),
             WorkloadSpec::Set(config) => Box::new(SetGenerator::new(config, seed)?),
+            WorkloadSpec::Append(config) => Box::new(AppendGenerator::new(config, seed)?),
         })
     }
 }
@@ -117,6 +124,24 @@ impl Default for SetConfig {
         SetConfig {
             keys: 1,
             read_percent: 0,
+        }
+    }
+}
+
+/// The append workload's shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppendConfig {
+    pub keys: usize,
+    /// Percentage of operations during the run that are `get`s (the rest are appends).
+    pub read_percent: u32,
+}
+
+impl Default for AppendConfig {
+    fn default() -> Self {
+        AppendConfig {
+            keys: 8,
+            read_percent: 40,
         }
     }
 }
@@ -267,5 +292,45 @@ impl Generator for SetGenerator {
 
     fn final_reads(&self) -> Vec<Invocation> {
         reads_of(&self.keys)
+    }
+}
+
+/// `append` of unique tokens and `get` on a few keys; see the module docs.
+#[derive(Debug, Clone)]
+pub struct AppendGenerator {
+    rng: ChaCha8Rng,
+    keys: Vec<String>,
+    read_percent: u32,
+    /// The last token number appended (tokens start at 1), unique over all keys.
+    last_token: u64,
+}
+
+impl AppendGenerator {
+    pub fn new(config: &AppendConfig, seed: u64) -> Result<Self, GeneratorError> {
+        check_key_count(config.keys)?;
+        if config.read_percent > 100 {
+            return Err(GeneratorError::ReadPercent(config.read_percent));
+        }
+        Ok(AppendGenerator {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            keys: (0..config.keys).map(|i| format!("a{i}")).collect(),
+            read_percent: config.read_percent,
+            last_token: 0,
+        })
+    }
+}
+
+impl Generator for AppendGenerator {
+    fn next_invocation(&mut self) -> Invocation {
+        let key = self.keys[self.rng.random_range(0..self.keys.len() as u64) as usize].clone();
+        if self.rng.random_range(0..100u32) < self.read_percent {
+            return Invocation::get(key);
+        }
+        self.last_token += 1;
+        Invocation::append(key, format!(" {}", self.last_token))
+    }
+
+    fn final_reads(&self) -> Vec<Invocation> {
+        self.keys.iter().map(Invocation::get).collect()
     }
 }

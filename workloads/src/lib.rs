@@ -20,7 +20,8 @@
 //!   [`client::Outcome`] (the one ok / fail / info classification) and the Raft HTTP client,
 //!   which binds each logical thread to a node (its own leader guess, starting at node
 //!   `thread mod n`), as Jepsen binds workers to nodes.
-//! - `generator.rs`: the `register` and `set` generators, deterministic for a seed.
+//! - `generator.rs`: the `register`, `set` and `append` (kv-append) generators, deterministic
+//!   for a seed.
 //! - `bank.rs`: the `bank` generator (transfers between random accounts, reads of every
 //!   balance); its client is `client/bank.rs`.
 //! - `driver.rs`: concurrent logical threads (each op handed to the client with its

@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 use serde_json::Value;
 use workloads::client::Invocation;
 use workloads::generator::{
-    Generator, GeneratorError, RegisterConfig, RegisterGenerator, SetConfig, SetGenerator,
-    WorkloadSpec,
+    AppendConfig, AppendGenerator, Generator, GeneratorError, RegisterConfig, RegisterGenerator,
+    SetConfig, SetGenerator, WorkloadSpec,
 };
 
 fn take(generator: &mut dyn Generator, n: usize) -> Vec<Invocation> {
@@ -230,4 +230,48 @@ fn workload_spec_reads_from_json_with_defaults() {
     let spec: WorkloadSpec = serde_json::from_str(r#"{"kind":"set"}"#).unwrap();
     assert_eq!(spec, WorkloadSpec::Set(SetConfig::default()));
     assert!(serde_json::from_str::<WorkloadSpec>(r#"{"kind":"register","kyes":3}"#).is_err());
+}
+
+#[test]
+fn append_tokens_are_unique_over_all_keys_and_reads_are_gets() {
+    let config = AppendConfig {
+        keys: 4,
+        read_percent: 30,
+    };
+    let mut generator = AppendGenerator::new(&config, 3).unwrap();
+    let ops = take(&mut generator, 4_000);
+    let mut tokens = HashSet::new();
+    let mut gets = 0;
+    for op in &ops {
+        match op.f.as_str() {
+            "get" => {
+                gets += 1;
+                assert_eq!(op.value, Value::Null);
+            }
+            "append" => {
+                let token = op.value.as_str().expect("append values are strings");
+                assert!(
+                    token.starts_with(' '),
+                    "tokens are space-separated: {token:?}"
+                );
+                assert!(tokens.insert(token.to_string()), "token {token:?} repeats");
+            }
+            other => panic!("unexpected function {other}"),
+        }
+        assert!(op.key.as_deref().unwrap().starts_with('a'));
+    }
+    assert!((1000..1400).contains(&gets), "about 30% gets, got {gets}");
+    let finals = generator.final_reads();
+    assert_eq!(finals.len(), 4);
+    assert!(finals.iter().all(|op| op.f == "get"));
+    assert!(
+        AppendGenerator::new(
+            &AppendConfig {
+                keys: 1,
+                read_percent: 101
+            },
+            1
+        )
+        .is_err()
+    );
 }

@@ -51,6 +51,7 @@ impl Schedule {
         let (workload, keys) = match w.kind {
             WorkloadKind::Register => ("register", format!(" keys: {},", w.keys)),
             WorkloadKind::Set => ("set", format!(" keys: {},", w.keys)),
+            WorkloadKind::Append => ("append", format!(" keys: {},", w.keys)),
             WorkloadKind::Bank => ("bank", String::new()),
         };
         let _ = writeln!(

@@ -229,12 +229,13 @@ impl Validator<'_> {
         let kind = match (workload.kind.value.as_str(), system) {
             ("register", SystemKind::Raft) => WorkloadKind::Register,
             ("set", SystemKind::Raft) => WorkloadKind::Set,
+            ("append", SystemKind::Raft) => WorkloadKind::Append,
             ("bank", SystemKind::Bank) => WorkloadKind::Bank,
             (other, SystemKind::Raft) => {
                 return Err(self.error(
                     workload.kind.referenced,
                     format!(
-                        "expected workload kind register or set for a raft system, found {}",
+                        "expected workload kind register, set or append for a raft system, found {}",
                         quoted(other)
                     ),
                 ));
@@ -337,7 +338,9 @@ impl Validator<'_> {
         workload: WorkloadKind,
     ) -> Result<Vec<CheckKind>> {
         let (model_check, model_name) = match workload {
-            WorkloadKind::Register => (CheckKind::Linearizable, "linearizable"),
+            WorkloadKind::Register | WorkloadKind::Append => {
+                (CheckKind::Linearizable, "linearizable")
+            }
             WorkloadKind::Set => (CheckKind::Set, "set"),
             WorkloadKind::Bank => (CheckKind::Bank, "bank"),
         };

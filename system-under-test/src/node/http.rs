@@ -66,6 +66,12 @@ enum KvRequest {
         client: Option<String>,
         seq: Option<u64>,
     },
+    Append {
+        key: String,
+        value: String,
+        client: Option<String>,
+        seq: Option<u64>,
+    },
 }
 
 /// Accepts connections until the listener fails.
@@ -154,6 +160,16 @@ fn into_driver_input(
             to,
             request: request_id(client, seq)?,
         },
+        KvRequest::Append {
+            key,
+            value,
+            client,
+            seq,
+        } => Command::Append {
+            key,
+            value,
+            request: request_id(client, seq)?,
+        },
     };
     Ok(DriverInput::Propose { command, reply })
 }
@@ -166,6 +182,10 @@ fn client_response(reply: ClientReply) -> HttpResponse {
         ClientReply::CasMismatch(current) => json_response(
             StatusCode::CONFLICT,
             &json!({"error": "cas-mismatch", "current": current}),
+        ),
+        ClientReply::NotAString(current) => json_response(
+            StatusCode::CONFLICT,
+            &json!({"error": "not-a-string", "current": current}),
         ),
         ClientReply::NotLeader(leader) => json_response(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -185,9 +185,18 @@ pub async fn run_node(args: NodeArgs) -> Result<(), NodeError> {
     let (storage_tx, storage_rx) = mpsc::channel(STORAGE_QUEUE_CAPACITY);
     let (completion_tx, completion_rx) = mpsc::unbounded_channel();
     let storage_peers = peers.clone();
+    let hold_last_batch = args.bug == Some(Bug::AckBeforeWrite);
     std::thread::Builder::new()
         .name("raft-storage".into())
-        .spawn(move || run_storage_thread(storage, storage_rx, completion_tx, storage_peers))
+        .spawn(move || {
+            run_storage_thread(
+                storage,
+                storage_rx,
+                completion_tx,
+                storage_peers,
+                hold_last_batch,
+            )
+        })
         .map_err(NodeError::Runtime)?;
 
     let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE_CAPACITY);
@@ -232,6 +241,8 @@ pub enum ClientReply {
     /// Done; the value read, or the value now stored.
     Ok(Value),
     CasMismatch(Value),
+    /// An append to a value that is not a string (HTTP 409 `not-a-string`).
+    NotAString(Value),
     NotLeader(Option<NodeId>),
     Timeout,
     /// Outcome unknown (HTTP 500 with this error).
@@ -647,11 +658,15 @@ fn reply_for(command: &Command, outcome: Outcome) -> ClientReply {
     match (outcome, command) {
         (Outcome::Written, Command::Write { value, .. }) => ClientReply::Ok(value.clone()),
         (Outcome::CasSucceeded, Command::Cas { to, .. }) => ClientReply::Ok(to.clone()),
+        (Outcome::Appended, Command::Append { value, .. }) => {
+            ClientReply::Ok(Value::String(value.clone()))
+        }
         (Outcome::CasMismatch { current }, _) => ClientReply::CasMismatch(current),
+        (Outcome::NotAString { current }, _) => ClientReply::NotAString(current),
         (Outcome::Expired, _) => ClientReply::Unknown("request-expired".into()),
         // A duplicate answered with an outcome of the other kind cannot be told apart
         // from a client reusing a request id for a different command.
-        (Outcome::Written | Outcome::CasSucceeded, _) => {
+        (Outcome::Written | Outcome::CasSucceeded | Outcome::Appended, _) => {
             ClientReply::Unknown("request id reused for a different command".into())
         }
     }

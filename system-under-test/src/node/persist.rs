@@ -1,6 +1,12 @@
 //! The storage thread: executes the engine's persistence actions in order, batching every
 //! job that queued up while the previous fsync ran into one write and one fsync, then
 //! releases the messages that had to wait for that fsync and reports what is durable.
+//!
+//! Under the planted bug `ack-before-write` the thread *holds* each batch in memory and
+//! writes it only when the next batch arrives (a write-back cache that trusts the process
+//! to live): the engine has already acknowledged those entries (it counts them persisted
+//! at append, and sends every reply at once), so a `kill -9` loses the last batch of every
+//! node it hits, and on an idle node that batch stays unwritten indefinitely.
 
 use std::sync::Arc;
 
@@ -54,13 +60,16 @@ pub enum Completion {
     Failed(StorageError),
 }
 
-/// Runs until the job channel closes or the disk fails.
+/// Runs until the job channel closes or the disk fails. `hold_last_batch` turns on the
+/// planted bug `ack-before-write` (see the module docs).
 pub fn run_storage_thread(
     mut storage: Storage,
     mut jobs: mpsc::Receiver<StorageJob>,
     completions: mpsc::UnboundedSender<Completion>,
     peers: PeerRouter,
+    hold_last_batch: bool,
 ) {
+    let mut held: Vec<StorageJob> = Vec::new();
     while let Some(first) = jobs.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_JOBS_PER_SYNC {
@@ -68,6 +77,16 @@ pub fn run_storage_thread(
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
+        }
+        if hold_last_batch {
+            // Write the batch held so far; keep this one in memory only. Its messages
+            // (none under the bug: the engine sends every reply at once) still go now.
+            for job in &mut batch {
+                for envelope in job.messages.drain(..) {
+                    peers.send(envelope);
+                }
+            }
+            batch = std::mem::replace(&mut held, batch);
         }
         match persist_batch(&mut storage, &mut batch) {
             Ok(done) => {

@@ -442,8 +442,18 @@ impl Engine {
             .collect();
         self.heartbeat_deadline_ms = self.now_ms + self.cfg.heartbeat_ms;
         self.check_quorum_deadline_ms = self.now_ms + self.cfg.election_timeout_max_ms;
-        let (index, _) = self.append_as_leader(Payload::Noop);
-        self.term_start_index = index;
+        if self.bug(Bug::CommitOldTerm) {
+            // The planted bug is an implementation that commits by counting replicas of
+            // any entry: it has no use for a term-start no-op (which exists to give a new
+            // leader a current-term entry to commit), and trusts its commit index once the
+            // log it was elected with is committed, by count. Without the no-op, an old
+            // entry committed by count is not followed by a current-term entry on the same
+            // majority, which is what leaves the figure 8 overwrite open.
+            self.term_start_index = self.log.last_index();
+        } else {
+            let (index, _) = self.append_as_leader(Payload::Noop);
+            self.term_start_index = index;
+        }
         self.broadcast_append(false);
         self.maybe_commit();
     }

@@ -456,6 +456,11 @@ fn commitment_5_4_2_old_term_entries_commit_only_with_a_current_term_entry() {
     );
 
     let mut buggy = elected_leader(3, &[1, 2], Some(Bug::CommitOldTerm));
+    assert_eq!(
+        buggy.last_log_index(),
+        2,
+        "the planted bug appends no term-start no-op"
+    );
     buggy.step(Input::LogPersisted { index: 2, term: 2 });
     buggy.step(Input::Receive {
         from: "n2".into(),

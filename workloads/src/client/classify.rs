@@ -17,7 +17,7 @@
 //! | other 4xx | fail | the body's `error`, else `http-<status>` |
 //! | any other status | info | `unexpected-status-<status>` |
 //!
-//! One refinement: a `read` has no effect on the store, so a read whose outcome is unknown
+//! One refinement: a `read` (or `get`, the kv-append model's read) has no effect on the store, so a read whose outcome is unknown
 //! "definitely did not take effect" and is classified `fail` with the same error string (as
 //! Jepsen's clients do). This keeps timed-out reads from inflating the checker's search.
 
@@ -127,7 +127,7 @@ fn classify_answer(inv: &Invocation, status: u16, body: &Bytes) -> Classified {
 fn success(inv: &Invocation, parsed: Option<AnswerBody>) -> Outcome {
     match parsed {
         Some(body) if body.ok => {
-            if inv.f == "read" {
+            if is_read(&inv.f) {
                 Outcome::Ok(body.value)
             } else {
                 Outcome::Ok(inv.value.clone())
@@ -137,9 +137,14 @@ fn success(inv: &Invocation, parsed: Option<AnswerBody>) -> Outcome {
     }
 }
 
+/// Whether `f` only observes the store: `read` (registers) or `get` (kv-append).
+pub fn is_read(f: &str) -> bool {
+    f == "read" || f == "get"
+}
+
 fn reads_have_no_effect(inv: &Invocation, classified: Classified) -> Classified {
     match classified.outcome {
-        Outcome::Info(error) if inv.f == "read" => Classified {
+        Outcome::Info(error) if is_read(&inv.f) => Classified {
             outcome: Outcome::Fail(error),
             leader_hint: classified.leader_hint,
         },

@@ -8,13 +8,21 @@
 //! old leader keeps doing so while others have moved on to the new one, which is exactly
 //! how a real deployment's clients see a stale leader (and what makes stale reads findable).
 //!
-//! Within one operation it tries another node only while everything so far is a definite
-//! failure (`not-leader`, or a connection that never opened): once a request may have
-//! reached a leader and its fate is unknown, the operation ends as `info`, never retried.
-//! All attempts of one operation share one deadline (`timeout_ms`).
+//! Within one operation it tries another node after a definite failure (`not-leader`, or a
+//! connection that never opened). A write, cas or append whose outcome is unknown (timeout,
+//! reset after sending, 5xx) is *re-sent with the same request id* to the next node
+//! (`resend_unknown`, on by default), as a real client with request ids does: the store's
+//! dedup must make that safe, and the planted bug `no-dedup` is what makes it unsafe. Each
+//! attempt of such an op gets at most half the op's budget, so that a resend fits. Once any
+//! attempt may have taken effect, the op can no longer end `fail` on a refusal that only
+//! says *that attempt* did nothing (`not-leader`, connection refused): it ends `info`
+//! unless the store answers for the request id itself (200, or a 4xx such as
+//! `cas-mismatch`). All attempts of one operation share one deadline (`timeout_ms`) and a
+//! bound (`max_attempts`); reads are never re-sent after a timeout (they end `fail`).
 //!
-//! Writes and cas carry request ids (`client`, `seq`) so that the store applies a retried
-//! request once. Ids come from *sessions*: a session is held by one operation at a time, so
+//! Writes, cas and appends carry request ids (`client`, `seq`) so that the store applies a
+//! retried request once. `get` and `append` are the kv-append model's functions (sent as
+//! the store's `read` and `append`). Ids come from *sessions*: a session is held by one operation at a time, so
 //! its sequence numbers reach the store in order even when many operations share this client
 //! (a store that remembers only each client's latest seq would otherwise answer an older
 //! request with a newer one's outcome).
@@ -58,8 +66,11 @@ pub struct RaftClientConfig {
     pub client_id: String,
     /// Deadline of one operation, all its attempts included.
     pub timeout_ms: u64,
-    /// Attempts per operation (>= 1); later ones only after definite failures.
+    /// Attempts per operation (>= 1): after definite failures, and (with
+    /// `resend_unknown`) re-sends of a write whose outcome is unknown.
     pub max_attempts: usize,
+    /// Re-send a write, cas or append whose outcome is unknown, with the same request id.
+    pub resend_unknown: bool,
     /// Idle keep-alive connections kept per node.
     pub max_idle_per_node: usize,
 }
@@ -69,7 +80,8 @@ impl Default for RaftClientConfig {
         Self {
             client_id: unique_client_id(),
             timeout_ms: 1000,
-            max_attempts: 3,
+            max_attempts: 4,
+            resend_unknown: true,
             max_idle_per_node: 64,
         }
     }
@@ -166,30 +178,37 @@ impl RaftClient {
     }
 
     /// Runs one operation of logical thread `thread`: first at that thread's guess, then
-    /// at other nodes only after definite failures.
+    /// at other nodes after definite failures and (see the module docs) unknown outcomes.
     pub async fn run_as(&self, thread: usize, inv: &Invocation) -> Outcome {
-        let (body, _session) = match self.prepare(inv) {
+        let (body, session) = match self.prepare(inv) {
             Ok(prepared) => prepared,
             Err(refused) => return refused,
         };
+        let resend = self.config.resend_unknown && session.is_some();
         let guess = self.guess_slot(thread);
         let deadline = Instant::now() + self.timeout();
+        let attempt_budget = if resend {
+            self.timeout() / 2
+        } else {
+            self.timeout()
+        };
         let mut target = self.first_target(guess);
-        let mut outcome = Outcome::Fail("no-attempt".into());
+        let mut attempt = Attempted::default();
         for _ in 0..self.config.max_attempts.max(1) {
+            let attempt_deadline = deadline.min(Instant::now() + attempt_budget);
             let transport = self.nodes[target]
                 .pool
-                .send(Method::POST, "/kv", body.clone(), deadline)
+                .send(Method::POST, "/kv", body.clone(), attempt_deadline)
                 .await;
             let classified = classify(inv, &transport);
-            let next = self.learn(guess, target, &transport, &classified);
-            outcome = classified.outcome;
+            let next = self.learn(guess, target, &transport, &classified, resend);
+            attempt.record(classified.outcome, &transport);
             match next {
                 Some(next) if Instant::now() < deadline => target = next,
                 _ => break,
             }
         }
-        outcome
+        attempt.settle()
     }
 
     /// Runs one operation on node `id` only: no redirects, no retries, no thread's guess
@@ -234,13 +253,15 @@ impl RaftClient {
     }
 
     /// Updates the thread's guess from one attempt and says where the same operation may go
-    /// next: only after a definite failure that another node might not give.
+    /// next: after a definite failure that another node might not give, or to resend a
+    /// write whose outcome is unknown.
     fn learn(
         &self,
         guess: &AtomicUsize,
         target: usize,
         transport: &Transport,
         classified: &Classified,
+        resend: bool,
     ) -> Option<usize> {
         match (&classified.outcome, transport) {
             (Outcome::Ok(_), _) => {
@@ -276,11 +297,19 @@ impl RaftClient {
                 Some(next)
             }
             // No answer in time (a paused, isolated or overloaded node) or a broken
-            // connection: the operation is over (its outcome is unknown), but this thread's
-            // next one starts at the next node rather than waiting on the same one again.
+            // connection: this thread's next request starts at the next node rather than
+            // waiting on the same one again; a resend of an unknown write goes there too.
             (_, Transport::TimedOut | Transport::Broken(_)) => {
-                guess.store(self.next_node(target), Ordering::Relaxed);
-                None
+                let next = self.next_node(target);
+                guess.store(next, Ordering::Relaxed);
+                (resend && matches!(classified.outcome, Outcome::Info(_))).then_some(next)
+            }
+            // A 5xx after sending (the leader lost leadership, could not commit in time):
+            // unknown. Only a resend moves on; otherwise the thread stays where it is.
+            (Outcome::Info(_), _) if resend => {
+                let next = self.next_node(target);
+                guess.store(next, Ordering::Relaxed);
+                Some(next)
             }
             _ => None,
         }
@@ -292,7 +321,14 @@ impl RaftClient {
         let bad = || Outcome::Fail("bad-invocation".into());
         let key = inv.key.as_deref().ok_or_else(bad)?;
         let (request, session) = match inv.f.as_str() {
-            "read" => (json!({"op": "read", "key": key}), None),
+            "read" | "get" => (json!({"op": "read", "key": key}), None),
+            "append" => {
+                let suffix = inv.value.as_str().ok_or_else(bad)?;
+                let mut session = self.checkout_session();
+                let (client, seq) = session.next_id();
+                let request = json!({"op": "append", "key": key, "value": suffix, "client": client, "seq": seq});
+                (request, Some(session))
+            }
             "write" => {
                 let mut session = self.checkout_session();
                 let (client, seq) = session.next_id();
@@ -331,6 +367,52 @@ impl RaftClient {
         self.idle_sessions
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// What the attempts of one operation said so far.
+#[derive(Debug)]
+struct Attempted {
+    last: Outcome,
+    /// The last refusal was the store answering for the request itself (a 4xx such as
+    /// `cas-mismatch`), not a node saying only that this attempt did nothing.
+    last_is_authoritative: bool,
+    /// The latest unknown outcome: some attempt may have taken effect.
+    unknown: Option<Outcome>,
+}
+
+impl Default for Attempted {
+    fn default() -> Self {
+        Attempted {
+            last: Outcome::Fail("no-attempt".into()),
+            last_is_authoritative: false,
+            unknown: None,
+        }
+    }
+}
+
+impl Attempted {
+    fn record(&mut self, outcome: Outcome, transport: &Transport) {
+        if matches!(outcome, Outcome::Info(_)) {
+            self.unknown = Some(outcome.clone());
+        }
+        self.last_is_authoritative = matches!(
+            transport,
+            Transport::Answered {
+                status: 400..=499,
+                ..
+            }
+        );
+        self.last = outcome;
+    }
+
+    /// The operation's outcome: a refusal of the last attempt does not undo an earlier
+    /// attempt that may have taken effect.
+    fn settle(self) -> Outcome {
+        match (self.last, self.unknown) {
+            (Outcome::Fail(_), Some(unknown)) if !self.last_is_authoritative => unknown,
+            (last, _) => last,
+        }
     }
 }
 

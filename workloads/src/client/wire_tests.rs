@@ -135,9 +135,19 @@ fn serve(
 }
 
 fn client(nodes: &[(&str, SocketAddr)], timeout_ms: u64) -> RaftClient {
+    client_with(nodes, timeout_ms, true)
+}
+
+/// A client that never re-sends a write whose outcome is unknown.
+fn client_without_resend(nodes: &[(&str, SocketAddr)], timeout_ms: u64) -> RaftClient {
+    client_with(nodes, timeout_ms, false)
+}
+
+fn client_with(nodes: &[(&str, SocketAddr)], timeout_ms: u64, resend_unknown: bool) -> RaftClient {
     let config = RaftClientConfig {
         client_id: "t".into(),
         timeout_ms,
+        resend_unknown,
         ..RaftClientConfig::default()
     };
     RaftClient::new(
@@ -239,7 +249,16 @@ async fn a_node_that_never_answers_times_out_as_unknown() {
         .await
         .expect("the client's own timeout ends the operation");
     assert_eq!(outcome, Outcome::Info("timeout".into()));
-    assert_eq!(server.received().len(), 1, "the request reached the server");
+    let received = server.received();
+    assert_eq!(
+        received.len(),
+        2,
+        "the request and its resend reached the server"
+    );
+    assert_eq!(
+        received[0], received[1],
+        "a resend is the same request, same id"
+    );
 }
 
 /// An address where nothing listens: bind a port, then free it.
@@ -287,10 +306,100 @@ async fn refused_moves_on_to_the_next_node() {
 }
 
 #[tokio::test]
-async fn nothing_is_retried_once_the_outcome_is_unknown() {
+async fn an_unknown_write_is_resent_with_the_same_id_to_the_next_node() {
     let lost = TestServer::start(Behavior::CloseAfterRead).await;
     let other = TestServer::start(respond(200, r#"{"ok":true,"value":4}"#)).await;
     let client = client(&[("n1", lost.addr), ("n2", other.addr)], 500);
+    assert_eq!(client.invoke(0, &write()).await, Outcome::Ok(json!(4)));
+    let resent = &other.received()[0];
+    let first = lost.received()[0].as_str().unwrap().to_string();
+    let client_id = resent["client"].as_str().unwrap();
+    let seq = resent["seq"].as_u64().unwrap();
+    assert!(
+        first.contains(&format!(r#""client":"{client_id}""#))
+            && first.contains(&format!(r#""seq":{seq}"#)),
+        "the resend carries the first attempt's id: {first} vs {resent}"
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_after_an_unknown_attempt_is_unknown_not_a_failure() {
+    let lost = TestServer::start(Behavior::CloseAfterRead).await;
+    let candidate =
+        TestServer::start(respond(503, r#"{"error":"not-leader","leader":null}"#)).await;
+    let client = client(&[("n1", lost.addr), ("n2", candidate.addr)], 500);
+    assert_eq!(
+        client.invoke(0, &write()).await,
+        Outcome::Info("reset".into()),
+        "the first attempt may have taken effect"
+    );
+    assert_eq!(candidate.received().len(), 1);
+}
+
+#[tokio::test]
+async fn the_stores_own_answer_for_the_id_settles_a_resent_cas() {
+    let lost = TestServer::start(Behavior::CloseAfterRead).await;
+    let leader = TestServer::start(respond(409, r#"{"error":"cas-mismatch","current":7}"#)).await;
+    let client = client(&[("n1", lost.addr), ("n2", leader.addr)], 500);
+    let cas = Invocation::cas("k", json!(4), json!(5));
+    assert_eq!(
+        client.invoke(0, &cas).await,
+        Outcome::Fail("cas-mismatch".into())
+    );
+}
+
+#[tokio::test]
+async fn reads_are_never_resent_after_a_timeout() {
+    let paused = TestServer::start(Behavior::NeverAnswer).await;
+    let live = TestServer::start(respond(200, r#"{"ok":true,"value":4}"#)).await;
+    let client = client(&[("n1", paused.addr), ("n2", live.addr)], 200);
+    assert_eq!(
+        client.invoke(0, &read()).await,
+        Outcome::Fail("timeout".into())
+    );
+    assert!(live.received().is_empty());
+}
+
+#[tokio::test]
+async fn gets_and_appends_use_the_stores_read_and_append() {
+    let leader = TestServer::start(respond(200, r#"{"ok":true,"value":" 1 2"}"#)).await;
+    let client = client(&[("n1", leader.addr)], 500);
+    assert_eq!(
+        client.invoke(0, &Invocation::get("a1")).await,
+        Outcome::Ok(json!(" 1 2"))
+    );
+    assert_eq!(
+        client.invoke(0, &Invocation::append("a1", " 3")).await,
+        Outcome::Ok(json!(" 3")),
+        "an append's ok value is its own suffix"
+    );
+    let received = leader.received();
+    assert_eq!(received[0], json!({"op": "read", "key": "a1"}));
+    assert_eq!(received[1]["op"], "append");
+    assert_eq!(received[1]["value"], " 3");
+    assert!(received[1]["seq"].is_u64(), "appends carry request ids");
+    assert_eq!(
+        client
+            .invoke(0, &Invocation::append("a1", json!(3).to_string()))
+            .await,
+        Outcome::Ok(json!("3"))
+    );
+    let not_a_string = Invocation {
+        f: "append".into(),
+        key: Some("a1".into()),
+        value: json!(3),
+    };
+    assert_eq!(
+        client.invoke(0, &not_a_string).await,
+        Outcome::Fail("bad-invocation".into())
+    );
+}
+
+#[tokio::test]
+async fn without_resend_nothing_is_retried_once_the_outcome_is_unknown() {
+    let lost = TestServer::start(Behavior::CloseAfterRead).await;
+    let other = TestServer::start(respond(200, r#"{"ok":true,"value":4}"#)).await;
+    let client = client_without_resend(&[("n1", lost.addr), ("n2", other.addr)], 500);
     assert_eq!(
         client.invoke(0, &write()).await,
         Outcome::Info("reset".into())
@@ -385,7 +494,7 @@ async fn invalid_invocations_fail_without_sending() {
         value: json!(1),
     };
     let unknown = Invocation {
-        f: "append".into(),
+        f: "increment".into(),
         key: Some("k".into()),
         value: json!(1),
     };
@@ -423,7 +532,7 @@ async fn status_is_parsed() {
 async fn after_a_timeout_the_next_operation_starts_at_another_node() {
     let paused = TestServer::start(Behavior::NeverAnswer).await;
     let live = TestServer::start(respond(200, r#"{"ok":true,"value":4}"#)).await;
-    let client = client(&[("n1", paused.addr), ("n2", live.addr)], 200);
+    let client = client_without_resend(&[("n1", paused.addr), ("n2", live.addr)], 200);
     // Thread 0's home node is n1.
     assert_eq!(
         client.invoke(0, &write()).await,
@@ -504,7 +613,7 @@ async fn a_refusal_naming_no_leader_moves_that_threads_next_op_on() {
 async fn a_timeout_moves_only_the_thread_that_saw_it() {
     let paused = TestServer::start(Behavior::NeverAnswer).await;
     let live = TestServer::start(respond(200, r#"{"ok":true,"value":4}"#)).await;
-    let client = client(&[("n1", paused.addr), ("n2", live.addr)], 200);
+    let client = client_without_resend(&[("n1", paused.addr), ("n2", live.addr)], 200);
     assert_eq!(
         client.invoke(0, &write()).await,
         Outcome::Info("timeout".into())
