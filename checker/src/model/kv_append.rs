@@ -17,6 +17,11 @@ use rustc_hash::FxHashMap;
 
 use super::{Completion, Model, ModelConfig, ModelKind, unknown_function};
 use crate::format::{SinkError, ValRef};
+use crate::partition::Call;
+
+/// Most bytes of `get` results that [`KvAppend::prune_unneeded_info`] scans (summed over
+/// every info append), so that pruning stays cheap next to the search it saves.
+const PRUNE_SCAN_BUDGET_BYTES: usize = 1 << 30;
 
 /// A kv operation on one key, with its observed result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,6 +352,45 @@ impl Model for KvAppend {
 
     fn is_pure(&self, op: &KvOp) -> bool {
         matches!(op, KvOp::Get(_))
+    }
+
+    /// Drops `info` appends whose suffix appears in no string any `get` returned.
+    ///
+    /// Why no linearization needs such an append A of x: after A the string is `s + x`, and
+    /// until the next put it only grows at its end, so every get placed there returns a
+    /// string containing x. None does, so no get sits between A and the next put (or the
+    /// end); deleting A changes only states nobody reads, and appends and puts succeed in
+    /// every state. Under a partition most timed-out appends are of this kind, and each is
+    /// otherwise free to float, multiplying the configurations to explore. Skipped when
+    /// the substring scans would cost more than [`PRUNE_SCAN_BUDGET_BYTES`].
+    fn prune_unneeded_info(&self, calls: &mut Vec<Call<KvOp>>) -> usize {
+        let mut read_ids: Vec<u32> = calls
+            .iter()
+            .filter_map(|call| match call.op {
+                KvOp::Get(id) => Some(id),
+                _ => None,
+            })
+            .collect();
+        read_ids.sort_unstable();
+        read_ids.dedup();
+        let reads: Vec<String> = read_ids.iter().map(|&id| self.strings.text(id)).collect();
+        let read_bytes: usize = reads.iter().map(String::len).sum();
+        let info_appends = calls
+            .iter()
+            .filter(|call| call.is_info() && matches!(call.op, KvOp::Append(_)))
+            .count();
+        if info_appends.saturating_mul(read_bytes) > PRUNE_SCAN_BUDGET_BYTES {
+            return 0;
+        }
+        let before = calls.len();
+        calls.retain(|call| match call.op {
+            KvOp::Append(suffix) if call.is_info() => {
+                let suffix = self.strings.text(suffix);
+                reads.iter().any(|read| read.contains(suffix.as_str()))
+            }
+            _ => true,
+        });
+        before - calls.len()
     }
 
     fn heap_bytes(&self) -> usize {
