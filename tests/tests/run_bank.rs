@@ -5,6 +5,8 @@
 //!   coordinator ends `valid`, with a bank verdict, an availability row per fault window,
 //!   a successful read after the heal, and `faultline check` of the stored run picks the
 //!   bank check by itself;
+//! - the bank with `--replicated-coordinator` under a coordinator kill, a kill of the
+//!   decision store's leader, a participant pause and a partition ends `valid`;
 //! - the bank with `2pc-commit-without-all-votes` under participant partitions ends
 //!   `invalid` (6/6 seeds and 10/10 of the longer schedule in `chaos/schedules/bugs`), and
 //!   the explanation names the bad read: its balances and what they sum to against the
@@ -42,6 +44,29 @@ nemesis:
     for: 1500ms
   - at: 10s
     partition: [[c1], [p1, p2, p3]]
+    for: 1500ms
+final: { heal: true, quiesce: 1s, final_reads: true }
+";
+
+/// The replicated coordinator (c1..c3, decision store r1..r3) under a coordinator kill, a
+/// kill of the decision store's leader, a participant pause and a partition.
+const REPLICATED_FAULTS: &str = "name: e2e-bank-replicated
+seed: 1
+system: { kind: bank, participants: 3, accounts: 6, initial_balance: 100, replicated_coordinator: true, coordinators: 3 }
+duration: 10s
+workload: { kind: bank, clients: 6, rate: 60/s, timeout: 1s }
+nemesis:
+  - at: 1s
+    kill: coordinator
+    restart_after: 1500ms
+  - at: 3s
+    kill: leader
+    restart_after: 1500ms
+  - at: 5s
+    pause: participant
+    for: 1s
+  - at: 7s
+    partition: [[c1, p1], [c2, c3, p2, p3, r1, r2, r3]]
     for: 1500ms
 final: { heal: true, quiesce: 1s, final_reads: true }
 ";
@@ -148,6 +173,46 @@ fn the_bank_under_faults_on_participants_and_coordinator_is_valid() {
         check.describe()
     );
     assert!(check.stdout.contains("total 600"), "{}", check.describe());
+}
+
+#[test]
+fn the_replicated_bank_under_faults_on_coordinators_participants_and_store_is_valid() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (run, out) = run(work.path(), REPLICATED_FAULTS);
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let results = read_json(&run.join("results.json"));
+    let bank = bank_check(&results);
+    assert_eq!(bank["verdict"], "valid", "{bank:#}");
+    assert_eq!(bank["bank"]["bad_reads"], 0, "{bank:#}");
+    assert!(
+        bank["bank"]["transfers"]["ok"].as_u64().unwrap() > 50,
+        "{bank:#}"
+    );
+
+    let ops = read_history(run.join("history.jsonl")).expect("history parses");
+    let targets: Vec<String> = ops
+        .iter()
+        .filter(|op| op.process == Process::Nemesis && op.f.starts_with("start-"))
+        .map(|op| op.value["nodes"][0].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(targets.len(), 4, "{targets:?}");
+    assert!(targets[0].starts_with('c'), "a coordinator: {targets:?}");
+    assert!(
+        targets[1].starts_with('r'),
+        "the store's leader: {targets:?}"
+    );
+    assert!(targets[2].starts_with('p'), "a participant: {targets:?}");
+    // Live after the last heal: a read of every balance succeeds.
+    let last_heal = ops
+        .iter()
+        .rposition(|op| op.process == Process::Nemesis)
+        .unwrap();
+    assert!(
+        ops[last_heal..]
+            .iter()
+            .any(|op| op.f == "read" && op.kind == OpType::Ok),
+        "a successful read after the last heal"
+    );
 }
 
 #[test]
