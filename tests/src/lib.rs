@@ -526,3 +526,83 @@ fn is_zombie(pid: u32) -> bool {
         })
         .unwrap_or(true)
 }
+
+/// A JSON file (e.g. a run's `results.json`), parsed.
+pub fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A `history.jsonl`, one JSON value per record (for tests that look at raw records).
+pub fn read_history_records(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}")))
+        .collect()
+}
+
+/// The first invalid run of a planted-bug schedule.
+pub struct InvalidRun {
+    pub seed: u64,
+    pub dir: PathBuf,
+    pub results: Value,
+}
+
+/// Runs `schedule` (which must turn on `bug`) with seeds 1, 2, ... up to `max_seeds` in a
+/// store under `work`, until one run ends `invalid`; panics if none does, or if a run ends
+/// neither valid nor invalid.
+pub fn run_until_invalid(schedule: &Path, bug: &str, max_seeds: u64, work: &Path) -> InvalidRun {
+    let text =
+        std::fs::read_to_string(schedule).unwrap_or_else(|e| panic!("{}: {e}", schedule.display()));
+    assert!(
+        text.contains(&format!("bug: {bug}")),
+        "{} turns the {bug} bug on",
+        schedule.display()
+    );
+    let mut tries = Vec::new();
+    for seed in 1..=max_seeds {
+        let seed_text = seed.to_string();
+        let args: [&OsStr; 7] = [
+            "run".as_ref(),
+            schedule.as_os_str(),
+            "--store".as_ref(),
+            "store".as_ref(),
+            "--seed".as_ref(),
+            seed_text.as_ref(),
+            "--quiet".as_ref(),
+        ];
+        let out = run_faultline(args, work);
+        let dir = work.join("store/latest");
+        match out.code {
+            Some(1) => {
+                let results = read_json(&dir.join("results.json"));
+                assert_eq!(results["verdict"], "invalid", "{results:#}");
+                eprintln!("{bug} found with seed {seed} (before: {tries:?})");
+                return InvalidRun { seed, dir, results };
+            }
+            Some(0) => tries.push((seed, "valid")),
+            _ => panic!("seed {seed}: neither valid nor invalid: {}", out.describe()),
+        }
+    }
+    panic!("the planted {bug} bug was not found in {max_seeds} seeds: {tries:?}");
+}
+
+/// The key that the invalid linearizability check of `results` explains; asserts that the
+/// explanation also names the op that cannot be linearized.
+pub fn explained_key(results: &Value) -> String {
+    let check = results["checks"]
+        .as_array()
+        .and_then(|checks| checks.iter().find(|c| c["check"] == "linearizable"))
+        .expect("a linearizable check");
+    assert_eq!(check["verdict"], "invalid", "{check:#}");
+    let explanation = &check["result"]["explanation"];
+    let culprit = explanation["culprit"]["op"].as_str().unwrap_or_default();
+    assert!(
+        !culprit.is_empty(),
+        "the explanation names the op that cannot be linearized: {explanation:#}"
+    );
+    explanation["key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the explanation names a key: {explanation:#}"))
+        .to_string()
+}

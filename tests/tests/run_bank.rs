@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use checker::history::{OpType, Process};
 use serde_json::Value;
-use tests::run_faultline;
+use tests::{read_json, run_faultline};
 use workloads::recorder::read_history;
 
 /// One fault of each kind on a participant and on the coordinator, ~10 s of faults.
@@ -94,11 +94,6 @@ fn run(work: &Path, schedule: &str) -> (PathBuf, tests::FaultlineOutput) {
     let run = std::fs::canonicalize(work.join("store").join("latest"))
         .unwrap_or_else(|e| panic!("store/latest: {e}\n{}", out.describe()));
     (run, out)
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn bank_check(results: &Value) -> &Value {

@@ -8,8 +8,7 @@ use std::process::Command;
 
 use chaos::schedule::load_schedule;
 use checker::history::{OpType, Process};
-use serde_json::Value;
-use tests::run_faultline;
+use tests::{read_json, run_faultline};
 use workloads::recorder::read_history;
 
 /// Three nodes, eight seconds, one fault of each kind, a short quiesce.
@@ -179,9 +178,4 @@ fn repo_root() -> PathBuf {
         .parent()
         .expect("tests/ is in the workspace root")
         .to_path_buf()
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use tests::run_faultline;
+use tests::{explained_key, read_history_records, run_until_invalid};
 
 const MAX_SEEDS: u64 = 3;
 
@@ -24,70 +24,20 @@ fn schedule_path() -> PathBuf {
 
 #[test]
 fn the_planted_stale_read_bug_is_found() {
-    let schedule = schedule_path();
-    let text = std::fs::read_to_string(&schedule).expect("the stale-read schedule");
-    assert!(
-        text.contains("bug: stale-read"),
-        "the schedule turns the bug on"
-    );
     let work = tempfile::tempdir().expect("tempdir");
-    let mut verdicts = Vec::new();
-    for seed in 1..=MAX_SEEDS {
-        let out = run_faultline(
-            [
-                "run".as_ref(),
-                schedule.as_os_str(),
-                "--store".as_ref(),
-                "store".as_ref(),
-                "--seed".as_ref(),
-                seed.to_string().as_ref(),
-                "--quiet".as_ref(),
-            ],
-            work.path(),
-        );
-        let run_dir = work.path().join("store/latest");
-        let results = read_json(&run_dir.join("results.json"));
-        verdicts.push((seed, out.code, results["verdict"].clone()));
-        match out.code {
-            Some(1) => {
-                assert_eq!(results["verdict"], "invalid", "{results:#}");
-                let key = assert_names_a_key_and_a_read(&results);
-                let stale = keys_with_a_stale_read(&read_history(&run_dir.join("history.jsonl")));
-                assert!(
-                    stale.contains(&key),
-                    "no read of the explained key {key} returned a provably stale value; \
-                     keys where one did: {stale:?}"
-                );
-                eprintln!("stale read found with seed {seed} (tries: {verdicts:?})");
-                return;
-            }
-            Some(0) => eprintln!("seed {seed}: valid, the race did not happen"),
-            _ => panic!("seed {seed}: neither valid nor invalid: {}", out.describe()),
-        }
-    }
-    panic!("the planted stale-read bug was not found in {MAX_SEEDS} seeds: {verdicts:?}");
-}
-
-/// The explanation of the invalid linearizability check names a workload key and an
-/// operation that cannot be linearized; returns the key.
-fn assert_names_a_key_and_a_read(results: &Value) -> String {
-    let check = results["checks"]
-        .as_array()
-        .and_then(|checks| checks.iter().find(|c| c["check"] == "linearizable"))
-        .expect("a linearizable check");
-    assert_eq!(check["verdict"], "invalid", "{check:#}");
-    let explanation = &check["result"]["explanation"];
-    let key = explanation["key"].as_str().unwrap_or_default();
+    let run = run_until_invalid(&schedule_path(), "stale-read", MAX_SEEDS, work.path());
+    let key = explained_key(&run.results);
     assert!(
-        ["k0", "k1"].contains(&key),
-        "the explanation names a workload key: {explanation:#}"
+        ["k0", "k1"].contains(&key.as_str()),
+        "the explanation names a workload key: {key}"
     );
-    let culprit = explanation["culprit"]["op"].as_str().unwrap_or_default();
+    let stale = keys_with_a_stale_read(&read_history_records(&run.dir.join("history.jsonl")));
     assert!(
-        !culprit.is_empty(),
-        "the explanation names the op that cannot be linearized: {explanation:#}"
+        stale.contains(&key),
+        "seed {}: no read of the explained key {key} returned a provably stale value; \
+         keys where one did: {stale:?}",
+        run.seed
     );
-    key.to_string()
 }
 
 /// One completed op on a key: its value and its real-time interval (ns).
@@ -163,18 +113,6 @@ fn completed_ops(history: &[Value]) -> (HashMap<String, Vec<Done>>, HashMap<Stri
         }
     }
     (writes, reads)
-}
-
-fn read_history(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}")))
-        .collect()
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 #[test]
