@@ -116,6 +116,19 @@ impl BadRead {
     fn wrong_total(&self) -> bool {
         self.sum != i128::from(self.expected_total)
     }
+
+    /// The balances read, as `a0=100, a1=null, ...`.
+    pub fn balances_text(&self) -> String {
+        let balances: Vec<String> = self
+            .balances
+            .iter()
+            .map(|(account, balance)| match balance {
+                Some(balance) => format!("{account}={balance}"),
+                None => format!("{account}=null"),
+            })
+            .collect();
+        balances.join(", ")
+    }
 }
 
 /// Transfers during one fault window (or the whole run).
@@ -545,21 +558,13 @@ impl BankResult {
         let Some(read) = &self.first_bad_read else {
             return;
         };
-        let balances: Vec<String> = read
-            .balances
-            .iter()
-            .map(|(a, b)| match b {
-                Some(b) => format!("{a}={b}"),
-                None => format!("{a}=null"),
-            })
-            .collect();
         let _ = writeln!(
             out,
             "first bad read: op {} at {:.3} s, process {}: {{{}}} sums to {} (expected {})",
             read.index,
             read.time_ns as f64 / 1e9,
             read.process,
-            balances.join(", "),
+            read.balances_text(),
             read.sum,
             read.expected_total
         );

@@ -94,21 +94,13 @@ pub fn bank_section(
          balance.</p>",
     );
     if let Some(read) = &result.first_bad_read {
-        let balances: Vec<String> = read
-            .balances
-            .iter()
-            .map(|(a, b)| match b {
-                Some(b) => format!("{a}={b}"),
-                None => format!("{a}=null"),
-            })
-            .collect();
         body.push_str(&format!(
             "<p class=\"error\">{} bad reads. First: op {} at {:.3} s, process {}: {{{}}} sums to {} (expected {}){}</p>",
             result.bad_reads,
             read.index,
             read.time_ns as f64 / 1e9,
             read.process,
-            text(&balances.join(", ")),
+            text(&read.balances_text()),
             read.sum,
             read.expected_total,
             if read.negative.is_empty() {
