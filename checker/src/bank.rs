@@ -230,6 +230,7 @@ pub fn check_bank(ops: &[Op], options: &BankOptions) -> Result<BankResult, Shape
         start_ns: ops.iter().map(|op| op.time_ns).min().unwrap_or(0),
         stop_ns: timeline.end_ns,
         stopped: true,
+        start_position: 0,
     });
     Ok(BankResult {
         verdict,

@@ -217,49 +217,98 @@ pub struct FaultWindow {
     /// False when the history ended before the fault stopped (`stop_ns` is then the
     /// history's last time).
     pub stopped: bool,
+    /// Position of the `start-` record in the history (its value says what the fault hit).
+    #[serde(skip)]
+    pub start_position: usize,
 }
 
-/// The fault windows of a history, in order of their start.
+/// The fault windows of a history, and what did not pair.
+#[derive(Debug, Clone, Default)]
+pub struct FaultPairing {
+    /// In order of start (then stop, then id).
+    pub windows: Vec<FaultWindow>,
+    /// One line per record that did not pair cleanly, naming the record's `index`.
+    pub warnings: Vec<String>,
+}
+
+/// The fault windows of a history, in order of their start (see [`pair_fault_windows`]).
+pub fn fault_windows(ops: &[Op]) -> Vec<FaultWindow> {
+    pair_fault_windows(ops).windows
+}
+
+/// Pairs nemesis `start-<fault>` and `stop-<fault>` records into windows: the one pairing
+/// that the checks and the run report share.
 ///
 /// Only `info` records open and close windows (Jepsen writes an invoke and an info for
-/// each nemesis step; the info says it happened), as the run report does. Start and stop
-/// pair by `value.id`; records without an id pair first-in first-out by kind. A stop with
-/// nothing to stop is ignored; a window never stopped ends at the history's last time.
-pub fn fault_windows(ops: &[Op]) -> Vec<FaultWindow> {
+/// each nemesis step; the info says it happened). Start and stop pair by `value.id`;
+/// records without an id pair first-in first-out by fault name. A start whose id is still
+/// open closes the earlier window there (warned); a stop with nothing to stop is ignored
+/// (warned); a window never stopped ends at the history's last time.
+pub fn pair_fault_windows(ops: &[Op]) -> FaultPairing {
     let end_ns = ops.iter().map(|op| op.time_ns).max().unwrap_or(0);
-    let mut open: Vec<FaultWindow> = Vec::new();
-    let mut closed: Vec<FaultWindow> = Vec::new();
-    for op in ops {
+    let mut open_by_id: BTreeMap<u64, FaultWindow> = BTreeMap::new();
+    let mut open_without_id: Vec<FaultWindow> = Vec::new();
+    let mut pairing = FaultPairing::default();
+    for (position, op) in ops.iter().enumerate() {
         if op.process != Process::Nemesis || op.kind != OpType::Info {
             continue;
         }
         let id = op.value.get("id").and_then(Value::as_u64);
         if let Some(fault) = op.f.strip_prefix("start-") {
-            open.push(FaultWindow {
+            let window = FaultWindow {
                 fault: fault.to_string(),
                 id,
                 start_ns: op.time_ns,
                 stop_ns: op.time_ns,
                 stopped: false,
-            });
+                start_position: position,
+            };
+            let Some(id) = id else {
+                open_without_id.push(window);
+                continue;
+            };
+            if let Some(replaced) = open_by_id.insert(id, window) {
+                pairing.warnings.push(format!(
+                    "op {}: fault id {id} started again before it stopped",
+                    op.index
+                ));
+                pairing.windows.push(FaultWindow {
+                    stop_ns: op.time_ns,
+                    ..replaced
+                });
+            }
         } else if let Some(fault) = op.f.strip_prefix("stop-") {
-            let matching = open
-                .iter()
-                .position(|w| w.fault == fault && (id.is_none() || w.id == id));
-            if let Some(at) = matching {
-                let mut window = open.remove(at);
-                window.stop_ns = op.time_ns.max(window.start_ns);
-                window.stopped = true;
-                closed.push(window);
+            let matching = match id {
+                Some(id) => open_by_id.remove(&id),
+                None => open_without_id
+                    .iter()
+                    .position(|w| w.fault == fault)
+                    .map(|at| open_without_id.remove(at)),
+            };
+            match matching {
+                Some(window) => pairing.windows.push(FaultWindow {
+                    stop_ns: op.time_ns.max(window.start_ns),
+                    stopped: true,
+                    ..window
+                }),
+                None => pairing.warnings.push(format!(
+                    "op {}: stop-{fault} (id {}) with no matching start (ignored)",
+                    op.index,
+                    id.map_or_else(|| "none".to_string(), |id| id.to_string())
+                )),
             }
         }
     }
-    for mut window in open {
-        window.stop_ns = end_ns.max(window.start_ns);
-        closed.push(window);
+    for window in open_by_id.into_values().chain(open_without_id) {
+        pairing.windows.push(FaultWindow {
+            stop_ns: end_ns.max(window.start_ns),
+            ..window
+        });
     }
-    closed.sort_by_key(|w| (w.start_ns, w.stop_ns));
-    closed
+    pairing
+        .windows
+        .sort_by_key(|w| (w.start_ns, w.stop_ns, w.id));
+    pairing
 }
 
 /// A history loaded whole, with the line of each record (for errors).

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use checker::calls::pair_fault_windows;
 use checker::history::{Op, OpType, Process};
 use serde_json::Value;
 
@@ -53,7 +54,9 @@ impl OpSpan {
     }
 }
 
-/// One fault instance: from its `start-<fault>` to its `stop-<fault>` nemesis event.
+/// One fault instance: from its `start-<fault>` to its `stop-<fault>` nemesis event, as
+/// [`checker::calls::pair_fault_windows`] pairs them (the checks use the same windows), with
+/// what the page says about it.
 #[derive(Debug, Clone)]
 pub(crate) struct FaultWindow {
     pub id: Option<u64>,
@@ -160,19 +163,33 @@ pub(crate) fn derive_facts(ops: &[Op]) -> RunFacts {
         ..RunFacts::default()
     };
     let mut clients = ClientPairing::default();
-    let mut nemesis = FaultPairing::default();
     for op in ops {
         match op.process {
             Process::Client(process) => clients.record(process, op, &mut facts),
-            Process::Nemesis => {
-                facts.nemesis_events += 1;
-                nemesis.record(op, &mut facts);
-            }
+            Process::Nemesis => facts.nemesis_events += 1,
         }
     }
-    let end_ns = facts.end_ns;
-    clients.finish(end_ns, &mut facts);
-    nemesis.finish(end_ns, &mut facts);
+    clients.finish(facts.end_ns, &mut facts);
+    let nemesis = pair_fault_windows(ops);
+    for warning in nemesis.warnings {
+        facts.warn(warning);
+    }
+    facts.faults = nemesis
+        .windows
+        .into_iter()
+        .map(|window| {
+            let value = &ops[window.start_position].value;
+            FaultWindow {
+                id: window.id,
+                description: describe_fault_value(value),
+                details: fault_value_details(value),
+                start_ns: window.start_ns,
+                stop_ns: window.stop_ns,
+                open_at_end: !window.stopped,
+                fault: window.fault,
+            }
+        })
+        .collect();
     facts.functions = function_stats(&facts.spans);
     facts
 }
@@ -235,93 +252,6 @@ impl ClientPairing {
 fn close_span(span: &mut OpSpan, end_ns: u64, outcome: Outcome) {
     span.end_ns = end_ns.max(span.invoke_ns);
     span.outcome = outcome;
-}
-
-/// Pairs `start-<fault>` with `stop-<fault>` nemesis events by the value's `id`, or, for
-/// events without an id, first-in first-out by fault name.
-#[derive(Default)]
-struct FaultPairing {
-    open_by_id: BTreeMap<u64, FaultWindow>,
-    open_without_id: Vec<FaultWindow>,
-    closed: Vec<FaultWindow>,
-}
-
-impl FaultPairing {
-    fn record(&mut self, op: &Op, facts: &mut RunFacts) {
-        // Jepsen writes an invoke and an info for every nemesis step; the info carries
-        // the outcome, so only infos open or close windows.
-        if op.kind != OpType::Info {
-            return;
-        }
-        let id = op.value.get("id").and_then(Value::as_u64);
-        if let Some(fault) = op.f.strip_prefix("start-") {
-            self.start(fault, id, op, facts);
-        } else if let Some(fault) = op.f.strip_prefix("stop-") {
-            self.stop(fault, id, op, facts);
-        }
-    }
-
-    fn start(&mut self, fault: &str, id: Option<u64>, op: &Op, facts: &mut RunFacts) {
-        let window = FaultWindow {
-            id,
-            fault: fault.to_string(),
-            description: describe_fault_value(&op.value),
-            details: fault_value_details(&op.value),
-            start_ns: op.time_ns,
-            stop_ns: op.time_ns,
-            open_at_end: true,
-        };
-        match id {
-            Some(id) => {
-                if let Some(replaced) = self.open_by_id.insert(id, window) {
-                    facts.warn(format!(
-                        "op {}: fault id {id} started again before it stopped",
-                        op.index
-                    ));
-                    self.closed.push(FaultWindow {
-                        stop_ns: op.time_ns,
-                        ..replaced
-                    });
-                }
-            }
-            None => self.open_without_id.push(window),
-        }
-    }
-
-    fn stop(&mut self, fault: &str, id: Option<u64>, op: &Op, facts: &mut RunFacts) {
-        let open = match id {
-            Some(id) => self.open_by_id.remove(&id),
-            None => self
-                .open_without_id
-                .iter()
-                .position(|w| w.fault == fault)
-                .map(|at| self.open_without_id.remove(at)),
-        };
-        match open {
-            Some(window) => self.closed.push(FaultWindow {
-                stop_ns: op.time_ns.max(window.start_ns),
-                open_at_end: false,
-                ..window
-            }),
-            None => facts.warn(format!(
-                "op {}: stop-{fault} (id {}) with no matching start (ignored)",
-                op.index,
-                id.map_or_else(|| "none".to_string(), |id| id.to_string())
-            )),
-        }
-    }
-
-    fn finish(self, end_ns: u64, facts: &mut RunFacts) {
-        let mut windows = self.closed;
-        for window in self.open_by_id.into_values().chain(self.open_without_id) {
-            windows.push(FaultWindow {
-                stop_ns: end_ns.max(window.start_ns),
-                ..window
-            });
-        }
-        windows.sort_by_key(|w| (w.start_ns, w.stop_ns, w.id));
-        facts.faults = windows;
-    }
 }
 
 /// Fields named in a fault's label without their key: the partition's groups or shape name,
