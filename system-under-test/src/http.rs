@@ -1,7 +1,8 @@
 //! HTTP plumbing shared by every node of the system under test (the Raft store and the
 //! bank's coordinator and participants): the hyper 1 accept loop with header and body
-//! timeouts, bounded body reading, JSON answers and errors, and the command-line parsers
-//! for addresses.
+//! timeouts, bounded body reading, JSON answers and errors, the command-line parsers
+//! for addresses, and the process plumbing (runtime, listener, their errors) every node
+//! shares.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -23,6 +24,42 @@ use tokio::net::TcpListener;
 pub const CLIENT_IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub type HttpResponse = Response<Full<Bytes>>;
+
+/// Why a node process could not start serving, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Server(std::io::Error),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Binds a node's listen address.
+pub async fn bind(address: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| ServeError::Listen { address, source })
+}
+
+/// Runs a node's async main on the runtime every node uses (two workers: these clusters
+/// share a small machine), with tracing to stderr set up first. For plain `main`s.
+pub fn run_node_process<E: From<ServeError>>(
+    main: impl Future<Output = Result<(), E>>,
+) -> Result<(), E> {
+    crate::node::init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(ServeError::Runtime)?;
+    runtime.block_on(main)
+}
 
 /// Accepts connections until the listener fails, answering each request with `handler`.
 pub async fn serve<H, F>(listener: TcpListener, handler: Arc<H>) -> std::io::Result<()>

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use hyper::{Method, StatusCode};
 use serde_json::json;
-use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use super::coordinator_state::{
@@ -31,6 +30,7 @@ use super::protocol::{
 };
 use super::wal::{LogWriter, open_log};
 use super::{BankBug, BankError};
+use crate::http::{ServeError, bind};
 
 const LOG_FILE: &str = "decisions.log";
 
@@ -157,12 +157,7 @@ pub async fn run_coordinator(args: CoordinatorArgs) -> Result<(), BankError> {
         recover_local(data_dir)?
     };
     let unfinished = state.unfinished();
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .map_err(|source| BankError::Listen {
-            address: args.listen,
-            source,
-        })?;
+    let listener = bind(args.listen).await?;
     let coordinator = Arc::new(Coordinator {
         state: Mutex::new(state),
         decisions,
@@ -182,7 +177,7 @@ pub async fn run_coordinator(args: CoordinatorArgs) -> Result<(), BankError> {
         bug = ?args.bug, "coordinator serving");
     serve(listener, coordinator)
         .await
-        .map_err(BankError::Server)
+        .map_err(|error| ServeError::Server(error).into())
 }
 
 /// Opens (creating it if needed) the local decision log and rebuilds the state from it.

@@ -227,8 +227,9 @@ pub mod protocol;
 pub mod wal;
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::PathBuf;
+
+use crate::http::{ServeError, run_node_process};
 
 pub use coordinator::{CoordinatorArgs, run_coordinator};
 pub use participant::{ParticipantArgs, run_participant};
@@ -266,16 +267,8 @@ pub enum BankError {
     },
     #[error(transparent)]
     Log(#[from] wal::LogError),
-    #[error("cannot listen on {address}: {source}")]
-    Listen {
-        address: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("server failed: {0}")]
-    Server(std::io::Error),
-    #[error("cannot start the runtime: {0}")]
-    Runtime(std::io::Error),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
 }
 
 /// `faultline bank ...` / `bank-node ...`.
@@ -297,13 +290,7 @@ pub enum BankRole {
 /// Runs a bank node until it fails. Blocks; builds its own tokio runtime, so call it from
 /// a plain (non-async) `main`.
 pub fn bank_main(args: BankArgs) -> Result<(), BankError> {
-    crate::node::init_tracing();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(BankError::Runtime)?;
-    runtime.block_on(run_bank(args))
+    run_node_process(run_bank(args))
 }
 
 /// The async body of [`bank_main`].

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use hyper::{Method, StatusCode};
 use serde_json::json;
-use tokio::net::TcpListener;
 
 use super::http::{
     Api, ApiRequest, BadRequest, HttpResponse, JsonClient, bad_request, json_response,
@@ -26,6 +25,7 @@ use super::protocol::{
 };
 use super::wal::{LogWriter, PendingWrite, open_log};
 use super::{BankBug, BankError};
+use crate::http::{ServeError, bind};
 
 const LOG_FILE: &str = "prepare.log";
 /// Pause between two attempts to take a lock held by someone else.
@@ -159,12 +159,7 @@ pub async fn run_participant(args: ParticipantArgs) -> Result<(), BankError> {
     let initial = initial_balances(args.accounts, args.shard, args.shards, args.initial_balance);
     let state = ParticipantState::recover(initial, &records);
     tracing::info!(id = %args.id, records = records.len(), in_doubt = ?state.prepared_txns(), "recovered");
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .map_err(|source| BankError::Listen {
-            address: args.listen,
-            source,
-        })?;
+    let listener = bind(args.listen).await?;
     let participant = Arc::new(Participant {
         state: Mutex::new(state),
         log,
@@ -177,7 +172,7 @@ pub async fn run_participant(args: ParticipantArgs) -> Result<(), BankError> {
     tracing::info!(id = %args.id, listen = %args.listen, bug = ?args.bug, "participant serving");
     serve(listener, participant)
         .await
-        .map_err(BankError::Server)
+        .map_err(|error| ServeError::Server(error).into())
 }
 
 struct Participant {

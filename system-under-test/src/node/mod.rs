@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use self::http::HttpState;
@@ -21,7 +20,7 @@ pub use self::http::Status;
 use self::peers::{PeerRouter, start_peer_senders};
 use self::persist::{Completion, StorageJob, StorageOp, run_storage_thread};
 use crate::bug::Bug;
-use crate::http::parse_listen;
+use crate::http::{ServeError, bind, parse_listen, run_node_process};
 use crate::raft::engine::{Action, Engine, EngineConfig, InitialState, Input, Role};
 use crate::raft::types::{Entry, Envelope, Message, NodeId, Payload, SnapshotMeta};
 use crate::state_machine::{Command, Outcome, StateMachine};
@@ -82,16 +81,10 @@ pub enum NodeError {
     BadArguments(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
-    #[error("cannot listen on {address}: {source}")]
-    Listen {
-        address: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("server failed: {0}")]
-    Server(std::io::Error),
-    #[error("cannot start the runtime: {0}")]
-    Runtime(std::io::Error),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    #[error("cannot start the storage thread: {0}")]
+    StorageThread(std::io::Error),
     #[error("snapshot does not decode: {0}")]
     Snapshot(#[from] crate::state_machine::SnapshotDecodeError),
     #[error("the storage thread stopped")]
@@ -139,13 +132,7 @@ pub fn init_tracing() {
 /// Runs a node until it fails. Blocks; builds its own tokio runtime, so call it from a
 /// plain (non-async) `main`.
 pub fn node_main(args: NodeArgs) -> Result<(), NodeError> {
-    init_tracing();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(NodeError::Runtime)?;
-    runtime.block_on(run_node(args))
+    run_node_process(run_node(args))
 }
 
 /// The async body of [`node_main`], for callers that already run a tokio runtime.
@@ -175,12 +162,7 @@ pub async fn run_node(args: NodeArgs) -> Result<(), NodeError> {
     };
     let engine = Engine::new(engine_config(&args), initial, 0);
 
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .map_err(|source| NodeError::Listen {
-            address: args.listen,
-            source,
-        })?;
+    let listener = bind(args.listen).await?;
     let peers = start_peer_senders(&args.peers, Duration::from_millis(args.rpc_timeout_ms));
     let (storage_tx, storage_rx) = mpsc::channel(STORAGE_QUEUE_CAPACITY);
     let (completion_tx, completion_rx) = mpsc::unbounded_channel();
@@ -197,7 +179,7 @@ pub async fn run_node(args: NodeArgs) -> Result<(), NodeError> {
                 hold_last_batch,
             )
         })
-        .map_err(NodeError::Runtime)?;
+        .map_err(NodeError::StorageThread)?;
 
     let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE_CAPACITY);
     let mut driver = Driver::new(&args, engine, machine, snapshot, peers, storage_tx);
@@ -214,8 +196,8 @@ pub async fn run_node(args: NodeArgs) -> Result<(), NodeError> {
         result = driver.run(input_rx, completion_rx) => result,
         result = server => match result {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(NodeError::Server(error)),
-            Err(join_error) => Err(NodeError::Server(std::io::Error::other(join_error))),
+            Ok(Err(error)) => Err(ServeError::Server(error).into()),
+            Err(join_error) => Err(ServeError::Server(std::io::Error::other(join_error)).into()),
         },
     }
 }
