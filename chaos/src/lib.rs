@@ -19,8 +19,6 @@
 //! - [`store`]: the run directories and `latest`; [`report`]: the self-contained HTML page;
 //!   [`progress`]: the progress line.
 //! - [`mod@bench`]: `faultline bench raft`.
-//! - [`blocked`]: the bank's blocked time per fault window (wall time without an ok
-//!   transfer), next to the checker's availability.
 //! - The binary's edge: [`cli`] (clap types only), [`app`] (subcommands to exit codes, the
 //!   only place that uses anyhow besides [`cmd_check`]), [`exit`] (the exit-code table).
 //!
@@ -35,7 +33,6 @@
 
 pub mod app;
 pub mod bench;
-pub mod blocked;
 pub mod campaign;
 pub mod cleanup;
 pub mod cli;

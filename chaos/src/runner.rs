@@ -40,7 +40,6 @@ use workloads::generator::{self, Generator};
 use workloads::recorder::{Recorder, read_history};
 use workloads::stats::latency_records;
 
-use crate::blocked::{BlockedWindow, blocked_windows};
 use crate::cluster::{Cluster, ClusterError};
 use crate::layout::SystemLayout;
 use crate::nemesis::{ActiveFaults, NemesisError, run_plan};
@@ -49,6 +48,7 @@ use crate::report::{CheckSummary, ReportInput, write_report};
 use crate::schedule::{CheckKind, NodeRole, Schedule, SystemKind, WorkloadKind, format_duration};
 use crate::store::{RunDir, StoreError, create_run_dir};
 use crate::supervisor::NodeState;
+use checker::blocked::{BlockedWindow, blocked_windows};
 
 /// How long the linearizability check of one run may take before it says `unknown`.
 pub const CHECK_TIME_LIMIT: Duration = Duration::from_secs(60);
@@ -121,7 +121,7 @@ pub struct CheckOutcome {
     /// The bank check's full result: bad reads and availability per fault window.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bank: Option<BankResult>,
-    /// The bank's blocked wall time per fault window ([`crate::blocked`]).
+    /// The bank's blocked wall time per fault window ([`checker::blocked`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub blocked: Vec<BlockedWindow>,
 }

@@ -328,7 +328,7 @@ fn the_bank_section_shows_blocked_time_per_window_and_the_bad_read() {
         total: 200,
     };
     let result = checker::bank::check_bank(&ops, &options).expect("a bank history");
-    let blocked = chaos::blocked::blocked_windows(&ops);
+    let blocked = checker::blocked::blocked_windows(&ops);
     assert_eq!(blocked.len(), 1);
     assert_eq!(
         blocked[0].longest_without_ok_ns,

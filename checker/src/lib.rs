@@ -15,7 +15,8 @@
 //! - [`generate`]: synthetic linearizable histories for benchmarks and tests.
 //! - [`check`]: the entry points, model choice, parallel per-key checking.
 //! - [`bank`], [`set_check`]: the bank check (totals, negative and unknown accounts,
-//!   transfer availability per fault window) and the set check after Jepsen's `set-full`
+//!   transfer availability per fault window; [`blocked`] adds the wall time without an ok
+//!   transfer) and the set check after Jepsen's `set-full`
 //!   (lost, stale, unexpected, recovered, never-read elements). Unlike the linearizability
 //!   check they take the whole history as a slice of [`Op`]s (they need times and look at
 //!   reads more than once); [`calls`] loads such histories, pairs invokes with
@@ -109,6 +110,7 @@
 //! c50-ok 26 ms (target 40); the whole reference set sums to ~122 ms (target 160).
 
 pub mod bank;
+pub mod blocked;
 pub mod calls;
 pub mod check;
 pub mod explain;

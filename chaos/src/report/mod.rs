@@ -83,7 +83,7 @@ pub struct ReportSection {
 /// longest time transfers were blocked in each fault window and over the whole run.
 pub fn bank_section(
     result: &checker::bank::BankResult,
-    blocked: &[crate::blocked::BlockedWindow],
+    blocked: &[checker::blocked::BlockedWindow],
 ) -> ReportSection {
     let mut body = String::from(
         "<p class=\"caption\">Without ok: the longest wall time in the window with no transfer \

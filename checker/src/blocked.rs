@@ -13,10 +13,10 @@
 //!   fault stopped every transfer.
 //!
 //! Both are computed from the history alone (completions of `transfer` ops and the
-//! nemesis' windows, [`checker::calls::fault_windows`]).
+//! nemesis' windows, [`crate::calls::fault_windows`]).
 
-use checker::calls::fault_windows;
-use checker::history::{Op, OpType, Process};
+use crate::calls::fault_windows;
+use crate::history::{Op, OpType, Process};
 use serde::Serialize;
 
 /// Blocked time in one fault window.
