@@ -460,6 +460,14 @@ impl Cluster {
     }
 }
 
+/// The one node on every link of `links` (the node a leader partition isolates), if any.
+pub fn isolated_node(links: &[Link]) -> Option<&str> {
+    let first = links.first()?;
+    [first.from.as_str(), first.to.as_str()]
+        .into_iter()
+        .find(|node| links.iter().all(|l| l.from == *node || l.to == *node))
+}
+
 /// A planned fault in place, with its targets resolved (for the history and for undoing it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveFault {
@@ -493,11 +501,11 @@ impl Cluster {
             FaultAction::Partition(PlannedPartition::Links { links, .. }) => {
                 active.links = links.clone();
             }
-            FaultAction::Partition(PlannedPartition::IsolateLeader) => {
+            FaultAction::Partition(
+                PlannedPartition::IsolateLeader | PlannedPartition::ChaseLeader { .. },
+            ) => {
                 if let Some(leader) = self.leader().await {
-                    active.links = links_between_groups(&self.ids, &[vec![leader]])?
-                        .into_iter()
-                        .collect();
+                    active.links = self.isolating(&leader)?;
                 }
             }
         }
@@ -525,6 +533,27 @@ impl Cluster {
             FaultAction::Partition(_) => self.heal().await?,
         }
         Ok(())
+    }
+
+    /// Moves a leader partition (`fault`) onto `node`: heals the network, then cuts `node`
+    /// off from every other node.
+    pub async fn move_isolation(
+        &mut self,
+        fault: &mut ActiveFault,
+        node: &str,
+    ) -> Result<(), ClusterError> {
+        let links = self.isolating(node)?;
+        self.heal().await?;
+        self.cut_all(links.iter()).await?;
+        fault.links = links;
+        Ok(())
+    }
+
+    /// The links that cut `node` off from every other node, both ways.
+    fn isolating(&self, node: &str) -> Result<Vec<Link>, ClusterError> {
+        Ok(links_between_groups(&self.ids, &[vec![node.to_string()]])?
+            .into_iter()
+            .collect())
     }
 
     async fn resolve(&self, target: &Target) -> Vec<String> {

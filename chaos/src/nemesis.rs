@@ -7,6 +7,10 @@
 //! controller is told to stop (Ctrl-C, SIGTERM), is healed before [`run_plan`] returns:
 //! the nemesis never leaves a fault behind on purpose, and [`crate::cluster::Cluster`]'s
 //! `Drop` covers a panic.
+//!
+//! A `chase-leader` partition is the one fault that acts while it lasts: the loop also wakes
+//! every [`CHASE_POLL_MS`] ms to ask who leads, and moves the cut to a new leader once that
+//! leader has led for the fault's grace (see `crate::schedule`, "The schedule language").
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,7 +19,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::cluster::{ActiveFault, Cluster, ClusterError};
+use crate::cluster::{ActiveFault, Cluster, ClusterError, isolated_node};
 use crate::schedule::{FaultAction, PlannedFault, PlannedPartition};
 use workloads::recorder::{Recorder, RecorderError};
 
@@ -41,6 +45,8 @@ struct Started {
     id: u64,
     end: Duration,
     fault: ActiveFault,
+    /// For a `chase-leader` fault: the new leader seen, and when it was first seen.
+    chase_seen: Option<(String, Instant)>,
 }
 
 fn kind(fault: &ActiveFault) -> &'static str {
@@ -60,16 +66,12 @@ fn label(fault: &ActiveFault) -> String {
             format!("partition {shape}")
         }
         FaultAction::Partition(PlannedPartition::IsolateLeader) => {
-            // The isolated leader is the one node on every cut link.
-            let on_every_link =
-                |node: &str| fault.links.iter().all(|l| l.from == node || l.to == node);
-            let isolated = fault
-                .links
-                .first()
-                .and_then(|l| [&l.from, &l.to].into_iter().find(|n| on_every_link(n)))
-                .map(String::as_str)
-                .unwrap_or("?");
+            let isolated = isolated_node(&fault.links).unwrap_or("?");
             format!("partition isolate leader {isolated}")
+        }
+        FaultAction::Partition(PlannedPartition::ChaseLeader { .. }) => {
+            let isolated = isolated_node(&fault.links).unwrap_or("(no leader yet)");
+            format!("partition chase leader {isolated}")
         }
     }
 }
@@ -109,6 +111,12 @@ pub async fn run_plan(
         let Some(wake) = [next_start, next_end].into_iter().flatten().min() else {
             break;
         };
+        let chasing = active.iter().any(|s| is_chase(&s.fault));
+        let wake = if chasing {
+            wake.min(run_start.elapsed() + Duration::from_millis(CHASE_POLL_MS))
+        } else {
+            wake
+        };
         if *shutdown.borrow() {
             break;
         }
@@ -125,6 +133,15 @@ pub async fn run_plan(
                 outcome = Err(e);
                 break;
             }
+            continue;
+        }
+        if next_start.is_none_or(|start| start > wake) {
+            // Woken only to look for a new leader.
+            if let Err(e) = chase_leaders(cluster, recorder, &mut active).await {
+                outcome = Err(e);
+                break;
+            }
+            set_labels(&active_labels, &active);
             continue;
         }
         let fault = &plan[next];
@@ -176,6 +193,15 @@ async fn start_fault(
             what: format!("{:?}", planned.action),
             source,
         })?;
+    if is_chase(&fault) && fault.links.is_empty() {
+        // No leader yet: the chase isolates the first one elected (see `chase_leaders`).
+        return Ok(Some(Started {
+            id,
+            end: planned.end,
+            fault,
+            chase_seen: None,
+        }));
+    }
     if fault.nodes.is_empty() && fault.links.is_empty() {
         let reason = json!({"id": id, "reason": "no leader to target", "line": planned.line});
         recorder.record_nemesis("skip-fault", reason).await?;
@@ -187,6 +213,7 @@ async fn start_fault(
         id,
         end: planned.end,
         fault,
+        chase_seen: None,
     }))
 }
 
@@ -198,13 +225,87 @@ async fn stop_fault(
     started: &Started,
 ) -> Result<(), NemesisError> {
     let healed = cluster.end_fault(&started.fault).await;
-    let f = format!("stop-{}", kind(&started.fault));
-    recorder
-        .record_nemesis(&f, describe(started.id, &started.fault))
-        .await?;
+    // A chase that never found a leader never recorded its start.
+    let recorded = !(is_chase(&started.fault) && started.fault.links.is_empty());
+    if recorded {
+        let f = format!("stop-{}", kind(&started.fault));
+        recorder
+            .record_nemesis(&f, describe(started.id, &started.fault))
+            .await?;
+    }
     healed.map_err(|source| NemesisError::Cluster {
         id: started.id,
         what: label(&started.fault),
         source,
     })
+}
+
+/// How often a `chase-leader` partition asks the nodes who leads. A new leader is seen
+/// within about this long of winning its election (plus one `GET /status` round), and cut
+/// off once the fault's grace has passed since it was first seen: leaders then lead, with
+/// the cluster, for about the grace, which is the point of the chase.
+pub const CHASE_POLL_MS: u64 = 5;
+
+/// The grace of a `chase-leader` fault; `None` for every other fault.
+fn chase_grace(fault: &ActiveFault) -> Option<Duration> {
+    match fault.action {
+        FaultAction::Partition(PlannedPartition::ChaseLeader { grace }) => Some(grace),
+        _ => None,
+    }
+}
+
+fn is_chase(fault: &ActiveFault) -> bool {
+    chase_grace(fault).is_some()
+}
+
+/// Moves every active `chase-leader` cut to the current leader. A move is recorded as the
+/// end of one isolation and the start of the next, under the same fault id, so the
+/// history's fault windows say exactly which node was cut off when.
+async fn chase_leaders(
+    cluster: &mut Cluster,
+    recorder: &Recorder,
+    active: &mut [Started],
+) -> Result<(), NemesisError> {
+    for started in active.iter_mut() {
+        let Some(grace) = chase_grace(&started.fault) else {
+            continue;
+        };
+        let Some(leader) = cluster.leader().await else {
+            continue;
+        };
+        if isolated_node(&started.fault.links) == Some(leader.as_str()) {
+            started.chase_seen = None;
+            continue;
+        }
+        let now = Instant::now();
+        let first_seen = match &started.chase_seen {
+            Some((seen, at)) if *seen == leader => *at,
+            _ => {
+                started.chase_seen = Some((leader.clone(), now));
+                now
+            }
+        };
+        if now.duration_since(first_seen) < grace {
+            continue;
+        }
+        let before = started.fault.clone();
+        cluster
+            .move_isolation(&mut started.fault, &leader)
+            .await
+            .map_err(|source| NemesisError::Cluster {
+                id: started.id,
+                what: label(&before),
+                source,
+            })?;
+        started.chase_seen = None;
+        if !before.links.is_empty() {
+            recorder
+                .record_nemesis("stop-partition", describe(started.id, &before))
+                .await?;
+        }
+        recorder
+            .record_nemesis("start-partition", describe(started.id, &started.fault))
+            .await?;
+    }
+    Ok(())
 }

@@ -29,7 +29,7 @@
 //! network: proxy                 # proxy (default) | netns
 //! nemesis:
 //!   - at: 5s                     # one fault at a time...
-//!     partition: majorities-ring # isolate | halves | majorities-ring | bridge | leader | [[n1,n2],[n3]]
+//!     partition: majorities-ring # isolate | halves | majorities-ring | bridge | leader | chase-leader | [[n1,n2],[n3]]
 //!     for: 10s                   # absent: until the end of the run
 //!   - at: 20s
 //!     kill: leader               # n3 | leader | random | minority | majority | all
@@ -40,9 +40,22 @@
 //!     one_of: [pause, kill, partition]   # with `target`; partition isolates the target
 //!     target: random
 //!     for: 3s
+//!   - every: 3s                  # the leader chase: for 1.5 s, whoever leads is cut
+//!     partition: chase-leader    # off, and each new leader in turn once it has led
+//!     for: 1500ms                # (connected) for `grace` (default 0ms)
+//!     grace: 80ms
 //! final: { heal: true, quiesce: 5s, final_reads: true }
 //! checks: [linearizable, latency]   # linearizable (register, append) | set (set) | bank (bank) | latency
 //! ```
+//!
+//! `chase-leader` is the partition for leader-change bugs (Raft's figure 8): the nemesis
+//! polls `GET /status` every [`crate::nemesis::CHASE_POLL_MS`] ms, and when a node other than
+//! the isolated one leads (highest term), it heals the network and cuts that node off once
+//! it has led for `grace`. Every leader of the window thus leads, connected, for about
+//! `grace` and then sits alone taking writes it cannot replicate: many short terms whose
+//! uncommitted tails differ, which is the log shape section 5.4.2 of the Raft paper warns
+//! about. `grace` is only allowed with `chase-leader`. The history shows each isolation as
+//! its own `start-partition`/`stop-partition` pair (same fault id, shape `chase leader nX`).
 //!
 //! Workload kinds: `register` (read/write/cas, cas-register model), `set` (add/read, set
 //! check), `append` (kv-append: `append` of unique tokens and `get`, linearizability against
@@ -335,6 +348,11 @@ pub enum PartitionSpec {
     MajoritiesRing,
     Bridge,
     Leader,
+    /// `chase-leader`: isolate whoever leads, and move the cut to each new leader once it
+    /// has led for `grace`, for the whole window (see [`crate::nemesis`]).
+    ChaseLeader {
+        grace: Duration,
+    },
     Groups(Vec<Vec<String>>),
 }
 

@@ -207,3 +207,69 @@ async fn planned_faults_start_resolve_the_leader_and_end_healed() {
     assert!(cluster.cut_links().is_empty());
     cluster.shutdown().await.unwrap();
 }
+
+/// `partition: chase-leader` (nemesis): every leader elected while it lasts is cut off,
+/// the cut moves to each new one (a new election each time), every move is in the history
+/// as the end of one isolation and the start of the next, and nothing stays cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_chase_isolates_each_new_leader_in_turn() {
+    use chaos::nemesis::run_plan;
+    use chaos::schedule::{FaultAction, PlannedFault, PlannedPartition};
+    use workloads::recorder::{Recorder, read_history};
+
+    let (dir, mut cluster) = start(3).await;
+    let first = some_leader(&cluster).await;
+    let history = dir.path().join("history.jsonl");
+    let recorder = Recorder::create(&history).unwrap();
+    let plan = [PlannedFault {
+        start: Duration::ZERO,
+        end: Duration::from_millis(2500),
+        action: FaultAction::Partition(PlannedPartition::ChaseLeader {
+            grace: Duration::from_millis(20),
+        }),
+        line: 1,
+    }];
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    run_plan(
+        &mut cluster,
+        &plan,
+        &recorder,
+        tokio::time::Instant::now(),
+        Duration::from_secs(3),
+        shutdown,
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    recorder.close().await.unwrap();
+    assert!(cluster.cut_links().is_empty(), "the chase left cuts behind");
+
+    let ops = read_history(&history).unwrap();
+    let isolated: Vec<String> = ops
+        .iter()
+        .filter(|op| op.f == "start-partition")
+        .map(|op| {
+            let shape = op.value["shape"].as_str().unwrap();
+            shape.strip_prefix("chase leader ").unwrap().to_string()
+        })
+        .collect();
+    let stops = ops.iter().filter(|op| op.f == "stop-partition").count();
+    assert_eq!(
+        isolated.first(),
+        Some(&first),
+        "the leader at the start is cut first"
+    );
+    // An election takes 150-300 ms plus the grace: 2.5 s hold several.
+    assert!(isolated.len() >= 3, "the cut moved only {isolated:?}");
+    assert!(
+        isolated.windows(2).all(|pair| pair[0] != pair[1]),
+        "each move goes to another node: {isolated:?}"
+    );
+    assert_eq!(stops, isolated.len(), "every isolation ends");
+    let pairing = checker::calls::pair_fault_windows(&ops);
+    assert!(pairing.warnings.is_empty(), "{:?}", pairing.warnings);
+    assert_eq!(pairing.windows.len(), isolated.len());
+    // The cluster recovers a leader once the chase is over.
+    some_leader(&cluster).await;
+    cluster.shutdown().await.unwrap();
+}

@@ -390,12 +390,12 @@ fn raft_system_mistakes_about_the_bank() {
 fn bank_targets_and_partitions() {
     assert_eq!(
         bank_error("", "bank", "nemesis:\n  - at: 5s\n    kill: leader\n"),
-        "b.yaml:7:11: expected `leader` only where there is one (a raft system, or a bank with \
+        "b.yaml:7:11: expected `leader` only where there is a leader (a raft system, or a bank with \
          replicated_coordinator: true), found `leader` in a bank with one coordinator"
     );
     assert_eq!(
         bank_error("", "bank", "nemesis:\n  - at: 5s\n    partition: leader\n"),
-        "b.yaml:7:16: expected `leader` only where there is one (a raft system, or a bank with \
+        "b.yaml:7:16: expected `leader` only where there is a leader (a raft system, or a bank with \
          replicated_coordinator: true), found `leader` in a bank with one coordinator"
     );
     assert_eq!(
@@ -457,5 +457,49 @@ fn bank_schedules_plan_roles_and_replicated_leaders() {
         unlined(again.plan(4)),
         unlined(plan),
         "the schedule as run plans the same faults"
+    );
+}
+
+#[test]
+fn chase_leader_takes_a_grace_and_nothing_else_does() {
+    let text = format!(
+        "{HEAD}nemesis:\n  - every: 3s\n    partition: chase-leader\n    for: 1500ms\n    grace: 40ms\n"
+    );
+    let schedule = parse_schedule(&text, "s.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let plan = schedule.plan(1);
+    assert_eq!(plan.len(), 20, "every 3 s over 60 s");
+    for fault in &plan {
+        assert_eq!(
+            fault.action,
+            FaultAction::Partition(PlannedPartition::ChaseLeader {
+                grace: Duration::from_millis(40)
+            })
+        );
+    }
+    let again = parse_schedule(&schedule.to_yaml(1), "as-run.yaml").unwrap();
+    assert_eq!(again.nemesis[0].choice, schedule.nemesis[0].choice);
+    let without_grace = format!("{HEAD}nemesis:\n  - at: 5s\n    partition: chase-leader\n");
+    let schedule = parse_schedule(&without_grace, "s.yaml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        schedule.plan(1)[0].action,
+        FaultAction::Partition(PlannedPartition::ChaseLeader {
+            grace: Duration::ZERO
+        }),
+        "no grace: a new leader is cut off as soon as it is seen"
+    );
+    assert_error(
+        "nemesis:\n  - at: 5s\n    partition: leader\n    grace: 40ms\n",
+        "8:12",
+        &["expected `grace` only with `partition: chase-leader`, found `grace`"],
+    );
+    assert_error(
+        "nemesis:\n  - at: 5s\n    kill: n1\n    grace: 40ms\n",
+        "8:12",
+        &["`grace` only with `partition: chase-leader`"],
+    );
+    assert_error(
+        "nemesis:\n  - at: 5s\n    partition: chase-leader\n    grace: soon\n",
+        "8:12",
+        &["found `soon`"],
     );
 }

@@ -34,6 +34,9 @@ pub enum PlannedPartition {
     Links { shape: String, links: Vec<Link> },
     /// Isolate whoever leads when the fault starts.
     IsolateLeader,
+    /// Isolate whoever leads, and move the cut to every new leader once it has led for
+    /// `grace`, while the fault lasts.
+    ChaseLeader { grace: Duration },
 }
 
 /// What a planned fault does when it starts; its end undoes it (restart, resume, heal).
@@ -154,6 +157,9 @@ fn plan_partition<R: Rng + ?Sized>(
 ) -> PlannedPartition {
     let (name, shape) = match spec {
         PartitionSpec::Leader => return PlannedPartition::IsolateLeader,
+        PartitionSpec::ChaseLeader { grace } => {
+            return PlannedPartition::ChaseLeader { grace: *grace };
+        }
         PartitionSpec::Isolate => ("isolate", PartitionShape::Isolate(None)),
         PartitionSpec::Halves => ("halves", PartitionShape::Halves),
         PartitionSpec::MajoritiesRing => ("majorities-ring", PartitionShape::MajoritiesRing),

@@ -107,6 +107,9 @@ pub struct RawFault {
     pub length: Option<Spanned<String>>,
     #[serde(default)]
     pub restart_after: Option<Spanned<String>>,
+    /// `partition: chase-leader` only.
+    #[serde(default)]
+    pub grace: Option<Spanned<String>>,
 }
 
 /// Parses YAML text into the raw schedule, turning serde-saphyr's errors into
@@ -164,7 +167,7 @@ pub fn expected_found(message: &str) -> String {
         return format!("expected {expected}, found {found}");
     }
     if message.starts_with("data did not match any variant of untagged enum RawPartition") {
-        return "expected a partition shape (isolate, halves, majorities-ring, bridge, leader) or a list of node groups, found something else".into();
+        return "expected a partition shape (isolate, halves, majorities-ring, bridge, leader, chase-leader) or a list of node groups, found something else".into();
     }
     format!("expected a valid schedule, found an error: {message}")
 }

@@ -112,6 +112,9 @@ fn fault_yaml(fault: &FaultSpec) -> String {
     if let Some(length) = fault.length {
         lines.push(format!("for: {}", format_duration(length)));
     }
+    if let FaultChoice::Partition(PartitionSpec::ChaseLeader { grace }) = &fault.choice {
+        lines.push(format!("grace: {}", format_duration(*grace)));
+    }
     let mut out = String::new();
     for (i, line) in lines.iter().enumerate() {
         let _ = writeln!(out, "  {} {line}", if i == 0 { "-" } else { " " });
@@ -146,6 +149,7 @@ fn partition_name(spec: &PartitionSpec) -> String {
         PartitionSpec::MajoritiesRing => "majorities-ring".into(),
         PartitionSpec::Bridge => "bridge".into(),
         PartitionSpec::Leader => "leader".into(),
+        PartitionSpec::ChaseLeader { .. } => "chase-leader".into(),
         PartitionSpec::Groups(groups) => {
             let groups: Vec<String> = groups
                 .iter()

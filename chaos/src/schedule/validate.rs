@@ -398,7 +398,7 @@ impl Validator<'_> {
         let bank = system.bank.is_some();
         Ok(match target.value.as_str() {
             "leader" => {
-                self.leader_exists(system, target.referenced)?;
+                self.leader_exists(system, target.referenced, "leader")?;
                 TargetSpec::Leader
             }
             "coordinator" if bank => TargetSpec::Role(NodeRole::Coordinator),
@@ -433,13 +433,13 @@ impl Validator<'_> {
     }
 
     /// `leader` needs a system with one: Raft, or a bank with a replicated coordinator.
-    fn leader_exists(&self, system: &SystemSpec, location: Location) -> Result<()> {
+    fn leader_exists(&self, system: &SystemSpec, location: Location, word: &str) -> Result<()> {
         if system.has_leader() {
             return Ok(());
         }
         Err(self.error(
             location,
-            "expected `leader` only where there is one (a raft system, or a bank with replicated_coordinator: true), found `leader` in a bank with one coordinator".into(),
+            format!("expected `{word}` only where there is a leader (a raft system, or a bank with replicated_coordinator: true), found `{word}` in a bank with one coordinator"),
         ))
     }
 
@@ -477,8 +477,8 @@ impl Validator<'_> {
                         ),
                     ));
                 }
-                if shape == "leader" {
-                    self.leader_exists(system, location)?;
+                if shape == "leader" || shape == "chase-leader" {
+                    self.leader_exists(system, location, shape)?;
                 }
                 self.shape(shape, location)
             }
@@ -526,11 +526,14 @@ impl Validator<'_> {
             "majorities-ring" => PartitionSpec::MajoritiesRing,
             "bridge" => PartitionSpec::Bridge,
             "leader" => PartitionSpec::Leader,
+            "chase-leader" => PartitionSpec::ChaseLeader {
+                grace: Duration::ZERO,
+            },
             other => {
                 return Err(self.error(
                     location,
                     format!(
-                        "expected a partition isolate, halves, majorities-ring, bridge, leader or a list of groups, found {}",
+                        "expected a partition isolate, halves, majorities-ring, bridge, leader, chase-leader or a list of groups, found {}",
                         quoted(other)
                     ),
                 ));
@@ -596,6 +599,17 @@ impl Validator<'_> {
     }
 
     fn choice(&self, fault: &RawFault, nodes: &SystemSpec) -> Result<FaultChoice> {
+        if let Some(grace) = &fault.grace
+            && !fault
+                .partition
+                .as_ref()
+                .is_some_and(|p| matches!(&p.value, RawPartition::Shape(s) if s == "chase-leader"))
+        {
+            return Err(self.error(
+                grace.referenced,
+                "expected `grace` only with `partition: chase-leader`, found `grace`".into(),
+            ));
+        }
         if fault.one_of.is_none()
             && let Some(target) = &fault.target
         {
@@ -617,7 +631,16 @@ impl Validator<'_> {
             });
         }
         if let Some(partition) = &fault.partition {
-            return Ok(FaultChoice::Partition(self.partition(partition, nodes)?));
+            let spec = match self.partition(partition, nodes)? {
+                PartitionSpec::ChaseLeader { .. } => PartitionSpec::ChaseLeader {
+                    grace: match &fault.grace {
+                        Some(grace) => self.duration(grace, "the grace")?,
+                        None => Duration::ZERO,
+                    },
+                },
+                spec => spec,
+            };
+            return Ok(FaultChoice::Partition(spec));
         }
         let one_of = fault.one_of.as_ref().expect("one action key");
         let mut kinds = Vec::new();

@@ -1044,8 +1044,16 @@ impl Engine {
             return;
         }
         let current_term = self.log.term_at(candidate) == Some(self.hard.term);
-        if !current_term && !self.bug(Bug::CommitOldTerm) {
-            return;
+        if !current_term {
+            if !self.bug(Bug::CommitOldTerm) {
+                return;
+            }
+            tracing::warn!(
+                index = candidate,
+                entry_term = ?self.log.term_at(candidate),
+                term = self.hard.term,
+                "planted bug: committing an entry of an earlier term by counting replicas"
+            );
         }
         let had_term_commit = self.commit_index >= self.term_start_index;
         self.commit_index = candidate;
