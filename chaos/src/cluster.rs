@@ -24,6 +24,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -33,6 +34,7 @@ use crate::network::proxy::{ProxyError, ProxyNetwork};
 use crate::network::{Link, ShapeError, links_between_groups};
 use crate::schedule::{FaultAction, NodeRole, PlannedPartition, Target};
 use crate::supervisor::{NodeControl, NodeSpec, NodeState, Supervisor, SupervisorError};
+use workloads::client::pool::NodePool;
 
 /// How long `start` and `restart` wait for a node to answer `GET /status`.
 pub const READY_TIMEOUT_MS: u64 = 10_000;
@@ -121,6 +123,11 @@ pub struct Cluster {
     roles: BTreeMap<String, NodeRole>,
     layout: SystemLayout,
     client_addrs: BTreeMap<String, SocketAddr>,
+    /// One keep-alive connection per node for [`Cluster::leader`], which a `chase-leader`
+    /// partition calls every few milliseconds (a fresh connection per call would leave
+    /// hundreds of sockets a second in TIME_WAIT). A connection to a node that was killed
+    /// is closed, and the pool then connects afresh.
+    leader_probes: BTreeMap<String, Arc<NodePool>>,
     base_dir: PathBuf,
     supervisor: Box<dyn NodeControl>,
     network: ClusterNetwork,
@@ -180,6 +187,10 @@ impl Cluster {
         let run_id = new_run_id();
         let (network, listen_addrs, peer_addrs, client_addrs) =
             build_network(network_kind, &run_id, &ids).await?;
+        let leader_probes = client_addrs
+            .iter()
+            .map(|(id, addr)| (id.clone(), Arc::new(NodePool::new(*addr, 1))))
+            .collect();
         let mut cluster = Cluster {
             kind: network_kind,
             run_id,
@@ -187,6 +198,7 @@ impl Cluster {
             roles: nodes.into_iter().collect(),
             layout,
             client_addrs,
+            leader_probes,
             base_dir,
             supervisor: Box::new(Supervisor::new()?),
             network,
@@ -406,8 +418,10 @@ impl Cluster {
         for id in &self.ids {
             let runs_raft = self.role(id).is_some_and(NodeRole::runs_raft);
             if runs_raft && self.supervisor.pid(id).is_some() {
-                let (id, addr) = (id.clone(), self.client_addr(id));
-                asks.spawn(async move { fetch_status(&id, addr).await });
+                let pool = Arc::clone(&self.leader_probes[id]);
+                let deadline =
+                    tokio::time::Instant::now() + Duration::from_millis(STATUS_TIMEOUT_MS);
+                asks.spawn(async move { workloads::client::fetch_status(&pool, deadline).await });
             }
         }
         let mut best: Option<NodeStatus> = None;
