@@ -748,20 +748,25 @@ fn seeds_that_found_bugs_stay_clean() {
 /// on acknowledgements that no disk backs.
 #[test]
 fn simulation_catches_the_planted_ack_before_write_bug() {
-    let caught = (0..20).any(|seed| {
+    assert!(
+        some_seed_panics_with(Bug::AckBeforeWrite, 6000, FAULTS, &["is durable on only"]),
+        "no undurable commit in 20 seeds with ack-before-write"
+    );
+}
+
+/// Whether, over seeds 0..20 of a 3-node simulation with `bug` on, some run panics with a
+/// message holding one of `needles` (a safety check of the simulation failing).
+fn some_seed_panics_with(bug: Bug, steps: usize, faults: Faults, needles: &[&str]) -> bool {
+    (0..20).any(|seed| {
         std::panic::catch_unwind(|| {
-            let mut sim = Sim::new(3, seed, Some(Bug::AckBeforeWrite));
-            sim.run(6000, FAULTS);
+            let mut sim = Sim::new(3, seed, Some(bug));
+            sim.run(steps, faults);
         })
         .is_err_and(|panic| {
             let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
-            text.contains("is durable on only")
+            needles.iter().any(|needle| text.contains(needle))
         })
-    });
-    assert!(
-        caught,
-        "no undurable commit in 20 seeds with ack-before-write"
-    );
+    })
 }
 
 /// A long soak over many more seeds, for shaking out rare interleavings by hand:
@@ -793,23 +798,18 @@ fn soak_safety_over_many_seeds() {
 /// (6 of the first 20 seeds).
 #[test]
 fn simulation_catches_the_planted_commit_old_term_bug_under_a_leader_chase() {
-    let caught = (0..20).any(|seed| {
-        std::panic::catch_unwind(|| {
-            let mut sim = Sim::new(3, seed, Some(Bug::CommitOldTerm));
-            sim.run(20_000, CHASE);
-        })
-        .is_err_and(|panic| {
-            let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
-            text.contains("is durable on only") || text.contains("State Machine Safety")
-        })
-    });
-    assert!(caught, "no lost commit in 20 seeds with commit-old-term");
+    let lost_commit = ["is durable on only", "State Machine Safety"];
+    assert!(
+        some_seed_panics_with(Bug::CommitOldTerm, 20_000, CHASE, &lost_commit),
+        "no lost commit in 20 seeds with commit-old-term"
+    );
 }
 
 /// The correct engine under the same chase: every check of the simulation holds, and the
 /// chase really moved leadership around (each cut is a new leader).
 #[test]
 fn safety_holds_under_a_leader_chase_5_4_2() {
+    let mut reads_answered = 0;
     for seed in 0..10 {
         let nodes = if seed % 2 == 0 { 3 } else { 5 };
         let mut sim = Sim::new(nodes, seed, None);
@@ -824,5 +824,8 @@ fn safety_holds_under_a_leader_chase_5_4_2() {
             "seed {seed}: the chase cut off only {} leaders",
             sim.chase_cuts
         );
+        reads_answered += sim.reads_answered;
     }
+    // Few reads complete (a leader is cut off 50 ms into its term), but some must.
+    assert!(reads_answered >= 20, "only {reads_answered} reads answered");
 }
