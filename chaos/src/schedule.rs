@@ -51,8 +51,10 @@
 //! `chase-leader` is the partition for leader-change bugs (Raft's figure 8): the nemesis
 //! polls `GET /status` every [`crate::nemesis::CHASE_POLL_MS`] ms, and when a node other than
 //! the isolated one leads (highest term), it heals the network and cuts that node off once
-//! it has led for `grace`. Every leader of the window thus leads, connected, for about
-//! `grace` and then sits alone taking writes it cannot replicate: many short terms whose
+//! it has been seen leading for `grace` (so from within one poll of its election). The
+//! leader at the window's start is cut at once. Every later leader of the window thus
+//! leads, connected, for about `grace` and then sits alone taking writes it cannot
+//! replicate (clients still send to it): many short terms whose
 //! uncommitted tails differ, which is the log shape section 5.4.2 of the Raft paper warns
 //! about. `grace` is only allowed with `chase-leader`. The history shows each isolation as
 //! its own `start-partition`/`stop-partition` pair (same fault id, shape `chase leader nX`).
