@@ -13,11 +13,9 @@ use checker::verdict::Verdict;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-/// Builds histories record by record at explicit times.
-#[derive(Default)]
-struct History {
-    ops: Vec<Op>,
-}
+mod support;
+
+use support::History;
 
 impl History {
     fn push(
@@ -28,18 +26,7 @@ impl History {
         f: &str,
         value: Value,
     ) -> &mut Self {
-        let index = self.ops.len() as u64;
-        self.ops.push(Op {
-            index,
-            time_ns,
-            process,
-            kind,
-            f: f.to_string(),
-            key: None,
-            value,
-            error: None,
-        });
-        self
+        self.record(time_ns, process, kind, f, None, value)
     }
     fn at(&mut self, t: u64, p: u64, kind: OpType, f: &str, value: Value) -> &mut Self {
         self.push(t, Process::Client(p), kind, f, value)

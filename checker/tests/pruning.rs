@@ -8,31 +8,17 @@ use std::time::Duration;
 
 use checker::format::Format;
 use checker::{
-    CheckOptions, FailedCasReading, ModelKind, Op, OpType, Process, Verdict, check_file,
-    check_history,
+    CheckOptions, FailedCasReading, ModelKind, Op, OpType, Verdict, check_file, check_history,
 };
 use serde_json::{Value, json};
 
-/// Records in order, one millisecond apart.
-#[derive(Default)]
-struct History {
-    ops: Vec<Op>,
-}
+mod support;
+
+use support::History;
 
 impl History {
     fn push(&mut self, process: u64, kind: OpType, f: &str, value: Value) -> &mut Self {
-        let index = self.ops.len() as u64;
-        self.ops.push(Op {
-            index,
-            time_ns: (index + 1) * 1_000_000,
-            process: Process::Client(process),
-            kind,
-            f: f.to_string(),
-            key: None,
-            value,
-            error: None,
-        });
-        self
+        self.next(process, kind, f, None, value)
     }
 }
 

@@ -15,25 +15,13 @@ use checker::verdict::Verdict;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-/// Builds histories record by record; times go up by 1 ms a record.
-#[derive(Default)]
-struct History {
-    ops: Vec<Op>,
-}
+mod support;
+
+use support::History;
 
 impl History {
     fn push(&mut self, process: u64, kind: OpType, f: &str, key: Option<&str>, value: Value) {
-        let index = self.ops.len() as u64;
-        self.ops.push(Op {
-            index,
-            time_ns: (index + 1) * 1_000_000,
-            process: Process::Client(process),
-            kind,
-            f: f.to_string(),
-            key: key.map(str::to_string),
-            value,
-            error: None,
-        });
+        self.next(process, kind, f, key, value);
     }
     fn invoke(&mut self, p: u64, f: &str, value: Value) -> &mut Self {
         self.push(p, OpType::Invoke, f, None, value);

@@ -4,13 +4,9 @@
 
 mod bank_support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bank_support::{Bank, BankConfig, Outcome, read_eventually};
-
-fn strings(text: &str) -> Vec<String> {
-    text.split_whitespace().map(str::to_string).collect()
-}
+use bank_support::{Bank, BankClient, BankConfig, Outcome, read_eventually, strings};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forget_prepared_loses_a_commit_when_the_participant_crashes() {
@@ -27,18 +23,7 @@ async fn forget_prepared_loses_a_commit_when_the_participant_crashes() {
         let client = client.clone();
         tokio::spawn(async move { client.transfer("t1", "a0", "a1", 5).await })
     };
-    let started = Instant::now();
-    while !bank
-        .prepared_at(1)
-        .await
-        .is_some_and(|p| p.contains(&"t1".to_string()))
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "t1 never prepared"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    bank.wait_prepared(1, "t1", Duration::from_secs(10)).await;
     bank.kill_participant(1);
     assert_eq!(transfer.await.unwrap(), Outcome::Ok);
     bank.start_participant(1, &[]).await;
@@ -47,13 +32,7 @@ async fn forget_prepared_loses_a_commit_when_the_participant_crashes() {
         Vec::<String>::new(),
         "forgotten"
     );
-    let balances = read_eventually(&client, Duration::from_secs(5)).await;
-    assert_eq!(
-        (balances["a0"], balances["a1"]),
-        (95, 100),
-        "the credit is lost"
-    );
-    assert_eq!(balances.values().sum::<i64>(), bank.total() - 5);
+    assert_the_credit_of_5_is_lost(&bank, &client).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,13 +47,7 @@ async fn commit_without_all_votes_commits_past_a_dead_participant() {
     // Without the bug this is a definite abort (`vote-missing`).
     assert_eq!(client.transfer("t1", "a0", "a1", 5).await, Outcome::Ok);
     bank.start_participant(1, &[]).await;
-    let balances = read_eventually(&client, Duration::from_secs(5)).await;
-    assert_eq!(
-        (balances["a0"], balances["a1"]),
-        (95, 100),
-        "the credit is lost"
-    );
-    assert_eq!(balances.values().sum::<i64>(), bank.total() - 5);
+    assert_the_credit_of_5_is_lost(&bank, &client).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,4 +63,15 @@ async fn without_the_bug_a_dead_participant_aborts_the_transfer() {
     bank.start_participant(1, &[]).await;
     let balances = read_eventually(&client, Duration::from_secs(5)).await;
     assert_eq!((balances["a0"], balances["a1"]), (100, 100));
+}
+
+/// t1 moved 5 from a0 to a1: the debit was applied, the credit never was.
+async fn assert_the_credit_of_5_is_lost(bank: &Bank, client: &BankClient) {
+    let balances = read_eventually(client, Duration::from_secs(5)).await;
+    assert_eq!(
+        (balances["a0"], balances["a1"]),
+        (95, 100),
+        "the credit is lost"
+    );
+    assert_eq!(balances.values().sum::<i64>(), bank.total() - 5);
 }

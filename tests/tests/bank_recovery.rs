@@ -10,29 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bank_support::{
-    Bank, BankClient, BankConfig, Outcome, check_read, count, expected_balances, read_eventually,
-    read_until, run_transfers,
+    Bank, BankClient, BankConfig, Outcome, assert_final_balances, check_read, count,
+    read_eventually, read_until, run_transfers, strings,
 };
-
-fn strings(text: &str) -> Vec<String> {
-    text.split_whitespace().map(str::to_string).collect()
-}
-
-/// Polls participant `shard` until `txn` is prepared there.
-async fn wait_prepared(bank: &Bank, shard: usize, txn: &str) {
-    let started = Instant::now();
-    while !bank
-        .prepared_at(shard)
-        .await
-        .is_some_and(|p| p.iter().any(|t| t == txn))
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{txn} never prepared at p{shard}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
 
 fn spawn_transfer(
     client: &BankClient,
@@ -64,7 +44,8 @@ async fn participant_killed_while_prepared_resolves_its_transaction_after_restar
 
     // a0 lives on p0, a1 on p1.
     let probe = spawn_transfer(&client, "probe", "a0", "a1", 5);
-    wait_prepared(&bank, 1, "probe").await;
+    bank.wait_prepared(1, "probe", Duration::from_secs(10))
+        .await;
     bank.kill_participant(1);
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -111,12 +92,7 @@ async fn participant_killed_while_prepared_resolves_its_transaction_after_restar
         amount: 5,
         outcome: Outcome::Ok,
     });
-    let final_balances = read_eventually(&client, Duration::from_secs(5)).await;
-    check_read(&final_balances, accounts, total);
-    assert_eq!(
-        final_balances,
-        expected_balances(&attempts, accounts, bank.config.initial_balance)
-    );
+    assert_final_balances(&bank, &client, &attempts, Duration::from_secs(5)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,7 +111,8 @@ async fn coordinator_killed_before_deciding_blocks_participants_until_it_returns
     for (txn, from, to) in stuck {
         for account in [from, to] {
             let shard = account[1..].parse::<usize>().unwrap() % bank.config.participants;
-            wait_prepared(&bank, shard, txn).await;
+            bank.wait_prepared(shard, txn, Duration::from_secs(10))
+                .await;
         }
     }
     bank.kill_coordinator();

@@ -13,28 +13,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bank_support::{
-    Attempt, Bank, BankClient, BankConfig, Outcome, check_read, count, expected_balances,
+    Attempt, Bank, BankClient, BankConfig, Outcome, assert_final_balances, check_read, count,
     read_eventually, read_until, run_transfers_through, settle_unknown, strings,
 };
 use serde_json::json;
 
 /// A liveness bound for the tests' waits (not a speed assertion: the numbers are printed).
 const LIVENESS: Duration = Duration::from_secs(20);
-
-async fn wait_prepared(bank: &Bank, shard: usize, txn: &str) {
-    let started = Instant::now();
-    while !bank
-        .prepared_at(shard)
-        .await
-        .is_some_and(|p| p.iter().any(|t| t == txn))
-    {
-        assert!(
-            started.elapsed() < LIVENESS,
-            "{txn} never prepared at p{shard}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
 
 fn shard_of(bank: &Bank, account: &str) -> usize {
     account[1..].parse::<usize>().unwrap() % bank.config.participants
@@ -92,21 +77,6 @@ async fn stop_readers(stop: &AtomicBool, readers: Vec<tokio::task::JoinHandle<us
     reads
 }
 
-/// The final balances are exactly the initial ones plus every committed transfer.
-async fn assert_final_balances(bank: &Bank, attempts: &[Attempt]) {
-    let unknown: Vec<_> = attempts
-        .iter()
-        .filter(|a| !a.outcome.is_definite())
-        .collect();
-    assert!(unknown.is_empty(), "outcomes left unknown: {unknown:?}");
-    let balances = read_eventually(&bank.client(), LIVENESS).await;
-    check_read(&balances, bank.config.accounts, bank.total());
-    assert_eq!(
-        balances,
-        expected_balances(attempts, bank.config.accounts, bank.config.initial_balance)
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_a_replicated_coordinator_leaves_nothing_blocked_without_restarting_it() {
     let config = BankConfig {
@@ -136,7 +106,8 @@ async fn killing_a_replicated_coordinator_leaves_nothing_blocked_without_restart
         .collect();
     for (txn, from, to) in stuck {
         for account in [from, to] {
-            wait_prepared(&bank, shard_of(&bank, account), txn).await;
+            bank.wait_prepared(shard_of(&bank, account), txn, LIVENESS)
+                .await;
         }
     }
     // Readers start only now: a read locks every shard, so it would make these prepares
@@ -222,7 +193,7 @@ async fn killing_a_replicated_coordinator_leaves_nothing_blocked_without_restart
     bank.wait_until_nothing_prepared(LIVENESS)
         .await
         .expect("nothing left prepared");
-    assert_final_balances(&bank, &attempts).await;
+    assert_final_balances(&bank, &bank.client(), &attempts, LIVENESS).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,7 +248,7 @@ async fn killing_the_decision_store_leader_stalls_transfers_only_until_the_elect
     bank.wait_until_nothing_prepared(LIVENESS)
         .await
         .expect("nothing left prepared");
-    assert_final_balances(&bank, &attempts).await;
+    assert_final_balances(&bank, &bank.client(), &attempts, LIVENESS).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

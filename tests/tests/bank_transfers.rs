@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bank_support::{
-    Bank, BankConfig, Outcome, check_read, count, expected_balances, read_eventually, read_until,
-    run_transfers,
+    Bank, BankConfig, Outcome, assert_final_balances, check_read, count, read_eventually,
+    read_until, run_transfers,
 };
 use serde_json::json;
 
@@ -48,12 +48,7 @@ async fn concurrent_transfers_and_reads_keep_the_total_and_apply_exactly_the_ok_
 
     // Without faults every outcome is definite, so the final balances are exactly the
     // initial ones plus the committed transfers.
-    let final_balances = read_eventually(&client, Duration::from_secs(5)).await;
-    check_read(&final_balances, accounts, total);
-    assert_eq!(
-        final_balances,
-        expected_balances(&attempts, accounts, bank.config.initial_balance)
-    );
+    assert_final_balances(&bank, &client, &attempts, Duration::from_secs(5)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -143,19 +143,9 @@ fn the_bank_under_faults_on_participants_and_coordinator_is_valid() {
     assert_eq!(killed.len(), 2);
     assert!(killed[0].starts_with('p'), "a participant: {killed:?}");
     assert_eq!(killed[1], "c1", "the coordinator");
-    // The bank is live again after the last heal: a read of every balance succeeds.
     // (Before the coordinator ran each transfer in a task of its own, the SIGSTOP here left
     // it with transfers in flight for good, and every later transfer and read failed.)
-    let last_heal = ops
-        .iter()
-        .rposition(|op| op.process == Process::Nemesis)
-        .unwrap();
-    assert!(
-        ops[last_heal..]
-            .iter()
-            .any(|op| op.f == "read" && op.kind == OpType::Ok),
-        "a successful read after the last heal"
-    );
+    assert_live_after_the_last_heal(&ops);
     let report = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(report.contains("Bank: availability per fault window"));
 
@@ -197,17 +187,7 @@ fn the_replicated_bank_under_faults_on_coordinators_participants_and_store_is_va
         "the store's leader: {targets:?}"
     );
     assert!(targets[2].starts_with('p'), "a participant: {targets:?}");
-    // Live after the last heal: a read of every balance succeeds.
-    let last_heal = ops
-        .iter()
-        .rposition(|op| op.process == Process::Nemesis)
-        .unwrap();
-    assert!(
-        ops[last_heal..]
-            .iter()
-            .any(|op| op.f == "read" && op.kind == OpType::Ok),
-        "a successful read after the last heal"
-    );
+    assert_live_after_the_last_heal(&ops);
 }
 
 #[test]
@@ -255,5 +235,19 @@ fn committing_without_every_vote_is_found_and_the_bad_read_is_named() {
     assert!(
         run.join("data").join("p1").exists(),
         "an invalid run keeps the nodes' data"
+    );
+}
+
+/// The bank is live again after the last heal: a read of every balance succeeds.
+fn assert_live_after_the_last_heal(ops: &[checker::history::Op]) {
+    let last_heal = ops
+        .iter()
+        .rposition(|op| op.process == Process::Nemesis)
+        .expect("the run had faults");
+    assert!(
+        ops[last_heal..]
+            .iter()
+            .any(|op| op.f == "read" && op.kind == OpType::Ok),
+        "a successful read after the last heal"
     );
 }

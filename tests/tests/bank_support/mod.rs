@@ -320,6 +320,22 @@ impl Bank {
         serde_json::from_value(status["prepared"].clone()).ok()
     }
 
+    /// Polls participant `shard` until `txn` is prepared there; fails the test after `limit`.
+    pub async fn wait_prepared(&self, shard: usize, txn: &str, limit: Duration) {
+        let started = Instant::now();
+        while !self
+            .prepared_at(shard)
+            .await
+            .is_some_and(|p| p.iter().any(|t| t == txn))
+        {
+            assert!(
+                started.elapsed() < limit,
+                "{txn} never prepared at p{shard}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Polls until no participant holds a prepared transaction; returns how long it took,
     /// or None after `limit`.
     pub async fn wait_until_nothing_prepared(&self, limit: Duration) -> Option<Duration> {
@@ -653,6 +669,27 @@ pub async fn read_until(
 
 /// The balances expected after applying the `ok` attempts (and no other) to the initial
 /// balances.
+/// The balances read through `client` (within `limit`) are exactly the initial ones plus
+/// every committed transfer of `attempts`, each of which must have a definite outcome.
+pub async fn assert_final_balances(
+    bank: &Bank,
+    client: &BankClient,
+    attempts: &[Attempt],
+    limit: Duration,
+) {
+    let unknown: Vec<_> = attempts
+        .iter()
+        .filter(|a| !a.outcome.is_definite())
+        .collect();
+    assert!(unknown.is_empty(), "outcomes left unknown: {unknown:?}");
+    let balances = read_eventually(client, limit).await;
+    check_read(&balances, bank.config.accounts, bank.total());
+    assert_eq!(
+        balances,
+        expected_balances(attempts, bank.config.accounts, bank.config.initial_balance)
+    );
+}
+
 pub fn expected_balances(attempts: &[Attempt], accounts: u64, initial: i64) -> Balances {
     let mut balances: Balances = (0..accounts).map(|i| (format!("a{i}"), initial)).collect();
     for attempt in attempts.iter().filter(|a| a.outcome == Outcome::Ok) {
