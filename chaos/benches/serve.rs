@@ -27,7 +27,11 @@ fn synthetic_store() -> tempfile::TempDir {
                 (i / 60) % 60
             ));
             std::fs::create_dir_all(run.join("nodes")).expect("run dir");
-            let verdict = if i % 10 == 0 { "invalid" } else { "valid" };
+            let verdict = if i.is_multiple_of(10) {
+                "invalid"
+            } else {
+                "valid"
+            };
             std::fs::write(
                 run.join("results.json"),
                 format!(
