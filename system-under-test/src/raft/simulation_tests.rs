@@ -14,6 +14,8 @@
 //!   commit index any node knew when the read arrived (so it sees every write that was
 //!   acknowledged before it began).
 //! - Liveness: once faults heal, the cluster commits again and every node applies.
+//! - The engine's own invariant checks (`raft/engine/invariants.rs`) never stop a correct
+//!   engine: a stopped engine fails the run.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
@@ -259,6 +261,9 @@ impl Sim {
         let salt = self.seed ^ self.now_ms ^ (id.as_bytes()[1] as u64) << 32;
         let cfg = config(id, &self.ids, salt, self.bug, self.log_retain_entries);
         let engine = Engine::new(cfg, initial, self.now_ms);
+        if let Some(violation) = engine.violation() {
+            panic!("seed {}: {id} recovered a broken state: {violation}", self.seed);
+        }
         self.engines.insert(id.clone(), engine);
     }
 
@@ -267,6 +272,9 @@ impl Sim {
         let commit_before = engine.commit_index();
         engine.step(input);
         let actions = engine.drain_actions();
+        if let Some(violation) = engine.violation() {
+            panic!("seed {}: the engine stopped: {violation}", self.seed);
+        }
         assert!(
             engine.commit_index() >= commit_before,
             "{id}: commit index went back from {commit_before} to {}",
