@@ -181,7 +181,7 @@ impl Engine {
     /// Whether a leader's message (`kind`) from `from` in our own term reached us while we
     /// lead that term: two leaders in one term break Election Safety (section 5.2). A
     /// leader never acts on such a message; without a planted bug the engine stops.
-    fn from_a_second_leader(&mut self, from: &NodeId, kind: &str) -> bool {
+    fn heard_a_second_leader(&mut self, from: &NodeId, kind: &str) -> bool {
         if self.role != Role::Leader {
             return false;
         }
@@ -205,7 +205,7 @@ impl Engine {
     /// Section 5.3: the consistency check on (prevLogIndex, prevLogTerm), then append,
     /// cutting a conflicting suffix; refusals carry the conflict hint.
     fn handle_append_entries(&mut self, from: NodeId, mut request: AppendRequest) {
-        if self.from_a_second_leader(&from, "AppendEntries") {
+        if self.heard_a_second_leader(&from, "AppendEntries") {
             return;
         }
         self.accept_leader(from.clone());
@@ -372,7 +372,7 @@ impl Engine {
         data: String,
         read_seq: u64,
     ) {
-        if self.from_a_second_leader(&from, "InstallSnapshot") {
+        if self.heard_a_second_leader(&from, "InstallSnapshot") {
             return;
         }
         self.accept_leader(from.clone());
