@@ -10,7 +10,7 @@ use crate::state_machine::Command;
 
 const IDS: [&str; 3] = ["n1", "n2", "n3"];
 
-fn config(id: &str, bug: Option<Bug>) -> EngineConfig {
+pub(crate) fn config(id: &str, bug: Option<Bug>) -> EngineConfig {
     EngineConfig {
         id: id.into(),
         peers: IDS
@@ -29,7 +29,7 @@ fn config(id: &str, bug: Option<Bug>) -> EngineConfig {
     }
 }
 
-fn entries(terms: &[u64]) -> Vec<Entry> {
+pub(crate) fn entries(terms: &[u64]) -> Vec<Entry> {
     terms
         .iter()
         .enumerate()

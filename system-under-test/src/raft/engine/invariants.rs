@@ -206,42 +206,22 @@ impl Engine {
 /// check, exactly where a faulty handler would.
 #[cfg(test)]
 mod tests {
-    use super::super::{Engine, EngineConfig, InitialState, Input, Role};
+    use super::super::{Engine, InitialState, Input, Role};
     use crate::bug::Bug;
+    use crate::raft::engine_tests::{config, entries};
     use crate::raft::types::{Entry, HardState, Payload};
 
     /// n1 in term 3, log terms [1, 2, 3], commit 2, applied 1, persisted 3.
     fn node(bug: Option<Bug>) -> Engine {
-        let cfg = EngineConfig {
-            id: "n1".into(),
-            peers: vec!["n2".into(), "n3".into()],
-            election_timeout_min_ms: 150,
-            election_timeout_max_ms: 300,
-            heartbeat_ms: 50,
-            max_entries_per_message: 100,
-            max_inflight_messages: 8,
-            log_retain_entries: 0,
-            bug,
-            seed: 1,
-        };
-        let entries = [1, 2, 3]
-            .iter()
-            .enumerate()
-            .map(|(i, &term)| Entry {
-                term,
-                index: i as u64 + 1,
-                payload: Payload::Noop,
-            })
-            .collect();
         let initial = InitialState {
             hard_state: HardState {
                 term: 3,
                 voted_for: Some("n2".into()),
             },
-            entries,
+            entries: entries(&[1, 2, 3]),
             ..InitialState::default()
         };
-        let mut engine = Engine::new(cfg, initial, 0);
+        let mut engine = Engine::new(config("n1", bug), initial, 0);
         assert!(engine.violation().is_none(), "{:?}", engine.violation());
         engine.commit_index = 2;
         engine.applied_index = 1;
