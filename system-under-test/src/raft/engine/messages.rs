@@ -178,12 +178,21 @@ impl Engine {
         }
     }
 
-    fn accept_leader(&mut self, from: NodeId) {
-        if self.role == Role::Leader {
-            // Two leaders in one term would break Election Safety; never act on it.
-            tracing::error!(%from, term = self.hard.term, "second leader in the same term");
-            return;
+    /// Whether a leader's message (`kind`) from `from` in our own term reached us while we
+    /// lead that term: two leaders in one term break Election Safety (section 5.2). A
+    /// leader never acts on such a message; without a planted bug the engine stops.
+    fn heard_a_second_leader(&mut self, from: &NodeId, kind: &str) -> bool {
+        if self.role != Role::Leader {
+            return false;
         }
+        let term = self.hard.term;
+        self.invariant_broken(format!(
+            "second leader in the same term: {kind} from {from} while leading term {term}"
+        ));
+        true
+    }
+
+    fn accept_leader(&mut self, from: NodeId) {
         if self.role != Role::Follower {
             let term = self.hard.term;
             self.become_follower(term, Some(from.clone()));
@@ -196,8 +205,7 @@ impl Engine {
     /// Section 5.3: the consistency check on (prevLogIndex, prevLogTerm), then append,
     /// cutting a conflicting suffix; refusals carry the conflict hint.
     fn handle_append_entries(&mut self, from: NodeId, mut request: AppendRequest) {
-        if self.role == Role::Leader {
-            tracing::error!(%from, term = self.hard.term, "append from another leader in our term");
+        if self.heard_a_second_leader(&from, "AppendEntries") {
             return;
         }
         self.accept_leader(from.clone());
@@ -280,12 +288,13 @@ impl Engine {
                 match self.log.term_at(entry.index) {
                     Some(term) if term == entry.term => continue,
                     Some(_) => {
-                        if entry.index <= self.commit_index {
-                            tracing::error!(
-                                index = entry.index,
-                                commit = self.commit_index,
-                                "leader overwrites a committed entry"
-                            );
+                        if entry.index <= self.commit_index
+                            && self.invariant_broken(format!(
+                                "leader overwrites a committed entry: index {} (commit index {})",
+                                entry.index, self.commit_index
+                            ))
+                        {
+                            return;
                         }
                         self.log.truncate_from(entry.index);
                         self.persisted_index = self.persisted_index.min(entry.index - 1);
@@ -363,7 +372,7 @@ impl Engine {
         data: String,
         read_seq: u64,
     ) {
-        if self.role == Role::Leader {
+        if self.heard_a_second_leader(&from, "InstallSnapshot") {
             return;
         }
         self.accept_leader(from.clone());

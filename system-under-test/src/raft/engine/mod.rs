@@ -14,10 +14,13 @@
 //! (ticks, CheckQuorum, stickiness), [`elections`] (PreVote, votes, role changes),
 //! [`messages`] (the term rules and one handler per peer message), [`replication`] (the
 //! leader's appends, flow control, commitment, apply) and [`clients`] (proposals and
-//! ReadIndex). This file holds the types, the state and `step`, the one entry point.
+//! ReadIndex); [`invariants`] holds the engine's own assertions, which stop the engine on
+//! a state the Raft rules make impossible. This file holds the types, the state and
+//! `step`, the one entry point.
 
 mod clients;
 mod elections;
+mod invariants;
 mod messages;
 mod replication;
 mod time;
@@ -27,6 +30,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+pub use self::invariants::InvariantViolation;
 use super::log::Log;
 use super::types::{Entry, HardState, Message, NodeId, SnapshotMeta};
 use crate::bug::Bug;
@@ -207,6 +211,8 @@ pub struct Engine {
     reads_awaiting_term_commit: Vec<u64>,
     unsent_entries: bool,
     actions: Vec<Action>,
+    /// Set when an invariant check failed without a planted bug: the engine has stopped.
+    violation: Option<InvariantViolation>,
 }
 
 impl Engine {
@@ -239,8 +245,10 @@ impl Engine {
             reads_awaiting_term_commit: Vec::new(),
             unsent_entries: false,
             actions: Vec::new(),
+            violation: None,
         };
         engine.reset_election_deadline();
+        engine.check_recovered_state();
         engine
     }
 
@@ -285,8 +293,13 @@ impl Engine {
         cluster_size / 2 + 1
     }
 
-    /// Feeds one event to the engine.
+    /// Feeds one event to the engine. A stopped engine (see [`Engine::violation`]) ignores
+    /// it.
     pub fn step(&mut self, input: Input) {
+        if self.violation.is_some() {
+            return;
+        }
+        let before = self.checkpoint();
         match input {
             Input::Tick { now_ms } => {
                 self.now_ms = self.now_ms.max(now_ms);
@@ -302,11 +315,20 @@ impl Engine {
             Input::LogPersisted { index, term } => self.log_persisted(index, term),
             Input::SnapshotPersisted { meta } => self.snapshot_persisted(meta),
         }
+        // The planted bugs break these rules on purpose: with one on, the checks stay off.
+        if self.violation.is_none() && self.cfg.bug.is_none() {
+            self.check_invariants(&before);
+        }
     }
 
     /// The actions queued since the last call. Entries appended by proposals since then
     /// are sent to followers here, so that a burst of proposals travels in one message.
+    /// A stopped engine has nothing to do.
     pub fn drain_actions(&mut self) -> Vec<Action> {
+        if self.violation.is_some() {
+            self.actions.clear();
+            return Vec::new();
+        }
         if self.unsent_entries && self.role == Role::Leader {
             self.broadcast_append(false);
         }
