@@ -6,92 +6,14 @@
 
 use std::time::Duration;
 
-use checker::{CheckOptions, FailedCasReading, ModelKind, Op, OpType, Verdict, check_history};
-use serde_json::{Value, json};
+use checker::{CheckOptions, FailedCasReading, ModelKind, Verdict, check_history};
 
 mod support;
 
-use support::History;
-
-/// One generated kv call: `[inv, ret)` in ticks, `ret` None for `info`.
-#[derive(Debug, Clone)]
-struct Call {
-    inv: u32,
-    ret: Option<u32>,
-    action: Action,
-}
-
-#[derive(Debug, Clone)]
-enum Action {
-    Put(&'static str),
-    Append(&'static str),
-    /// A get and the string it returned.
-    Get(String),
-}
+use support::kv::{KvAction as Action, KvCall as Call, brute_force_linearizable, records};
 
 /// Values chosen to make splits ambiguous and values shared by several calls.
 const VALUES: [&str; 6] = ["a", "b", "ab", "c", "", "ca"];
-
-/// Every order of `calls` that respects real time, each `info` call applied somewhere
-/// after its invoke or never; true when one of them explains every get.
-fn brute_force_linearizable(calls: &[Call]) -> bool {
-    fn search(calls: &[Call], done: &mut Vec<bool>, state: &str) -> bool {
-        let horizon = (0..calls.len())
-            .filter(|&i| !done[i])
-            .filter_map(|i| calls[i].ret)
-            .min();
-        let Some(horizon) = horizon else {
-            return true;
-        };
-        for i in 0..calls.len() {
-            if done[i] || calls[i].inv >= horizon {
-                continue;
-            }
-            let next = match &calls[i].action {
-                Action::Put(value) => value.to_string(),
-                Action::Append(value) => format!("{state}{value}"),
-                Action::Get(observed) if observed == state => state.to_string(),
-                Action::Get(_) => continue,
-            };
-            done[i] = true;
-            let found = search(calls, done, &next);
-            done[i] = false;
-            if found {
-                return true;
-            }
-        }
-        false
-    }
-    search(calls, &mut vec![false; calls.len()], "")
-}
-
-/// The records of `calls` in time order (each call its own process; completions before
-/// invokes at the same tick).
-fn records(calls: &[Call]) -> Vec<Op> {
-    let mut events: Vec<(u32, u8, usize)> = Vec::new();
-    for (i, call) in calls.iter().enumerate() {
-        events.push((call.inv, 1, i));
-        events.push((call.ret.unwrap_or(u32::MAX), 0, i));
-    }
-    events.sort_unstable();
-    let mut history = History::default();
-    for (_, is_invoke, i) in events {
-        let call = &calls[i];
-        let kind = match (is_invoke, call.ret) {
-            (1, _) => OpType::Invoke,
-            (_, None) => OpType::Info,
-            (_, Some(_)) => OpType::Ok,
-        };
-        let (f, value) = match &call.action {
-            Action::Put(value) => ("put", json!(value)),
-            Action::Append(value) => ("append", json!(value)),
-            Action::Get(observed) if kind == OpType::Ok => ("get", json!(observed)),
-            Action::Get(_) => ("get", Value::Null),
-        };
-        history.next(i as u64, kind, f, Some("k"), value);
-    }
-    history.ops
-}
 
 fn options() -> CheckOptions {
     CheckOptions {
@@ -122,8 +44,8 @@ proptest::proptest! {
         let mut effects: Vec<(u32, usize)> = Vec::new();
         for (i, &(inv, len, kind, value, info, point)) in spans.iter().enumerate() {
             let action = match kind {
-                0..=1 => Action::Put(VALUES[value]),
-                2..=7 => Action::Append(VALUES[value]),
+                0..=1 => Action::Put(VALUES[value].to_string()),
+                2..=7 => Action::Append(VALUES[value].to_string()),
                 _ => Action::Get(String::new()),
             };
             let is_info = !matches!(action, Action::Get(_)) && info < 3;
@@ -136,7 +58,7 @@ proptest::proptest! {
         let mut state = String::new();
         for (_, i) in effects {
             match &mut calls[i].action {
-                Action::Put(value) => state = value.to_string(),
+                Action::Put(value) => state = value.clone(),
                 Action::Append(value) => state.push_str(value),
                 Action::Get(observed) => *observed = state.clone(),
             }
@@ -150,7 +72,7 @@ proptest::proptest! {
             }
         }
         let expected = if brute_force_linearizable(&calls) { Verdict::Valid } else { Verdict::Invalid };
-        let result = check_history(records(&calls), Some(ModelKind::KvAppend), &options())
+        let result = check_history(records(&calls, Some("k")), Some(ModelKind::KvAppend), &options())
             .expect("well-formed history");
         proptest::prop_assert_eq!(result.verdict, expected, "{:?}", calls);
     }
@@ -166,16 +88,20 @@ fn gets_of_unique_tokens_pin_the_append_order() {
         action,
     };
     let mut calls = vec![
-        call(0, 10, Action::Append("x1 ")),
-        call(0, 10, Action::Append("x2 ")),
-        call(0, 10, Action::Append("x3 ")),
+        call(0, 10, Action::Append("x1 ".into())),
+        call(0, 10, Action::Append("x2 ".into())),
+        call(0, 10, Action::Append("x3 ".into())),
         call(11, 12, Action::Get("x1 x2 x3 ".into())),
         call(5, 6, Action::Get("x1 ".into())),
     ];
     let verdict = |calls: &[Call]| {
-        check_history(records(calls), Some(ModelKind::KvAppend), &options())
-            .expect("well-formed history")
-            .verdict
+        check_history(
+            records(calls, Some("k")),
+            Some(ModelKind::KvAppend),
+            &options(),
+        )
+        .expect("well-formed history")
+        .verdict
     };
     assert_eq!(verdict(&calls), Verdict::Valid);
     assert!(brute_force_linearizable(&calls));

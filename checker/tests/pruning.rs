@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use checker::format::Format;
 use checker::{
-    CheckOptions, FailedCasReading, ModelKind, Op, OpType, Verdict, check_file, check_history,
+    CheckOptions, FailedCasReading, ModelKind, OpType, Verdict, check_file, check_history,
 };
 use serde_json::{Value, json};
 
 mod support;
 
 use support::History;
+use support::kv::{self, KvAction, KvCall};
 
 impl History {
     fn push(&mut self, process: u64, kind: OpType, f: &str, value: Value) -> &mut Self {
@@ -131,83 +132,6 @@ fn a_stale_read_history_full_of_timeouts_is_decided() {
     );
 }
 
-/// One kv-append op of a generated history: `[inv, ret)` in ticks, `ret` None for `info`.
-#[derive(Debug, Clone)]
-struct KvCall {
-    inv: u32,
-    ret: Option<u32>,
-    /// `Some(token)` for an append, `None` for a get.
-    append: Option<char>,
-    /// What a get returned.
-    observed: String,
-}
-
-/// Every order of `calls` that respects real time, with each `info` call applied somewhere
-/// after its invoke or never; true when one of them explains every get.
-fn brute_force_linearizable(calls: &[KvCall]) -> bool {
-    fn search(calls: &[KvCall], done: &mut Vec<bool>, state: &str) -> bool {
-        let must_finish: Vec<usize> = (0..calls.len())
-            .filter(|&i| !done[i] && calls[i].ret.is_some())
-            .collect();
-        if must_finish.is_empty() {
-            return true;
-        }
-        let horizon = must_finish
-            .iter()
-            .map(|&i| calls[i].ret.unwrap())
-            .min()
-            .unwrap();
-        for i in 0..calls.len() {
-            if done[i] || calls[i].inv >= horizon {
-                continue;
-            }
-            let next = match calls[i].append {
-                Some(token) => format!("{state}{token}"),
-                None if calls[i].observed == state => state.to_string(),
-                None => continue,
-            };
-            done[i] = true;
-            let found = search(calls, done, &next);
-            done[i] = false;
-            if found {
-                return true;
-            }
-        }
-        false
-    }
-    search(calls, &mut vec![false; calls.len()], "")
-}
-
-/// The records of `calls` in time order (each call its own process; completions before
-/// invokes at the same tick, so `ret == inv` of another means "before").
-fn kv_records(calls: &[KvCall]) -> Vec<Op> {
-    let mut events: Vec<(u32, u8, usize)> = Vec::new();
-    for (i, call) in calls.iter().enumerate() {
-        events.push((call.inv, 1, i));
-        events.push((call.ret.unwrap_or(u32::MAX), 0, i));
-    }
-    events.sort_unstable();
-    let mut history = History::default();
-    for (_, is_invoke, i) in events {
-        let call = &calls[i];
-        let (f, value) = match call.append {
-            Some(token) => ("append", json!(token.to_string())),
-            None => ("get", Value::Null),
-        };
-        let kind = match (is_invoke, call.ret) {
-            (1, _) => OpType::Invoke,
-            (_, None) => OpType::Info,
-            (_, Some(_)) => OpType::Ok,
-        };
-        let value = match (kind, call.append) {
-            (OpType::Ok, None) => json!(call.observed),
-            _ => value,
-        };
-        history.push(i as u64, kind, f, value);
-    }
-    history.ops
-}
-
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
 
@@ -224,9 +148,13 @@ proptest::proptest! {
         let mut calls: Vec<KvCall> = Vec::new();
         let mut effects: Vec<(u32, usize)> = Vec::new();
         for (i, &(inv, len, kind, info, point)) in spans.iter().enumerate() {
-            let append = (kind < 6).then(|| (b'a' + i as u8) as char);
-            let is_info = append.is_some() && info < 3;
-            calls.push(KvCall { inv, ret: (!is_info).then_some(inv + len), append, observed: String::new() });
+            let action = if kind < 6 {
+                KvAction::Append(((b'a' + i as u8) as char).to_string())
+            } else {
+                KvAction::Get(String::new())
+            };
+            let is_info = matches!(action, KvAction::Append(_)) && info < 3;
+            calls.push(KvCall { inv, ret: (!is_info).then_some(inv + len), action });
             if !(is_info && info == 0) {
                 effects.push((inv * 16 + (point % (len * 16)), i));
             }
@@ -234,19 +162,22 @@ proptest::proptest! {
         effects.sort_unstable();
         let mut state = String::new();
         for (_, i) in effects {
-            match calls[i].append {
-                Some(token) => state.push(token),
-                None => calls[i].observed = state.clone(),
+            match &mut calls[i].action {
+                KvAction::Append(token) => state.push_str(token),
+                KvAction::Get(observed) => *observed = state.clone(),
+                KvAction::Put(value) => state = value.clone(),
             }
         }
         if let Some((which, text)) = corrupt {
-            let gets: Vec<usize> = (0..calls.len()).filter(|&i| calls[i].append.is_none()).collect();
+            let gets: Vec<usize> = (0..calls.len())
+                .filter(|&i| matches!(calls[i].action, KvAction::Get(_)))
+                .collect();
             if !gets.is_empty() {
-                calls[gets[which % gets.len()]].observed = text;
+                calls[gets[which % gets.len()]].action = KvAction::Get(text);
             }
         }
-        let expected = brute_force_linearizable(&calls);
-        let result = check_history(kv_records(&calls), Some(ModelKind::KvAppend), &options(FailedCasReading::Dropped))
+        let expected = kv::brute_force_linearizable(&calls);
+        let result = check_history(kv::records(&calls, None), Some(ModelKind::KvAppend), &options(FailedCasReading::Dropped))
             .expect("well-formed history");
         let expected = if expected { Verdict::Valid } else { Verdict::Invalid };
         proptest::prop_assert_eq!(result.verdict, expected, "{:?}", calls);

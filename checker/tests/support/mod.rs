@@ -6,6 +6,8 @@
 use checker::history::{Op, OpType, Process};
 use serde_json::Value;
 
+pub mod kv;
+
 /// Records in the order pushed; a record's index is its position.
 #[derive(Default)]
 pub struct History {
