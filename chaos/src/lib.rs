@@ -49,3 +49,5 @@ pub mod schedule;
 pub mod serve;
 pub mod store;
 pub mod supervisor;
+pub mod system;
+pub mod workload;

@@ -5,29 +5,20 @@ use std::time::Duration;
 
 use serde_saphyr::{Location, Spanned};
 
-use super::raw::{RawFault, RawFinal, RawPartition, RawSchedule, RawSystem, RawWorkload};
+use super::raw::{RawFault, RawFinal, RawPartition, RawSchedule, RawWorkload};
 use super::{
-    BankSystemSpec, CheckKind, DECISION_STORE_NODES, FaultChoice, FaultKind, FaultSpec, FinalSpec,
-    NodeRole, PartitionSpec, Schedule, ScheduleError, SystemKind, SystemSpec, TargetSpec, Timing,
-    WorkloadKind, WorkloadSpec, format_duration, parse_duration,
+    CheckKind, FaultChoice, FaultKind, FaultSpec, FinalSpec, PartitionSpec, Schedule,
+    ScheduleError, SystemSpec, TargetSpec, Timing, WorkloadKind, WorkloadSpec, format_duration,
+    parse_duration,
 };
-use crate::cluster::NetworkKind;
+use crate::network::NetworkKind;
+use crate::system::{RawSystem, SystemError};
+use crate::workload::{ReadMode, or_list};
 
-/// Most nodes a schedule may ask for.
-pub const MAX_NODES: u64 = 64;
 /// Most occurrences one periodic entry may expand to.
 pub const MAX_OCCURRENCES: u64 = 10_000;
 const MAX_KEYS: u64 = 100_000;
 const MAX_CLIENTS: u64 = 1_000;
-const MAX_PARTICIPANTS: u64 = 32;
-const MAX_COORDINATORS: u64 = 9;
-const MAX_ACCOUNTS: u64 = 10_000;
-const MAX_INITIAL_BALANCE: u64 = 1_000_000_000;
-/// The bank's planted bugs (system-under-test's `BankBug`) and the role that has each.
-pub const BANK_BUGS: [(&str, NodeRole); 2] = [
-    ("2pc-commit-without-all-votes", NodeRole::Coordinator),
-    ("2pc-forget-prepared", NodeRole::Participant),
-];
 
 struct Validator<'a> {
     file: &'a str,
@@ -77,16 +68,11 @@ impl Validator<'_> {
     }
 
     fn bounded(&self, value: &Spanned<u64>, what: &str, min: u64, max: u64) -> Result<usize> {
-        if value.value < min || value.value > max {
-            return Err(self.error(
-                value.referenced,
-                format!(
-                    "expected {what} between {min} and {max}, found {}",
-                    value.value
-                ),
-            ));
-        }
-        Ok(value.value as usize)
+        crate::system::bounded(value, what, min, max).map_err(|e| self.system_error(e))
+    }
+
+    fn system_error(&self, error: SystemError) -> ScheduleError {
+        self.error(error.location, error.message)
     }
 
     fn name(&self, name: &Spanned<String>) -> Result<String> {
@@ -110,156 +96,41 @@ impl Validator<'_> {
     }
 
     fn system(&self, system: &Spanned<RawSystem>) -> Result<SystemSpec> {
-        let raw = &system.value;
-        match raw.kind.value.as_str() {
-            "raft" => self.raft_system(raw, system.referenced),
-            "bank" => self.bank_system(raw),
-            other => Err(self.error(
-                raw.kind.referenced,
-                format!("expected system kind raft or bank, found {}", quoted(other)),
-            )),
-        }
+        SystemSpec::parse(&system.value, system.referenced).map_err(|e| self.system_error(e))
     }
 
-    fn raft_system(&self, raw: &RawSystem, here: Location) -> Result<SystemSpec> {
-        if let Some((key, location)) = bank_keys(raw).first() {
-            return Err(self.error(
-                *location,
-                format!("expected only kind, nodes and bug for a raft system, found `{key}`"),
-            ));
-        }
-        let Some(nodes) = &raw.nodes else {
-            return Err(self.error(
-                here,
-                "expected key `nodes` for a raft system, found none".into(),
-            ));
-        };
-        let nodes = self.bounded(nodes, "a number of nodes", 1, MAX_NODES)?;
-        Ok(SystemSpec {
-            kind: SystemKind::Raft,
-            nodes,
-            bug: self.bug(&raw.bug)?,
-            bank: None,
-        })
-    }
-
-    fn bug(&self, bug: &Option<Spanned<String>>) -> Result<Option<String>> {
-        match bug {
-            Some(bug) if bug.value.trim().is_empty() => Err(self.error(
-                bug.referenced,
-                "expected a planted bug's name, found an empty string".into(),
-            )),
-            Some(bug) => Ok(Some(bug.value.clone())),
-            None => Ok(None),
-        }
-    }
-
-    fn bank_system(&self, raw: &RawSystem) -> Result<SystemSpec> {
-        if let Some(nodes) = &raw.nodes {
-            return Err(self.error(
-                nodes.referenced,
-                "expected participants, accounts, initial_balance, replicated_coordinator, coordinators or bug for a bank system (its nodes follow from its roles), found `nodes`".into(),
-            ));
-        }
-        let count = |value: &Option<Spanned<u64>>, what: &str, range: (u64, u64), default| {
-            value
-                .as_ref()
-                .map_or(Ok(default), |v| self.bounded(v, what, range.0, range.1))
-        };
-        let participants = count(
-            &raw.participants,
-            "a number of participants",
-            (1, MAX_PARTICIPANTS),
-            3,
-        )?;
-        // Two accounts at least: a transfer needs two.
-        let accounts = count(&raw.accounts, "a number of accounts", (2, MAX_ACCOUNTS), 8)?;
-        let initial_balance = count(
-            &raw.initial_balance,
-            "an initial balance",
-            (1, MAX_INITIAL_BALANCE),
-            100,
-        )? as i64;
-        let replicated_coordinator = raw.replicated_coordinator.as_ref().is_some_and(|r| r.value);
-        let coordinators = match (&raw.coordinators, replicated_coordinator) {
-            (Some(c), false) => {
-                return Err(self.error(
-                    c.referenced,
-                    "expected `coordinators` only with `replicated_coordinator: true` (an unreplicated bank has one coordinator), found `coordinators`".into(),
-                ));
-            }
-            (Some(c), true) => self.bounded(c, "a number of coordinators", 1, MAX_COORDINATORS)?,
-            (None, true) => 3,
-            (None, false) => 1,
-        };
-        let bug = self.bug(&raw.bug)?;
-        if let (Some(name), Some(spanned)) = (&bug, &raw.bug)
-            && !BANK_BUGS.iter().any(|(known, _)| known == name)
-        {
-            let known: Vec<&str> = BANK_BUGS.iter().map(|(known, _)| *known).collect();
-            return Err(self.error(
-                spanned.referenced,
-                format!(
-                    "expected a bank bug ({}), found {}",
-                    known.join(", "),
-                    quoted(name)
-                ),
-            ));
-        }
-        let store = if replicated_coordinator {
-            DECISION_STORE_NODES
-        } else {
-            0
-        };
-        Ok(SystemSpec {
-            kind: SystemKind::Bank,
-            nodes: coordinators + participants + store,
-            bug,
-            bank: Some(BankSystemSpec {
-                participants,
-                accounts,
-                initial_balance,
-                replicated_coordinator,
-                coordinators,
-            }),
-        })
-    }
-
-    fn workload(&self, workload: &RawWorkload, system: SystemKind) -> Result<WorkloadSpec> {
-        let kind = match (workload.kind.value.as_str(), system) {
-            ("register", SystemKind::Raft) => WorkloadKind::Register,
-            ("set", SystemKind::Raft) => WorkloadKind::Set,
-            ("append", SystemKind::Raft) => WorkloadKind::Append,
-            ("bank", SystemKind::Bank) => WorkloadKind::Bank,
-            (other, SystemKind::Raft) => {
+    fn workload(&self, workload: &RawWorkload, system: &SystemSpec) -> Result<WorkloadSpec> {
+        let accepted = system.system().workloads();
+        let kind = match WorkloadKind::from_name(&workload.kind.value) {
+            Some(kind) if accepted.contains(&kind) => kind,
+            _ => {
+                let kind_name = system.kind();
+                let article = if kind_name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    "an"
+                } else {
+                    "a"
+                };
                 return Err(self.error(
                     workload.kind.referenced,
                     format!(
-                        "expected workload kind register, set or append for a raft system, found {}",
-                        quoted(other)
-                    ),
-                ));
-            }
-            (other, SystemKind::Bank) => {
-                return Err(self.error(
-                    workload.kind.referenced,
-                    format!(
-                        "expected workload kind bank for a bank system, found {}",
-                        quoted(other)
+                        "expected workload kind {} for {article} {kind_name} system, found {}",
+                        or_list(accepted.iter().map(|k| k.name())),
+                        quoted(&workload.kind.value)
                     ),
                 ));
             }
         };
-        let keys = match (&workload.keys, kind) {
-            (Some(keys), WorkloadKind::Bank) => {
+        let read = self.read_mode(workload, system)?;
+        let keys = match (&workload.keys, kind.keyed()) {
+            (Some(keys), false) => {
                 return Err(self.error(
                     keys.referenced,
-                    "expected no `keys` in the bank workload (it uses the bank's accounts), found `keys`".into(),
+                    format!("expected no `keys` in the {} workload (it uses the bank's accounts), found `keys`", kind.name()),
                 ));
             }
-            (None, WorkloadKind::Bank) => 0,
-            (Some(keys), _) => self.bounded(keys, "a number of keys", 1, MAX_KEYS)?,
-            (None, _) => 8,
+            (None, false) => 0,
+            (Some(keys), true) => self.bounded(keys, "a number of keys", 1, MAX_KEYS)?,
+            (None, true) => 8,
         };
         let clients = match &workload.clients {
             Some(clients) => self.bounded(clients, "a number of clients", 1, MAX_CLIENTS)?,
@@ -279,7 +150,34 @@ impl Validator<'_> {
             clients,
             rate_per_s,
             timeout,
+            read,
         })
+    }
+
+    /// `read: linearizable | serializable`, for a system that offers the choice (default
+    /// linearizable there, `None` elsewhere).
+    fn read_mode(&self, workload: &RawWorkload, system: &SystemSpec) -> Result<Option<ReadMode>> {
+        let offered = system.system().read_modes();
+        match &workload.read {
+            None => Ok(offered.then_some(ReadMode::Linearizable)),
+            Some(read) if !offered => Err(self.error(
+                read.referenced,
+                format!(
+                    "expected `read` only for a system with a choice of read modes (etcd), found `read` for a {} system",
+                    system.kind()
+                ),
+            )),
+            Some(read) => crate::workload::read_mode_from_name(&read.value).map(Some).ok_or_else(|| {
+                self.error(
+                    read.referenced,
+                    format!(
+                        "expected a read mode {}, found {}",
+                        or_list(crate::workload::READ_MODES.iter().map(|m| crate::workload::read_mode_name(*m))),
+                        quoted(&read.value)
+                    ),
+                )
+            }),
+        }
     }
 
     /// `200/s` or `600/m`.
@@ -304,17 +202,27 @@ impl Validator<'_> {
         })
     }
 
-    fn network(&self, network: &Option<Spanned<String>>) -> Result<NetworkKind> {
-        match network {
-            None => Ok(NetworkKind::Proxy),
-            Some(network) => match network.value.as_str() {
-                "proxy" => Ok(NetworkKind::Proxy),
-                "netns" => Ok(NetworkKind::Netns),
-                other => Err(self.error(
-                    network.referenced,
-                    format!("expected network proxy or netns, found {}", quoted(other)),
-                )),
-            },
+    fn network(
+        &self,
+        network: &Option<Spanned<String>>,
+        system: &SystemSpec,
+    ) -> Result<NetworkKind> {
+        let Some(network) = network else {
+            return Ok(system.system().default_network());
+        };
+        let Some(kind) = NetworkKind::from_name(&network.value) else {
+            return Err(self.error(
+                network.referenced,
+                format!(
+                    "expected network {}, found {}",
+                    or_list(NetworkKind::IN_SCHEDULES.iter().map(|n| n.name())),
+                    quoted(&network.value)
+                ),
+            ));
+        };
+        match system.system().network_refusal(kind) {
+            Some(reason) => Err(self.error(network.referenced, reason)),
+            None => Ok(kind),
         }
     }
 
@@ -337,32 +245,22 @@ impl Validator<'_> {
         checks: &Option<Spanned<Vec<Spanned<String>>>>,
         workload: WorkloadKind,
     ) -> Result<Vec<CheckKind>> {
-        let (model_check, model_name) = match workload {
-            WorkloadKind::Register | WorkloadKind::Append => {
-                (CheckKind::Linearizable, "linearizable")
-            }
-            WorkloadKind::Set => (CheckKind::Set, "set"),
-            WorkloadKind::Bank => (CheckKind::Bank, "bank"),
-        };
+        let model_check = workload.check();
+        let model_name = model_check.name();
         let Some(checks) = checks else {
             return Ok(vec![model_check, CheckKind::Latency]);
         };
         let mut seen = Vec::new();
         for check in &checks.value {
-            let kind = match check.value.as_str() {
-                "linearizable" => CheckKind::Linearizable,
-                "latency" => CheckKind::Latency,
-                "set" => CheckKind::Set,
-                "bank" => CheckKind::Bank,
-                other => {
-                    return Err(self.error(
-                        check.referenced,
-                        format!(
-                            "expected a check linearizable, set, bank or latency, found {}",
-                            quoted(other)
-                        ),
-                    ));
-                }
+            let Some(kind) = CheckKind::from_name(&check.value) else {
+                return Err(self.error(
+                    check.referenced,
+                    format!(
+                        "expected a check {}, found {}",
+                        or_list(CheckKind::ALL.iter().map(|c| c.name())),
+                        quoted(&check.value)
+                    ),
+                ));
             };
             if kind != CheckKind::Latency && kind != model_check {
                 return Err(self.error(
@@ -394,62 +292,42 @@ impl Validator<'_> {
     }
 
     fn target(&self, target: &Spanned<String>, system: &SystemSpec) -> Result<TargetSpec> {
-        let nodes = system.node_ids();
-        let bank = system.bank.is_some();
-        Ok(match target.value.as_str() {
-            "leader" => {
-                self.leader_exists(system, target.referenced, "leader")?;
-                TargetSpec::Leader
-            }
-            "coordinator" if bank => TargetSpec::Role(NodeRole::Coordinator),
-            "participant" if bank => TargetSpec::Role(NodeRole::Participant),
-            "random" => TargetSpec::Random,
-            "minority" => TargetSpec::Minority,
-            "majority" => TargetSpec::Majority,
-            "all" => TargetSpec::All,
-            node if nodes.iter().any(|n| n == node) => TargetSpec::Node(node.to_string()),
-            other if bank => {
-                return Err(self.error(
-                    target.referenced,
-                    format!(
-                        "expected a node ({}), coordinator, participant,{} random, minority, majority or all, found {}",
-                        nodes.join(", "),
-                        if system.has_leader() { " leader," } else { "" },
-                        quoted(other)
-                    ),
-                ));
-            }
-            other => {
-                return Err(self.error(
-                    target.referenced,
-                    format!(
-                        "expected a node (n1..n{}), leader, random, minority, majority or all, found {}",
-                        nodes.len(),
-                        quoted(other)
-                    ),
-                ));
-            }
-        })
-    }
-
-    /// `leader` needs a system with one: Raft, or a bank with a replicated coordinator.
-    fn leader_exists(&self, system: &SystemSpec, location: Location, word: &str) -> Result<()> {
-        if system.has_leader() {
-            return Ok(());
+        let word = target.value.as_str();
+        if word == "leader" {
+            self.leader_exists(system, target.referenced, "leader")?;
+            return Ok(TargetSpec::Leader);
         }
+        let roles = system.system().role_targets();
+        if let Some(role) = roles.iter().find(|role| role.name() == word) {
+            return Ok(TargetSpec::Role(*role));
+        }
+        if let Some(spec) = TargetSpec::WORDS.into_iter().find(|t| t.name() == word) {
+            return Ok(spec);
+        }
+        if system.node_ids().iter().any(|n| n == word) {
+            return Ok(TargetSpec::Node(word.to_string()));
+        }
+        let mut words: Vec<String> = roles.iter().map(|r| r.name().to_string()).collect();
+        if system.has_leader() {
+            words.push("leader".into());
+        }
+        words.extend(TargetSpec::WORDS.iter().map(|t| t.name().to_string()));
         Err(self.error(
-            location,
-            format!("expected `{word}` only where there is a leader (a raft system, or a bank with replicated_coordinator: true), found `{word}` in a bank with one coordinator"),
+            target.referenced,
+            format!(
+                "expected a node ({}), {}, found {}",
+                system.system().node_list(),
+                or_list(words),
+                quoted(word)
+            ),
         ))
     }
 
-    /// How messages name the nodes: `n1..n5` for Raft, the full list for the bank.
-    fn node_list(system: &SystemSpec) -> String {
-        let nodes = system.node_ids();
-        if system.bank.is_some() {
-            nodes.join(", ")
-        } else {
-            format!("n1..n{}", nodes.len())
+    /// `leader` needs a system with one (not a bank with one coordinator).
+    fn leader_exists(&self, system: &SystemSpec, location: Location, word: &str) -> Result<()> {
+        match system.system().no_leader_message(word) {
+            None => Ok(()),
+            Some(message) => Err(self.error(location, message)),
         }
     }
 
@@ -462,11 +340,7 @@ impl Validator<'_> {
         let nodes = &system.node_ids();
         match &partition.value {
             RawPartition::Shape(shape) => {
-                let min_nodes = match shape.as_str() {
-                    "halves" => 2,
-                    "majorities-ring" | "bridge" => 3,
-                    _ => 1,
-                };
+                let min_nodes = PartitionSpec::from_shape_name(shape).map_or(1, |s| s.min_nodes());
                 if nodes.len() < min_nodes {
                     return Err(self.error(
                         location,
@@ -477,7 +351,7 @@ impl Validator<'_> {
                         ),
                     ));
                 }
-                if shape == "leader" || shape == "chase-leader" {
+                if PartitionSpec::from_shape_name(shape).is_some_and(|s| s.needs_leader()) {
                     self.leader_exists(system, location, shape)?;
                 }
                 self.shape(shape, location)
@@ -490,7 +364,7 @@ impl Validator<'_> {
                             location,
                             format!(
                                 "expected nodes {} in the groups, found {}",
-                                Self::node_list(system),
+                                system.system().node_list(),
                                 quoted(node)
                             ),
                         ));
@@ -520,24 +394,15 @@ impl Validator<'_> {
 
 impl Validator<'_> {
     fn shape(&self, shape: &str, location: Location) -> Result<PartitionSpec> {
-        Ok(match shape {
-            "isolate" => PartitionSpec::Isolate,
-            "halves" => PartitionSpec::Halves,
-            "majorities-ring" => PartitionSpec::MajoritiesRing,
-            "bridge" => PartitionSpec::Bridge,
-            "leader" => PartitionSpec::Leader,
-            "chase-leader" => PartitionSpec::ChaseLeader {
-                grace: Duration::ZERO,
-            },
-            other => {
-                return Err(self.error(
-                    location,
-                    format!(
-                        "expected a partition isolate, halves, majorities-ring, bridge, leader, chase-leader or a list of groups, found {}",
-                        quoted(other)
-                    ),
-                ));
-            }
+        PartitionSpec::from_shape_name(shape).ok_or_else(|| {
+            self.error(
+                location,
+                format!(
+                    "expected a partition {} or a list of groups, found {}",
+                    PartitionSpec::shape_names(),
+                    quoted(shape)
+                ),
+            )
         })
     }
 }
@@ -645,19 +510,15 @@ impl Validator<'_> {
         let one_of = fault.one_of.as_ref().expect("one action key");
         let mut kinds = Vec::new();
         for kind in &one_of.value {
-            let parsed = match kind.value.as_str() {
-                "kill" => FaultKind::Kill,
-                "pause" => FaultKind::Pause,
-                "partition" => FaultKind::Partition,
-                other => {
-                    return Err(self.error(
-                        kind.referenced,
-                        format!(
-                            "expected a fault kind kill, pause or partition, found {}",
-                            quoted(other)
-                        ),
-                    ));
-                }
+            let Some(parsed) = FaultKind::from_name(&kind.value) else {
+                return Err(self.error(
+                    kind.referenced,
+                    format!(
+                        "expected a fault kind {}, found {}",
+                        or_list(FaultKind::ALL.iter().map(|k| k.name())),
+                        quoted(&kind.value)
+                    ),
+                ));
             };
             if kinds.contains(&parsed) {
                 return Err(self.error(
@@ -968,8 +829,8 @@ pub fn validate(raw: RawSchedule, file: &str) -> Result<Schedule> {
     let name = v.name(&raw.name)?;
     let system = v.system(&raw.system)?;
     let duration = v.positive_duration(&raw.duration, "the run's duration")?;
-    let workload = v.workload(&raw.workload.value, system.kind)?;
-    let network = v.network(&raw.network)?;
+    let workload = v.workload(&raw.workload.value, &system)?;
+    let network = v.network(&raw.network, &system)?;
     let mut entries = Vec::new();
     for entry in &raw.nemesis {
         entries.push((entry.referenced, v.fault(entry, &system, duration)?));
@@ -988,22 +849,4 @@ pub fn validate(raw: RawSchedule, file: &str) -> Result<Schedule> {
         final_phase,
         checks,
     })
-}
-
-/// The bank-only keys present in a raw system, with their locations.
-fn bank_keys(raw: &RawSystem) -> Vec<(&'static str, Location)> {
-    let numbers = [
-        ("participants", &raw.participants),
-        ("accounts", &raw.accounts),
-        ("initial_balance", &raw.initial_balance),
-        ("coordinators", &raw.coordinators),
-    ];
-    let mut keys: Vec<(&'static str, Location)> = numbers
-        .into_iter()
-        .filter_map(|(name, value)| value.as_ref().map(|v| (name, v.referenced)))
-        .collect();
-    if let Some(replicated) = &raw.replicated_coordinator {
-        keys.push(("replicated_coordinator", replicated.referenced));
-    }
-    keys
 }
