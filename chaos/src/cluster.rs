@@ -1,12 +1,13 @@
 //! A running cluster: the nodes (through [`NodeControl`]), the network between them, and the
 //! addresses clients use. This is the API the runner, the nemesis and the process tests use.
 //!
-//! A cluster is a list of nodes with roles, given by a [`SystemLayout`] (Raft nodes
-//! `n1`..`nN`, or the bank's `c1.., p1.., r1..`); [`ClusterConfig`] is the Raft shorthand.
-//! Node `id` keeps its data in `base_dir/data/<id>` and its stdout and stderr in
-//! `base_dir/nodes/<id>.log`. Its command line comes from [`SystemLayout::command_line`]
-//! (the one place that knows each system's flags), given the addresses at which the node
-//! reaches the others, which depend on the network:
+//! A cluster is a list of nodes with roles, given by a [`SystemLayout`] (a
+//! [`crate::system::System`] and the programs of faultline's own nodes); [`ClusterConfig`]
+//! is the Raft shorthand. Node `id` keeps its data in `base_dir/data/<id>` (mode 700) and
+//! its stdout and stderr in `base_dir/nodes/<id>.log`. Its command line comes from its
+//! system ([`SystemLayout::command`]), given its client address, its peer address (the same
+//! unless the system has a peer port of its own, as etcd does) and the addresses at which
+//! it reaches the others, which depend on the network:
 //!
 //! - [`NetworkKind::Direct`]: peers' own listen addresses; no network faults.
 //! - [`NetworkKind::Proxy`]: one controller-owned proxy per directed link
@@ -15,7 +16,9 @@
 //!   root only.
 //!
 //! Clients always reach node `id` at [`Cluster::client_addr`], never through a faulty link.
-//! [`Cluster::start`] and [`Cluster::restart`] return once the node answers `GET /status`.
+//! [`Cluster::start`] and [`Cluster::restart`] return once the node passes its system's
+//! readiness probe; [`Cluster::leader`] asks the system's leader probe. What a fault does
+//! (kill, pause, cut, and undoing each) is the nemesis's business ([`crate::nemesis`]).
 //!
 //! Cleanup: [`Cluster::shutdown`] heals, kills and reaps every node and removes namespaces;
 //! `Drop` does the same as a best effort (it also runs when the controller panics); and the

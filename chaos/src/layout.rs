@@ -212,4 +212,35 @@ mod tests {
              --peers r1=127.0.0.1:20301,r2=127.0.0.1:20302 --heartbeat-ms 50"
         );
     }
+
+    #[test]
+    fn etcd_members_advertise_the_same_peer_urls_and_listen_on_two_ports() {
+        let system = crate::system::etcd::EtcdSystem {
+            nodes: 3,
+            binary_name: "etcd".into(),
+            binary: PathBuf::from("/usr/bin/etcd"),
+        };
+        let layout = SystemLayout {
+            system: SystemSpec::new(Arc::new(system), None),
+            programs: NodePrograms::default(),
+        };
+        let peer = |id: &str| addr(2380 + id[1..].parse::<u16>().unwrap());
+        let reach = reach_from("n2");
+        let addrs = NodeAddrs {
+            client_listen: addr(2379),
+            peer_listen: peer("n2"),
+            reach: &reach,
+            peer_addrs: &peer,
+        };
+        let command = layout.command("n2", &addrs, Path::new("/d/n2"));
+        assert_eq!(command.program, PathBuf::from("/usr/bin/etcd"));
+        assert_eq!(
+            command.args.join(" "),
+            "--name n2 --data-dir /d/n2 \
+             --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+             --listen-peer-urls http://127.0.0.1:2382 --initial-advertise-peer-urls http://127.0.0.1:2382 \
+             --initial-cluster n1=http://127.0.0.1:2381,n2=http://127.0.0.1:2382,n3=http://127.0.0.1:2383 \
+             --initial-cluster-state new --initial-cluster-token faultline --logger zap --log-outputs stderr"
+        );
+    }
 }

@@ -24,9 +24,13 @@
 //! # or the two-phase-commit bank (node ids c1..cK, p1..pP and, replicated, r1..r3):
 //! # system: { kind: bank, participants: 3, accounts: 8, initial_balance: 100,
 //! #           bug: 2pc-forget-prepared, replicated_coordinator: true, coordinators: 3 }
+//! # or a real etcd cluster (members n1..nN, N = 3 or 5; binary optional, default `etcd`
+//! # on PATH; no bug; network netns only, its default):
+//! # system: { kind: etcd, nodes: 3, binary: /usr/bin/etcd }
 //! duration: 60s                  # durations: 500ms, 10s, 2m, 1h, 1m30s
 //! workload: { kind: register, keys: 8, clients: 10, rate: 200/s, timeout: 1s }
-//! network: proxy                 # proxy (default) | netns
+//!                                # etcd also: read: linearizable (default) | serializable
+//! network: proxy                 # proxy (default; etcd: netns) | netns
 //! nemesis:
 //!   - at: 5s                     # one fault at a time...
 //!     partition: majorities-ring # isolate | halves | majorities-ring | bridge | leader | chase-leader | [[n1,n2],[n3]]
@@ -59,10 +63,13 @@
 //! about. `grace` is only allowed with `chase-leader`. The history shows each isolation as
 //! its own `start-partition`/`stop-partition` pair (same fault id, shape `chase leader nX`).
 //!
-//! Workload kinds: `register` (read/write/cas, cas-register model), `set` (add/read, set
-//! check), `append` (kv-append: `append` of unique tokens and `get`, linearizability against
-//! the kv-append model), `bank` (transfers and reads of every balance; the bank system
-//! only). Workload defaults: `keys: 8`, `clients: 10`, `rate: 100/s`, `timeout: 1s`. Final
+//! The systems are [`crate::system`]'s registry: each says which workloads, networks and
+//! planted bugs it takes (a Raft `bug:` must be one of the store's own bug names, a bank
+//! bug one of the bank's, and etcd takes none), and validation refuses the rest with the
+//! entry's position. Workload kinds: `register` (read/write/cas, cas-register model), `set`
+//! (add/read, set check), `append` (kv-append: `append` of unique tokens and `get`,
+//! linearizability against the kv-append model), `bank` (transfers and reads of every
+//! balance; the bank system only). Workload defaults: `keys: 8`, `clients: 10`, `rate: 100/s`, `timeout: 1s`. Final
 //! defaults: heal, quiesce 5s, final reads. Checks default to `[linearizable, latency]` for
 //! the register and append workloads, `[set, latency]` for the set workload and
 //! `[bank, latency]` for the bank workload.

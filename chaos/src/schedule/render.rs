@@ -127,4 +127,31 @@ mod tests {
         };
         assert_eq!(strip(again), strip(expected));
     }
+
+    #[test]
+    fn every_system_and_read_mode_round_trips() {
+        // /bin/sh stands in for etcd: validation checks only that the executable exists.
+        for system in [
+            "{ kind: raft, nodes: 3, bug: stale-read }",
+            "{ kind: bank, participants: 2, replicated_coordinator: true, coordinators: 2, bug: 2pc-forget-prepared }",
+            "{ kind: etcd, nodes: 5, binary: /bin/sh }",
+        ] {
+            let (workload, network) = if system.contains("bank") {
+                ("{ kind: bank }", "proxy")
+            } else if system.contains("etcd") {
+                ("{ kind: append, read: serializable }", "netns")
+            } else {
+                ("{ kind: set }", "proxy")
+            };
+            let text = format!(
+                "name: t\nsystem: {system}\nduration: 10s\nworkload: {workload}\nnetwork: {network}\n"
+            );
+            let schedule = parse_schedule(&text, "t.yaml").unwrap_or_else(|e| panic!("{e}"));
+            let yaml = schedule.to_yaml(3);
+            let again = parse_schedule(&yaml, "as-run.yaml").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+            let mut expected = schedule.clone();
+            expected.seed = Some(3);
+            assert_eq!(again, expected, "{yaml}");
+        }
+    }
 }
