@@ -11,6 +11,7 @@
 //!
 //! Without root or etcd these tests skip locally and fail under `CI=true`.
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -65,9 +66,19 @@ final: { heal: true, quiesce: 1s, final_reads: true }
 checks: [linearizable, latency]
 ";
 
+/// Runs `schedule` with the store `work/store`, given as an absolute path so that the
+/// members' command lines (`--data-dir`) name it.
 fn run(schedule: &str, work: &Path) -> tests::FaultlineOutput {
     std::fs::write(work.join("s.yaml"), schedule).expect("write schedule");
-    run_faultline(["run", "s.yaml", "--store", "store", "--quiet"], work)
+    let store = work.join("store");
+    let args: [&OsStr; 5] = [
+        "run".as_ref(),
+        "s.yaml".as_ref(),
+        "--store".as_ref(),
+        store.as_os_str(),
+        "--quiet".as_ref(),
+    ];
+    run_faultline(args, work)
 }
 
 #[test]
@@ -116,7 +127,7 @@ fn etcd_with_serializable_reads_under_a_partition_is_invalid_naming_the_key() {
     let results = read_json(&work.path().join("store/latest/results.json"));
     let key = explained_key(&results);
     assert!(
-        ["0", "1"].contains(&key.as_str()),
+        ["k0", "k1"].contains(&key.as_str()),
         "the explanation names one of the workload's keys, found {key:?}"
     );
     assert!(
@@ -124,6 +135,15 @@ fn etcd_with_serializable_reads_under_a_partition_is_invalid_naming_the_key() {
         "{}",
         out.describe()
     );
+}
+
+/// The etcd members whose data dirs are under `store` (the controller's own command line
+/// names the store too).
+fn etcd_members(store: &Path) -> Vec<(u32, String)> {
+    processes_mentioning(store)
+        .into_iter()
+        .filter(|(_, cmd)| cmd.contains("--initial-cluster "))
+        .collect()
 }
 
 #[test]
@@ -146,15 +166,20 @@ nemesis:
 ";
     std::fs::write(work.path().join("s.yaml"), schedule).expect("write schedule");
     let store = work.path().join("store");
-    let controller = FaultlineProcess::spawn(
-        ["run", "s.yaml", "--store", "store", "--quiet"],
-        work.path(),
-    );
+    // An absolute store: the members' command lines (`--data-dir`) then name it.
+    let args: [&OsStr; 5] = [
+        "run".as_ref(),
+        "s.yaml".as_ref(),
+        "--store".as_ref(),
+        store.as_os_str(),
+        "--quiet".as_ref(),
+    ];
+    let controller = FaultlineProcess::spawn(args, work.path());
     let pid = controller.pid();
     // Wait (bounded) until the pause is in place: n2 stopped (state T in /proc).
     let deadline = Instant::now() + Duration::from_secs(60);
     let stopped_member = loop {
-        let members = processes_mentioning(&store);
+        let members = etcd_members(&store);
         let stopped = members.iter().find(|(pid, cmd)| {
             cmd.contains("--name n2")
                 && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
@@ -180,7 +205,7 @@ nemesis:
     while !processes_mentioning(&store).is_empty() {
         assert!(
             Instant::now() < deadline,
-            "etcd members outlived the controller (n2 was pid {stopped_member}): {:?}",
+            "processes outlived the controller (n2 was pid {stopped_member}): {:?}",
             processes_mentioning(&store)
         );
         std::thread::sleep(Duration::from_millis(100));

@@ -109,12 +109,12 @@ fn etcd_without_its_binary_is_refused_before_anything_starts() {
     // `binary:` names a program that is on no PATH: the same lookup as the default `etcd`.
     refused(
         &etcd_schedule(", binary: no-such-etcd-here", "register", "netns"),
-        "2:39",
+        "2:41",
         &["etcd executable", "no `no-such-etcd-here` on PATH"],
     );
     refused(
         &etcd_schedule(", binary: /nonexistent/etcd", "register", "netns"),
-        "2:39",
+        "2:41",
         &["no executable file `/nonexistent/etcd`"],
     );
 }
@@ -131,7 +131,7 @@ fn etcd_refuses_the_proxy_network_a_bug_and_the_bank_workload() {
     );
     refused(
         &etcd_schedule(", bug: stale-read", "register", "netns"),
-        "2:34",
+        "2:38",
         &["no planted bug for an etcd system", "found `bug`"],
     );
     refused(

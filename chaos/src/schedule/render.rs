@@ -148,7 +148,8 @@ mod tests {
             );
             let schedule = parse_schedule(&text, "t.yaml").unwrap_or_else(|e| panic!("{e}"));
             let yaml = schedule.to_yaml(3);
-            let again = parse_schedule(&yaml, "as-run.yaml").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+            let again =
+                parse_schedule(&yaml, "as-run.yaml").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
             let mut expected = schedule.clone();
             expected.seed = Some(3);
             assert_eq!(again, expected, "{yaml}");
