@@ -188,8 +188,8 @@ nemesis:
                         .is_some_and(|s| s.trim_start().starts_with('T'))
                 })
         });
-        if members.len() == 3 && stopped.is_some() {
-            break stopped.expect("checked").0;
+        if let (3, Some((pid, _))) = (members.len(), stopped) {
+            break *pid;
         }
         assert!(
             Instant::now() < deadline,

@@ -68,11 +68,14 @@ impl NodeRole {
     }
 }
 
+/// A system's `parse` function: reads the `system:` mapping; `here` is the mapping's own
+/// location (for a missing key).
+pub type ParseSystem = fn(&RawSystem, Location) -> Result<Arc<dyn System>, SystemError>;
+
 /// A system's entry in the registry: its `kind:` and how to read its `system:` mapping.
 pub struct SystemEntry {
     pub kind: &'static str,
-    /// Reads the mapping; `here` is the mapping's own location (for a missing key).
-    pub parse: fn(&RawSystem, Location) -> Result<Arc<dyn System>, SystemError>,
+    pub parse: ParseSystem,
 }
 
 /// Every built-in system. Adding one is one line here (see the module docs).
