@@ -81,12 +81,21 @@ fn run(schedule: &str, work: &Path) -> tests::FaultlineOutput {
     run_faultline(args, work)
 }
 
+/// A work directory for a run, or `None` (the reason printed, or a failure under CI) when
+/// this machine cannot run etcd under faultline.
+fn work_dir() -> Option<tempfile::TempDir> {
+    match etcd_available() {
+        Ok(()) => Some(tempfile::tempdir().expect("tempdir")),
+        Err(reason) => {
+            tests::tool_missing(&reason);
+            None
+        }
+    }
+}
+
 #[test]
 fn etcd_with_linearizable_reads_is_valid_under_kill_pause_and_partition() {
-    if let Err(reason) = etcd_available() {
-        return tests::tool_missing(&reason);
-    }
-    let work = tempfile::tempdir().expect("tempdir");
+    let Some(work) = work_dir() else { return };
     let out = run(LINEARIZABLE, work.path());
     assert_eq!(out.code, Some(0), "{}", out.describe());
     let results = read_json(&work.path().join("store/latest/results.json"));
@@ -118,10 +127,7 @@ fn etcd_with_linearizable_reads_is_valid_under_kill_pause_and_partition() {
 
 #[test]
 fn etcd_with_serializable_reads_under_a_partition_is_invalid_naming_the_key() {
-    if let Err(reason) = etcd_available() {
-        return tests::tool_missing(&reason);
-    }
-    let work = tempfile::tempdir().expect("tempdir");
+    let Some(work) = work_dir() else { return };
     let out = run(SERIALIZABLE, work.path());
     assert_eq!(out.code, Some(1), "{}", out.describe());
     let results = read_json(&work.path().join("store/latest/results.json"));
@@ -148,10 +154,7 @@ fn etcd_members(store: &Path) -> Vec<(u32, String)> {
 
 #[test]
 fn sigkill_of_the_controller_leaves_no_etcd_member_and_cleanup_removes_its_namespaces() {
-    if let Err(reason) = etcd_available() {
-        return tests::tool_missing(&reason);
-    }
-    let work = tempfile::tempdir().expect("tempdir");
+    let Some(work) = work_dir() else { return };
     // A long pause from 1 s, so that one member is stopped when the controller dies.
     let schedule = "name: etcd-sigkill
 seed: 1

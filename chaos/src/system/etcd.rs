@@ -61,7 +61,7 @@ use workloads::client::pool::NodePool;
 
 use super::{
     ClientSpec, LeaderClaim, NodeCommand, NodeEnv, NodeRole, Probe, RawSystem, System, SystemError,
-    numbered,
+    numbered, numbered_nodes,
 };
 use crate::network::NetworkKind;
 use crate::workload::{ReadMode, WorkloadKind};
@@ -112,18 +112,7 @@ pub fn parse(raw: &RawSystem, here: Location) -> Result<Arc<dyn System>, SystemE
             "expected no planted bug for an etcd system (bugs are planted only in the systems faultline ships: raft, bank), found `bug`",
         ));
     }
-    if let Some((key, location)) = raw.first_key_not_in(&["nodes", "binary"]) {
-        return Err(SystemError::new(
-            location,
-            format!("expected only kind, nodes and binary for an etcd system, found `{key}`"),
-        ));
-    }
-    let Some(nodes) = &raw.nodes else {
-        return Err(SystemError::new(
-            here,
-            "expected key `nodes` for an etcd system, found none",
-        ));
-    };
+    let nodes = numbered_nodes(raw, here, &["nodes", "binary"], "an etcd")?;
     if !MEMBER_COUNTS.contains(&nodes.value) {
         return Err(SystemError::new(
             nodes.referenced,

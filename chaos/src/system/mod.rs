@@ -176,6 +176,32 @@ impl SystemError {
     }
 }
 
+/// The `nodes` key of a system of numbered nodes that takes only the keys `allowed`
+/// (`nodes` among them); `system` names it in messages (`a raft`, `an etcd`).
+pub fn numbered_nodes<'a>(
+    raw: &'a RawSystem,
+    here: Location,
+    allowed: &[&str],
+    system: &str,
+) -> Result<&'a Spanned<u64>, SystemError> {
+    if let Some((key, location)) = raw.first_key_not_in(allowed) {
+        let keys = match allowed {
+            [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+            [] => String::new(),
+        };
+        return Err(SystemError::new(
+            location,
+            format!("expected only kind, {keys} for {system} system, found `{key}`"),
+        ));
+    }
+    raw.nodes.as_ref().ok_or_else(|| {
+        SystemError::new(
+            here,
+            format!("expected key `nodes` for {system} system, found none"),
+        )
+    })
+}
+
 /// A number of `what` in `min..=max`, or the error pointing at it.
 pub fn bounded(value: &Spanned<u64>, what: &str, min: u64, max: u64) -> Result<usize, SystemError> {
     if value.value < min || value.value > max {

@@ -15,7 +15,7 @@ use workloads::client::pool::NodePool;
 
 use super::{
     ClientSpec, LeaderClaim, NodeCommand, NodeEnv, NodeRole, Probe, RawSystem, System, SystemError,
-    bounded, known_bug, named_addrs, numbered,
+    bounded, known_bug, named_addrs, numbered, numbered_nodes,
 };
 use crate::workload::{ReadMode, WorkloadKind};
 
@@ -39,18 +39,7 @@ pub struct RaftSystem {
 
 /// `system: { kind: raft, ... }`.
 pub fn parse(raw: &RawSystem, here: Location) -> Result<Arc<dyn System>, SystemError> {
-    if let Some((key, location)) = raw.first_key_not_in(&["nodes", "bug"]) {
-        return Err(SystemError::new(
-            location,
-            format!("expected only kind, nodes and bug for a raft system, found `{key}`"),
-        ));
-    }
-    let Some(nodes) = &raw.nodes else {
-        return Err(SystemError::new(
-            here,
-            "expected key `nodes` for a raft system, found none",
-        ));
-    };
+    let nodes = numbered_nodes(raw, here, &["nodes", "bug"], "a raft")?;
     let nodes = bounded(nodes, "a number of nodes", 1, MAX_NODES)?;
     known_bug(&raw.bug, &bug_names(), "raft")?;
     Ok(Arc::new(RaftSystem { nodes }))
