@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use crate::cli::{BenchTarget, ClusterAction, Command, NetworkArg, RunArgs};
 use crate::cluster::{Cluster, ClusterConfig, NetworkKind};
 use crate::exit;
-use crate::runner::{RunRequest, describe, execute};
+use crate::runner::{RunRequest, describe, execute, this_binary};
 use crate::schedule::{Schedule, ScheduleError, default_schedule, load_schedule};
 
 /// Runs one parsed command line.
@@ -65,7 +65,10 @@ fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
 async fn controller_command(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run(args) => run(args).await,
-        Command::Campaign(args) => crate::campaign::run(args, shutdown_on_signals()).await,
+        Command::Campaign(args) => {
+            let campaign = crate::campaign::run(args, shutdown_on_signals()).await?;
+            Ok(exit::code(campaign.exit_code()))
+        }
         Command::Cluster(args) => match args.action {
             ClusterAction::Up {
                 nodes,
@@ -99,17 +102,6 @@ async fn controller_command(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The node program: this very binary, as `faultline node ...`.
-pub fn node_program() -> anyhow::Result<(PathBuf, Vec<String>)> {
-    let exe = std::env::current_exe().context("locating the faultline binary")?;
-    Ok((exe, vec!["node".to_string()]))
-}
-
-/// The arguments before a bank node's role: this binary embeds it as `faultline bank ...`.
-pub fn bank_args_prefix() -> Vec<String> {
-    vec!["bank".to_string()]
-}
-
 /// Loads the schedule named on the command line, or the built-in default.
 pub fn schedule_from(path: Option<&PathBuf>) -> Result<Schedule, ScheduleError> {
     match path {
@@ -129,16 +121,13 @@ pub fn fresh_seed() -> u64 {
 async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let schedule = schedule_from(args.schedule.as_ref())?;
     let seed = args.seed.or(schedule.seed).unwrap_or_else(fresh_seed);
-    let (node_program, node_args_prefix) = node_program()?;
+    let programs = this_binary(args.node_args).context("locating the faultline binary")?;
     eprintln!("faultline: running {}", describe(&schedule, seed));
     let request = RunRequest {
         schedule,
         seed,
         store: args.store,
-        node_program,
-        node_args_prefix,
-        bank_args_prefix: bank_args_prefix(),
-        extra_node_args: args.node_args,
+        programs,
         progress: !args.quiet,
     };
     let shutdown = shutdown_on_signals();
@@ -223,7 +212,7 @@ async fn cluster_up(
         .prefix("faultline-cluster-")
         .tempdir()?;
     let base_dir = dir.unwrap_or_else(|| temp.path().to_path_buf());
-    let (program, program_args_prefix) = node_program()?;
+    let programs = this_binary(Vec::new()).context("locating the faultline binary")?;
     let network = match network {
         NetworkArg::Direct => NetworkKind::Direct,
         NetworkArg::Proxy => NetworkKind::Proxy,
@@ -233,8 +222,8 @@ async fn cluster_up(
         nodes,
         base_dir: base_dir.clone(),
         network,
-        program,
-        program_args_prefix,
+        program: programs.program,
+        program_args_prefix: programs.raft_args_prefix,
         extra_args: node_args,
     })
     .await?;
@@ -256,8 +245,9 @@ async fn cluster_up(
 }
 
 async fn bench_raft(seconds: u64, json: bool) -> anyhow::Result<ExitCode> {
-    let (program, prefix) = node_program()?;
-    let mut options = crate::bench::RaftBenchOptions::new(program, prefix);
+    let programs = this_binary(Vec::new()).context("locating the faultline binary")?;
+    let mut options =
+        crate::bench::RaftBenchOptions::new(programs.program, programs.raft_args_prefix);
     options.duration_ms = Duration::from_secs(seconds).as_millis() as u64;
     let report = crate::bench::raft_bench(options).await?;
     if json {

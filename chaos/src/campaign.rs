@@ -8,11 +8,12 @@
 //! scheduler writing into a shared store.
 //!
 //! At the end: a summary table on stdout, a JUnit XML file (one test case per pair; invalid
-//! is a failure, unknown and harness errors are errors), and the exit code: 1 if any run is
-//! invalid, else 70 if the harness failed on any, else 2 if any is unknown, else 0.
+//! is a failure, unknown and harness errors are errors), and the outcome of every pair
+//! ([`CampaignOutcome`]), from which the binary takes its exit code
+//! ([`CampaignOutcome::exit_code`]): 1 if any run is invalid, else 70 if the harness failed
+//! on any, else 2 if any is unknown, else 0 (130 when interrupted).
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -20,10 +21,9 @@ use checker::verdict::Verdict;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use tokio::sync::watch;
 
-use crate::app::node_program;
 use crate::cli::CampaignArgs;
 use crate::exit;
-use crate::runner::{RunRequest, describe, execute};
+use crate::runner::{RunRequest, describe, execute, this_binary};
 use crate::schedule::{Schedule, load_schedule};
 use crate::store::completed_runs;
 
@@ -40,15 +40,36 @@ pub struct PairOutcome {
     pub seconds: f64,
 }
 
+/// What a campaign did: every pair's outcome, and whether it was interrupted.
+#[derive(Debug, Clone)]
+pub struct CampaignOutcome {
+    pub outcomes: Vec<PairOutcome>,
+    pub interrupted: bool,
+}
+
+impl CampaignOutcome {
+    /// The campaign's exit code (see the module docs).
+    pub fn exit_code(&self) -> u8 {
+        if self.interrupted {
+            exit::INTERRUPTED
+        } else {
+            campaign_exit_code(&self.outcomes)
+        }
+    }
+}
+
 /// `faultline campaign`.
-pub async fn run(args: CampaignArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    args: CampaignArgs,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<CampaignOutcome> {
     // Validate every schedule before running any: a typo must not surface at 3 a.m.
     let schedules: Vec<Schedule> = args
         .schedules
         .iter()
         .map(|path| load_schedule(path))
         .collect::<Result<_, _>>()?;
-    let (node_program, node_args_prefix) = node_program()?;
+    let programs = this_binary(args.node_args.clone()).context("locating the faultline binary")?;
     let mut outcomes = Vec::new();
     'pairs: for schedule in &schedules {
         let first_seed = schedule.seed.unwrap_or(1);
@@ -67,10 +88,7 @@ pub async fn run(args: CampaignArgs, shutdown: watch::Receiver<bool>) -> anyhow:
                 schedule: schedule.clone(),
                 seed,
                 store: args.store.clone(),
-                node_program: node_program.clone(),
-                node_args_prefix: node_args_prefix.clone(),
-                bank_args_prefix: crate::app::bank_args_prefix(),
-                extra_node_args: args.node_args.clone(),
+                programs: programs.clone(),
                 progress: false,
             };
             let started = std::time::Instant::now();
@@ -107,10 +125,10 @@ pub async fn run(args: CampaignArgs, shutdown: watch::Receiver<bool>) -> anyhow:
         .unwrap_or_else(|| args.store.join("junit.xml"));
     write_junit(&junit, &outcomes)?;
     println!("junit:   {}", junit.display());
-    if *shutdown.borrow() {
-        return Ok(exit::code(exit::INTERRUPTED));
-    }
-    Ok(exit::code(campaign_exit_code(&outcomes)))
+    Ok(CampaignOutcome {
+        outcomes,
+        interrupted: *shutdown.borrow(),
+    })
 }
 
 fn summary_of(checks: &[crate::runner::CheckOutcome]) -> String {

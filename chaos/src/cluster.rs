@@ -1,12 +1,13 @@
 //! A running cluster: the nodes (through [`NodeControl`]), the network between them, and the
 //! addresses clients use. This is the API the runner, the nemesis and the process tests use.
 //!
-//! A cluster is a list of nodes with roles, given by a [`SystemLayout`] (Raft nodes
-//! `n1`..`nN`, or the bank's `c1.., p1.., r1..`); [`ClusterConfig`] is the Raft shorthand.
-//! Node `id` keeps its data in `base_dir/data/<id>` and its stdout and stderr in
-//! `base_dir/nodes/<id>.log`. Its command line comes from [`SystemLayout::command_line`]
-//! (the one place that knows each system's flags), given the addresses at which the node
-//! reaches the others, which depend on the network:
+//! A cluster is a list of nodes with roles, given by a [`SystemLayout`] (a
+//! [`crate::system::System`] and the programs of faultline's own nodes); [`ClusterConfig`]
+//! is the Raft shorthand. Node `id` keeps its data in `base_dir/data/<id>` (mode 700) and
+//! its stdout and stderr in `base_dir/nodes/<id>.log`. Its command line comes from its
+//! system ([`SystemLayout::command`]), given its client address, its peer address (the same
+//! unless the system has a peer port of its own, as etcd does) and the addresses at which
+//! it reaches the others, which depend on the network:
 //!
 //! - [`NetworkKind::Direct`]: peers' own listen addresses; no network faults.
 //! - [`NetworkKind::Proxy`]: one controller-owned proxy per directed link
@@ -15,7 +16,9 @@
 //!   root only.
 //!
 //! Clients always reach node `id` at [`Cluster::client_addr`], never through a faulty link.
-//! [`Cluster::start`] and [`Cluster::restart`] return once the node answers `GET /status`.
+//! [`Cluster::start`] and [`Cluster::restart`] return once the node passes its system's
+//! readiness probe; [`Cluster::leader`] asks the system's leader probe. What a fault does
+//! (kill, pause, cut, and undoing each) is the nemesis's business ([`crate::nemesis`]).
 //!
 //! Cleanup: [`Cluster::shutdown`] heals, kills and reaps every node and removes namespaces;
 //! `Drop` does the same as a best effort (it also runs when the controller panics); and the
@@ -28,30 +31,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use crate::layout::SystemLayout;
+use crate::layout::{NodeAddrs, SystemLayout};
+pub use crate::network::NetworkKind;
 use crate::network::netns::{NetnsError, NetnsNetwork};
 use crate::network::proxy::{ProxyError, ProxyNetwork};
 use crate::network::{Link, ShapeError, links_between_groups};
-use crate::schedule::{FaultAction, NodeRole, PlannedPartition, Target};
 use crate::supervisor::{NodeControl, NodeSpec, NodeState, Supervisor, SupervisorError};
+use crate::system::{LeaderClaim, NodeRole};
 use workloads::client::pool::NodePool;
 
-/// How long `start` and `restart` wait for a node to answer `GET /status`.
+/// How long `start` and `restart` wait for a node to be ready.
 pub const READY_TIMEOUT_MS: u64 = 10_000;
-/// Timeout of one `GET /status` request.
+/// Timeout of one readiness, status or leader probe.
 pub const STATUS_TIMEOUT_MS: u64 = 200;
-
-/// How nodes reach each other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum NetworkKind {
-    /// Straight to each other's listen address; network faults are refused.
-    Direct,
-    /// Through controller-owned TCP proxies (default; no privileges).
-    #[default]
-    Proxy,
-    /// Each node in its own network namespace, links cut with nftables (root).
-    Netns,
-}
 
 /// A Raft cluster to start (the shorthand for [`Cluster::start_layout`] with
 /// [`SystemLayout::raft`]).
@@ -91,7 +83,7 @@ pub enum ClusterError {
         operation: &'static str,
     },
     #[error(
-        "node {id:?} did not answer GET /status within {timeout_ms} ms; last log lines:\n{log_tail}"
+        "node {id:?} was not ready (its readiness probe did not answer) within {timeout_ms} ms; last log lines:\n{log_tail}"
     )]
     NotReady {
         id: String,
@@ -185,8 +177,9 @@ impl Cluster {
         }
         let ids: Vec<String> = nodes.iter().map(|(id, _)| id.clone()).collect();
         let run_id = new_run_id();
-        let (network, listen_addrs, peer_addrs, client_addrs) =
-            build_network(network_kind, &run_id, &ids).await?;
+        let peer_port = layout.system.system().separate_peer_port();
+        let built = build_network(network_kind, &run_id, &ids, peer_port).await?;
+        let client_addrs = built.clients.clone();
         let leader_probes = client_addrs
             .iter()
             .map(|(id, addr)| (id.clone(), Arc::new(NodePool::new(*addr, 1))))
@@ -201,10 +194,10 @@ impl Cluster {
             leader_probes,
             base_dir,
             supervisor: Box::new(Supervisor::new()?),
-            network,
+            network: built.network,
         };
         for id in &ids {
-            let spec = cluster.node_spec(id, listen_addrs[id], &peer_addrs)?;
+            let spec = cluster.node_spec(id, &built.addrs)?;
             cluster.supervisor.start(spec)?;
         }
         for id in &ids {
@@ -213,25 +206,36 @@ impl Cluster {
         Ok(cluster)
     }
 
-    fn node_spec(
-        &self,
-        id: &str,
-        listen: SocketAddr,
-        peer_addrs: &BTreeMap<Link, SocketAddr>,
-    ) -> Result<NodeSpec, ClusterError> {
+    fn node_spec(&self, id: &str, addrs: &NetworkAddrs) -> Result<NodeSpec, ClusterError> {
         let data_dir = self.data_dir(id);
         std::fs::create_dir_all(&data_dir)
             .map_err(io_error(format!("creating {}", data_dir.display())))?;
-        let reach = |peer: &str| peer_addrs[&Link::new(id, peer)];
-        let args = self.layout.command_line(id, listen, &data_dir, &reach);
+        // Private, as databases want their data (etcd refuses a group- or world-readable one).
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(io_error(format!("chmod 700 {}", data_dir.display())))?;
+        }
+        let reach = |peer: &str| addrs.links[&Link::new(id, peer)];
+        let peer_addrs = |peer: &str| addrs.peer_listen[peer];
+        let command = self.layout.command(
+            id,
+            &NodeAddrs {
+                client_listen: addrs.client_listen[id],
+                peer_listen: addrs.peer_listen[id],
+                reach: &reach,
+                peer_addrs: &peer_addrs,
+            },
+            &data_dir,
+        );
         let netns = match &self.network {
             ClusterNetwork::Netns(net) => net.namespace_path(id),
             _ => None,
         };
         Ok(NodeSpec {
             id: id.to_string(),
-            program: self.layout.program.clone(),
-            args,
+            program: command.program,
+            args: command.args,
             log_path: self.log_path(id),
             netns,
         })
@@ -403,50 +407,61 @@ impl Cluster {
         }
     }
 
-    /// `GET /status` of one node, with a [`STATUS_TIMEOUT_MS`] timeout.
+    /// `GET /status` of one node of faultline's own systems, with a [`STATUS_TIMEOUT_MS`]
+    /// timeout.
     pub async fn status(&self, id: &str) -> Result<NodeStatus, ClusterError> {
         self.check_node(id)?;
         fetch_status(id, self.client_addr(id)).await
     }
 
-    /// The leader: among running Raft nodes (the Raft system's, or a replicated bank's
-    /// decision store) that answer `GET /status` in time and claim to be leader, the one
-    /// with the highest term. `None` if no node claims it. Nodes are asked concurrently, so
-    /// this takes at most about [`STATUS_TIMEOUT_MS`].
+    /// The leader: among running nodes that can lead, the one that claims to (by its
+    /// system's leader probe, [`crate::system::System::claim_leadership`]) with the highest
+    /// term. `None` if no node claims it or the system has no leader. Nodes are asked
+    /// concurrently, so this takes at most about [`STATUS_TIMEOUT_MS`].
     pub async fn leader(&self) -> Option<String> {
+        let system = self.layout.system.system();
         let mut asks = tokio::task::JoinSet::new();
         for id in &self.ids {
-            let runs_raft = self.role(id).is_some_and(NodeRole::runs_raft);
-            if runs_raft && self.supervisor.pid(id).is_some() {
-                let pool = Arc::clone(&self.leader_probes[id]);
-                let deadline =
-                    tokio::time::Instant::now() + Duration::from_millis(STATUS_TIMEOUT_MS);
-                asks.spawn(async move { workloads::client::fetch_status(&pool, deadline).await });
+            if self.supervisor.pid(id).is_none() {
+                continue;
+            }
+            let role = self.role(id).expect("a node of this cluster");
+            let pool = Arc::clone(&self.leader_probes[id]);
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(STATUS_TIMEOUT_MS);
+            if let Some(probe) = system.claim_leadership(id, role, pool, deadline) {
+                asks.spawn(probe);
             }
         }
-        let mut best: Option<NodeStatus> = None;
+        let mut best: Option<LeaderClaim> = None;
         while let Some(answer) = asks.join_next().await {
-            if let Ok(Ok(status)) = answer
-                && status.role == "leader"
-                && best.as_ref().is_none_or(|b| status.term > b.term)
+            if let Ok(Some(claim)) = answer
+                && best.as_ref().is_none_or(|b| claim.term > b.term)
             {
-                best = Some(status);
+                best = Some(claim);
             }
         }
-        best.map(|status| status.id)
+        best.map(|claim| claim.id)
     }
 
-    /// Waits until the node answers `GET /status` with 200, or fails with its log's tail
-    /// (at once if the node exits). Any 200 counts: every system's nodes answer it, each
-    /// with its own body (only Raft nodes' bodies are a [`NodeStatus`]).
+    /// Waits until the node passes its system's readiness probe
+    /// ([`crate::system::System::ready`]; `GET /status` answering 200 for faultline's own
+    /// systems), or fails with its log's tail (at once if the node exits).
     pub async fn wait_ready(&mut self, id: &str) -> Result<(), ClusterError> {
         self.check_node(id)?;
         let deadline = tokio::time::Instant::now() + Duration::from_millis(READY_TIMEOUT_MS);
         while tokio::time::Instant::now() < deadline {
+            let probe_deadline =
+                tokio::time::Instant::now() + Duration::from_millis(STATUS_TIMEOUT_MS);
+            // No idle connection is kept: the node may be killed next.
+            let pool = Arc::new(NodePool::new(self.client_addr(id), 0));
+            let ready = self
+                .layout
+                .system
+                .system()
+                .ready(pool, probe_deadline)
+                .await;
             // A node that exited answers nothing: whatever answered is not it.
-            if answers_status(self.client_addr(id)).await
-                && !matches!(self.supervisor.state(id)?, NodeState::Exited(_))
-            {
+            if ready && !matches!(self.supervisor.state(id)?, NodeState::Exited(_)) {
                 return Ok(());
             }
             if let NodeState::Exited(_) = self.supervisor.state(id)? {
@@ -474,109 +489,7 @@ impl Cluster {
     }
 }
 
-/// The one node on every link of `links` (the node a leader partition isolates), if any.
-pub fn isolated_node(links: &[Link]) -> Option<&str> {
-    let first = links.first()?;
-    [first.from.as_str(), first.to.as_str()]
-        .into_iter()
-        .find(|node| links.iter().all(|l| l.from == *node || l.to == *node))
-}
-
-/// A planned fault in place, with its targets resolved (for the history and for undoing it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActiveFault {
-    pub action: FaultAction,
-    /// The nodes killed or paused (the leader resolved at start), empty for partitions.
-    pub nodes: Vec<String>,
-    /// The links cut, empty for process faults.
-    pub links: Vec<Link>,
-}
-
 impl Cluster {
-    /// Puts a planned fault in place, resolving `leader` targets now. A fault whose leader
-    /// is unknown (none elected) affects nothing and says so with empty `nodes`/`links`.
-    pub async fn start_fault(&mut self, action: &FaultAction) -> Result<ActiveFault, ClusterError> {
-        let mut active = ActiveFault {
-            action: action.clone(),
-            nodes: Vec::new(),
-            links: Vec::new(),
-        };
-        match action {
-            FaultAction::Kill(target) | FaultAction::Pause(target) => {
-                active.nodes = self.resolve(target).await;
-                for node in &active.nodes {
-                    if matches!(action, FaultAction::Kill(_)) {
-                        self.kill(node).await?;
-                    } else {
-                        self.pause(node).await?;
-                    }
-                }
-            }
-            FaultAction::Partition(PlannedPartition::Links { links, .. }) => {
-                active.links = links.clone();
-            }
-            FaultAction::Partition(
-                PlannedPartition::IsolateLeader | PlannedPartition::ChaseLeader { .. },
-            ) => {
-                if let Some(leader) = self.leader().await {
-                    active.links = self.isolating(&leader)?;
-                }
-            }
-        }
-        self.cut_all(active.links.clone().iter()).await?;
-        Ok(active)
-    }
-
-    /// Undoes a fault started with [`Cluster::start_fault`]: restarts killed nodes, resumes
-    /// paused ones, heals a partition (schedules never hold two network faults at once, so
-    /// healing the whole network is exact).
-    pub async fn end_fault(&mut self, fault: &ActiveFault) -> Result<(), ClusterError> {
-        match &fault.action {
-            FaultAction::Kill(_) => {
-                for node in &fault.nodes {
-                    if self.pid(node).is_none() {
-                        self.restart(node).await?;
-                    }
-                }
-            }
-            FaultAction::Pause(_) => {
-                for node in &fault.nodes {
-                    self.resume(node).await?;
-                }
-            }
-            FaultAction::Partition(_) => self.heal().await?,
-        }
-        Ok(())
-    }
-
-    /// Moves a leader partition (`fault`) onto `node`: heals the network, then cuts `node`
-    /// off from every other node.
-    pub async fn move_isolation(
-        &mut self,
-        fault: &mut ActiveFault,
-        node: &str,
-    ) -> Result<(), ClusterError> {
-        let links = self.isolating(node)?;
-        self.heal().await?;
-        self.cut_all(links.iter()).await?;
-        fault.links = links;
-        Ok(())
-    }
-
-    /// The links that cut `node` off from every other node, both ways.
-    fn isolating(&self, node: &str) -> Result<Vec<Link>, ClusterError> {
-        Ok(links_between_groups(&self.ids, &[vec![node.to_string()]])?
-            .into_iter()
-            .collect())
-    }
-
-    async fn resolve(&self, target: &Target) -> Vec<String> {
-        match target {
-            Target::Nodes(nodes) => nodes.clone(),
-            Target::Leader => self.leader().await.into_iter().collect(),
-        }
-    }
-
     /// Heals the network, resumes every node and restarts every node that is down: the
     /// state a run's end (and its final reads) needs, whatever faults were in place.
     pub async fn heal_all(&mut self) -> Result<(), ClusterError> {
@@ -589,6 +502,13 @@ impl Cluster {
             }
         }
         Ok(())
+    }
+
+    /// The links that cut `node` off from every other node, both ways.
+    pub fn isolating(&self, node: &str) -> Result<Vec<Link>, ClusterError> {
+        Ok(links_between_groups(&self.ids, &[vec![node.to_string()]])?
+            .into_iter()
+            .collect())
     }
 }
 
@@ -608,66 +528,112 @@ impl Drop for Cluster {
 
 type Addrs = BTreeMap<String, SocketAddr>;
 
-/// Sets up the network; returns it with each node's listen address, the address each
-/// directed link uses, and each node's client address.
+/// Every address of a cluster's network.
+struct NetworkAddrs {
+    /// Where each node listens for clients.
+    client_listen: Addrs,
+    /// Where each node listens for peers (its client address unless the system has a
+    /// peer port), which it advertises.
+    peer_listen: Addrs,
+    /// The address each directed link uses to reach the other end's peer port.
+    links: BTreeMap<Link, SocketAddr>,
+}
+
+/// A cluster's network, set up.
+struct BuiltNetwork {
+    network: ClusterNetwork,
+    addrs: NetworkAddrs,
+    /// Where clients in the controller reach each node.
+    clients: Addrs,
+}
+
+/// Every directed link straight to the other end's peer address.
+fn direct_links(ids: &[String], peer_listen: &Addrs) -> BTreeMap<Link, SocketAddr> {
+    let mut links = BTreeMap::new();
+    for from in ids {
+        for to in ids.iter().filter(|to| *to != from) {
+            links.insert(Link::new(from.clone(), to.clone()), peer_listen[to]);
+        }
+    }
+    links
+}
+
+/// Sets up the network; `peer_port`: nodes listen for peers on a port of their own.
 async fn build_network(
     kind: NetworkKind,
     run_id: &str,
     ids: &[String],
-) -> Result<(ClusterNetwork, Addrs, BTreeMap<Link, SocketAddr>, Addrs), ClusterError> {
-    let mut listen = Addrs::new();
-    let mut links = BTreeMap::new();
+    peer_port: bool,
+) -> Result<BuiltNetwork, ClusterError> {
+    let mut client_listen = Addrs::new();
+    let mut peer_listen = Addrs::new();
     match kind {
         NetworkKind::Direct | NetworkKind::Proxy => {
-            let mut reservations = Vec::with_capacity(ids.len());
+            let mut reservations = Vec::with_capacity(ids.len() * 2);
             for id in ids {
                 let (addr, reservation) = reserve_loopback_port()?;
-                listen.insert(id.clone(), addr);
+                client_listen.insert(id.clone(), addr);
                 reservations.push(reservation);
+                let peer = if peer_port {
+                    let (addr, reservation) = reserve_loopback_port()?;
+                    reservations.push(reservation);
+                    addr
+                } else {
+                    addr
+                };
+                peer_listen.insert(id.clone(), peer);
             }
-            let network = if kind == NetworkKind::Proxy {
-                let proxy = ProxyNetwork::start(&listen).await?;
+            let (network, links) = if kind == NetworkKind::Proxy {
+                let proxy = ProxyNetwork::start(&peer_listen).await?;
+                let mut links = BTreeMap::new();
                 for from in ids {
                     for to in ids.iter().filter(|to| *to != from) {
                         let addr = proxy.proxy_addr(from, to).expect("proxy for every link");
                         links.insert(Link::new(from.clone(), to.clone()), addr);
                     }
                 }
-                ClusterNetwork::Proxy(proxy)
+                (ClusterNetwork::Proxy(proxy), links)
             } else {
-                for from in ids {
-                    for to in ids.iter().filter(|to| *to != from) {
-                        links.insert(Link::new(from.clone(), to.clone()), listen[to]);
-                    }
-                }
-                ClusterNetwork::Direct
+                (ClusterNetwork::Direct, direct_links(ids, &peer_listen))
             };
             // The proxies hold their ports now: free the nodes' for the nodes to bind.
             drop(reservations);
-            let clients = listen.clone();
-            Ok((network, listen, links, clients))
+            let clients = client_listen.clone();
+            Ok(BuiltNetwork {
+                network,
+                addrs: NetworkAddrs {
+                    client_listen,
+                    peer_listen,
+                    links,
+                },
+                clients,
+            })
         }
         NetworkKind::Netns => {
             let mut netns = NetnsNetwork::create(run_id, ids)?;
             for id in ids {
-                listen.insert(id.clone(), netns.node_addr(id).expect("node created"));
+                let client = netns.node_addr(id).expect("node created");
+                client_listen.insert(id.clone(), client);
+                let peer = if peer_port {
+                    netns.peer_addr(id).expect("node created")
+                } else {
+                    client
+                };
+                peer_listen.insert(id.clone(), peer);
             }
-            for from in ids {
-                for to in ids.iter().filter(|to| *to != from) {
-                    links.insert(Link::new(from.clone(), to.clone()), listen[to]);
-                }
-            }
+            let links = direct_links(ids, &peer_listen);
             let clients = netns.start_client_forwarders().await?;
-            Ok((ClusterNetwork::Netns(netns), listen, links, clients))
+            Ok(BuiltNetwork {
+                network: ClusterNetwork::Netns(netns),
+                addrs: NetworkAddrs {
+                    client_listen,
+                    peer_listen,
+                    links,
+                },
+                clients,
+            })
         }
     }
-}
-
-/// Whether the node at `addr` answers `GET /status` with 200 within [`STATUS_TIMEOUT_MS`].
-async fn answers_status(addr: SocketAddr) -> bool {
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(STATUS_TIMEOUT_MS);
-    let pool = workloads::client::pool::NodePool::new(addr, 0);
-    workloads::client::status::answers_status(&pool, deadline).await
 }
 
 /// `GET /status` of the node at `addr`, with a [`STATUS_TIMEOUT_MS`] timeout.

@@ -86,17 +86,12 @@ fn resolve_target(
     let schedule = crate::schedule::load_schedule(&args.history.join("schedule.yaml")).ok();
     let from_schedule = schedule
         .as_ref()
-        .and_then(|schedule| match schedule.workload.kind {
-            crate::schedule::WorkloadKind::Register => Some(ModelKind::CasRegister),
-            crate::schedule::WorkloadKind::Set => Some(ModelKind::Set),
-            crate::schedule::WorkloadKind::Append => Some(ModelKind::KvAppend),
-            crate::schedule::WorkloadKind::Bank => None,
-        });
+        .and_then(|schedule| schedule.workload.kind.model());
     let bank = schedule
-        .and_then(|schedule| schedule.system.bank)
+        .and_then(|schedule| schedule.system.system().bank_facts())
         .map(|bank| BankOptions {
-            accounts: bank.account_names(),
-            total: bank.total(),
+            accounts: bank.accounts,
+            total: bank.total,
         });
     Ok((history, args.model.or(from_schedule), bank))
 }

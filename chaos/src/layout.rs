@@ -1,44 +1,38 @@
-//! The one place that knows each system's nodes and builds their command lines.
+//! What to start: a system with the programs that run its nodes, and the one place that
+//! turns a node's addresses into its command line.
 //!
-//! A cluster is a list of nodes with roles ([`NodeRole`]); each node's command line is
-//! built from its own listen address, its data directory and the address at which *it*
-//! reaches each node it talks to (with the proxy network, a proxy per directed link, so
-//! that cutting `a -> b` cuts exactly what `a` sends to `b`). [`crate::cluster::Cluster`]
-//! asks [`SystemLayout::command_line`] for every node and knows nothing else about systems.
-//!
-//! - Raft (`n1..nN`): `PROGRAM [raft prefix] --id nK --listen ADDR --data-dir DIR
-//!   --peers nJ=ADDR,... [raft extra args]` (exactly the command line the Raft store has
-//!   always been started with; a one-node cluster gets no `--peers`).
-//! - Bank coordinator (`c1..cK`): `PROGRAM [bank prefix] coordinator --id cK --listen ADDR
-//!   --data-dir DIR --accounts N --participants p1=ADDR,...`, plus with a replicated
-//!   coordinator `--replicated-coordinator --decision-store r1=ADDR,r2=ADDR,r3=ADDR`.
-//! - Bank participant (`p1..pP`): `PROGRAM [bank prefix] participant --id pI --listen ADDR
-//!   --coordinator ADDR[,ADDR...] --data-dir DIR --accounts N --initial-balance B
-//!   --shard I-1 --shards P` (the coordinators' addresses, asked in turn).
-//! - Decision store (`r1..r3`): Raft nodes, started like the Raft system's nodes with the
-//!   other `r` nodes as peers.
-//!
-//! A bank bug (`--bug NAME`) goes only to the role that has it (see
-//! [`crate::schedule::BANK_BUGS`]); a Raft bug goes into the Raft extra args (the runner
-//! puts it there, as before).
+//! [`crate::cluster::Cluster`] asks [`SystemLayout::command`] for every node and knows
+//! nothing else about systems: each system builds its own nodes' command lines
+//! ([`crate::system::System::command`]; the Raft store's and the bank's are documented in
+//! [`crate::system::raft`] and [`crate::system::bank`], etcd's in [`crate::system::etcd`]),
+//! from the node's own client and peer addresses, its data directory and the address at
+//! which *it* reaches each node it talks to (with the proxy network, a proxy per directed
+//! link, so that cutting `a -> b` cuts exactly what `a` sends to `b`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::schedule::{BANK_BUGS, NodeRole, SystemKind, SystemSpec};
+use crate::system::raft::RaftSystem;
+use crate::system::{NodeCommand, NodeEnv, NodePrograms, NodeRole, SystemSpec};
 
 /// What to start: the system's shape and the programs that run its nodes.
 #[derive(Debug, Clone)]
 pub struct SystemLayout {
     pub system: SystemSpec,
-    /// The executable of every node, e.g. `faultline` or `target/debug/raft-node`.
-    pub program: PathBuf,
-    /// Arguments before a Raft node's own, e.g. `["node"]` for `faultline node`.
-    pub raft_args_prefix: Vec<String>,
-    /// Arguments before a bank node's role, e.g. `["bank"]` for `faultline bank`.
-    pub bank_args_prefix: Vec<String>,
-    /// Appended to every Raft node's arguments (Raft system and decision store).
-    pub raft_extra_args: Vec<String>,
+    pub programs: NodePrograms,
+}
+
+/// A node's addresses, as the cluster's network gives them.
+pub struct NodeAddrs<'a> {
+    /// Where it listens for clients.
+    pub client_listen: SocketAddr,
+    /// Where it listens for peers (its client address unless the system has a peer port).
+    pub peer_listen: SocketAddr,
+    /// The address at which it reaches another node's peer port.
+    pub reach: &'a dyn Fn(&str) -> SocketAddr,
+    /// Every node's own peer address.
+    pub peer_addrs: &'a dyn Fn(&str) -> SocketAddr,
 }
 
 impl SystemLayout {
@@ -50,16 +44,13 @@ impl SystemLayout {
         raft_extra_args: Vec<String>,
     ) -> SystemLayout {
         SystemLayout {
-            system: SystemSpec {
-                kind: SystemKind::Raft,
-                nodes,
-                bug: None,
-                bank: None,
+            system: SystemSpec::new(Arc::new(RaftSystem { nodes }), None),
+            programs: NodePrograms {
+                program,
+                raft_args_prefix,
+                bank_args_prefix: Vec::new(),
+                raft_extra_args,
             },
-            program,
-            raft_args_prefix,
-            bank_args_prefix: Vec::new(),
-            raft_extra_args,
         }
     }
 
@@ -68,8 +59,32 @@ impl SystemLayout {
         self.system.nodes_with_roles()
     }
 
-    /// The command line (after the program) of node `id`: see the module docs. `reach`
-    /// gives the address at which this node reaches another node.
+    /// The program and arguments of node `id`.
+    ///
+    /// # Panics
+    /// If `id` is not a node of this layout.
+    pub fn command(&self, id: &str, addrs: &NodeAddrs<'_>, data_dir: &Path) -> NodeCommand {
+        let role = self
+            .nodes()
+            .into_iter()
+            .find(|(node, _)| node == id)
+            .map(|(_, role)| role)
+            .expect("a node of this layout");
+        self.system.system().command(&NodeEnv {
+            id,
+            role,
+            client_listen: addrs.client_listen,
+            peer_listen: addrs.peer_listen,
+            data_dir,
+            reach: addrs.reach,
+            peer_addrs: addrs.peer_addrs,
+            bug: self.system.bug.as_deref(),
+            programs: &self.programs,
+        })
+    }
+
+    /// The arguments (after the program) of node `id` listening on `listen` for both
+    /// clients and peers: [`SystemLayout::command`] for the store's and the bank's nodes.
     pub fn command_line(
         &self,
         id: &str,
@@ -77,142 +92,20 @@ impl SystemLayout {
         data_dir: &Path,
         reach: &dyn Fn(&str) -> SocketAddr,
     ) -> Vec<String> {
-        let role = self
-            .nodes()
-            .into_iter()
-            .find(|(node, _)| node == id)
-            .map_or(NodeRole::RaftNode, |(_, role)| role);
-        let common = NodeArgs {
-            id,
-            listen,
-            data_dir,
+        let addrs = NodeAddrs {
+            client_listen: listen,
+            peer_listen: listen,
+            reach,
+            peer_addrs: reach,
         };
-        match role {
-            NodeRole::RaftNode => self.raft_node(&common, NodeRole::RaftNode, reach),
-            NodeRole::DecisionStore => self.raft_node(&common, NodeRole::DecisionStore, reach),
-            NodeRole::Coordinator => self.coordinator(&common, reach),
-            NodeRole::Participant => self.participant(&common, reach),
-        }
-    }
-
-    /// `id=ADDR,...` for the nodes of `role` other than `me`, as `me` reaches them.
-    fn named_addrs(&self, role: NodeRole, me: &str, reach: &dyn Fn(&str) -> SocketAddr) -> String {
-        self.system
-            .ids_of_role(role)
-            .into_iter()
-            .filter(|other| other != me)
-            .map(|other| format!("{other}={}", reach(&other)))
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-
-    fn raft_node(
-        &self,
-        node: &NodeArgs<'_>,
-        role: NodeRole,
-        reach: &dyn Fn(&str) -> SocketAddr,
-    ) -> Vec<String> {
-        let mut args = self.raft_args_prefix.clone();
-        args.extend(node.common());
-        let peers = self.named_addrs(role, node.id, reach);
-        // A one-node cluster has no peers, and an empty `--peers` value is refused.
-        if !peers.is_empty() {
-            args.extend(["--peers".to_string(), peers]);
-        }
-        args.extend(self.raft_extra_args.iter().cloned());
-        args
-    }
-
-    fn coordinator(&self, node: &NodeArgs<'_>, reach: &dyn Fn(&str) -> SocketAddr) -> Vec<String> {
-        let bank = self.system.bank.expect("a bank layout has a bank spec");
-        let mut args = self.bank_args_prefix.clone();
-        args.push("coordinator".into());
-        args.extend(node.common());
-        args.extend([
-            "--accounts".to_string(),
-            bank.accounts.to_string(),
-            "--participants".into(),
-            self.named_addrs(NodeRole::Participant, node.id, reach),
-        ]);
-        if bank.replicated_coordinator {
-            args.extend([
-                "--replicated-coordinator".to_string(),
-                "--decision-store".into(),
-                self.named_addrs(NodeRole::DecisionStore, node.id, reach),
-            ]);
-        }
-        args.extend(self.bank_bug(NodeRole::Coordinator));
-        args
-    }
-
-    fn participant(&self, node: &NodeArgs<'_>, reach: &dyn Fn(&str) -> SocketAddr) -> Vec<String> {
-        let bank = self.system.bank.expect("a bank layout has a bank spec");
-        let shard = self
-            .system
-            .ids_of_role(NodeRole::Participant)
-            .iter()
-            .position(|p| p == node.id)
-            .expect("a participant of this layout");
-        let coordinators: Vec<String> = self
-            .system
-            .ids_of_role(NodeRole::Coordinator)
-            .iter()
-            .map(|c| reach(c).to_string())
-            .collect();
-        let mut args = self.bank_args_prefix.clone();
-        args.push("participant".into());
-        args.extend(node.common());
-        args.extend([
-            "--coordinator".to_string(),
-            coordinators.join(","),
-            "--accounts".into(),
-            bank.accounts.to_string(),
-            "--initial-balance".into(),
-            bank.initial_balance.to_string(),
-            "--shard".into(),
-            shard.to_string(),
-            "--shards".into(),
-            bank.participants.to_string(),
-        ]);
-        args.extend(self.bank_bug(NodeRole::Participant));
-        args
-    }
-
-    /// `--bug NAME` when the schedule's bank bug belongs to `role`.
-    fn bank_bug(&self, role: NodeRole) -> Vec<String> {
-        match &self.system.bug {
-            Some(bug) if BANK_BUGS.iter().any(|(name, r)| name == bug && *r == role) => {
-                vec!["--bug".into(), bug.clone()]
-            }
-            _ => Vec::new(),
-        }
-    }
-}
-
-/// The arguments every node takes.
-struct NodeArgs<'a> {
-    id: &'a str,
-    listen: SocketAddr,
-    data_dir: &'a Path,
-}
-
-impl NodeArgs<'_> {
-    fn common(&self) -> [String; 6] {
-        [
-            "--id".into(),
-            self.id.into(),
-            "--listen".into(),
-            self.listen.to_string(),
-            "--data-dir".into(),
-            self.data_dir.display().to_string(),
-        ]
+        self.command(id, &addrs, data_dir).args
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schedule::BankSystemSpec;
+    use crate::system::BankSystemSpec;
 
     fn addr(port: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], port))
@@ -228,22 +121,22 @@ mod tests {
 
     fn bank(replicated: bool, bug: Option<&str>) -> SystemLayout {
         SystemLayout {
-            system: SystemSpec {
-                kind: SystemKind::Bank,
-                nodes: 0,
-                bug: bug.map(String::from),
-                bank: Some(BankSystemSpec {
+            system: SystemSpec::new(
+                Arc::new(BankSystemSpec {
                     participants: 2,
                     accounts: 6,
                     initial_balance: 50,
                     replicated_coordinator: replicated,
                     coordinators: if replicated { 2 } else { 1 },
                 }),
+                bug.map(String::from),
+            ),
+            programs: NodePrograms {
+                program: PathBuf::from("faultline"),
+                raft_args_prefix: vec!["node".into()],
+                bank_args_prefix: vec!["bank".into()],
+                raft_extra_args: vec!["--heartbeat-ms".into(), "50".into()],
             },
-            program: PathBuf::from("faultline"),
-            raft_args_prefix: vec!["node".into()],
-            bank_args_prefix: vec!["bank".into()],
-            raft_extra_args: vec!["--heartbeat-ms".into(), "50".into()],
         }
     }
 
@@ -317,6 +210,37 @@ mod tests {
             r3,
             "node --id r3 --listen 127.0.0.1:9000 --data-dir /d \
              --peers r1=127.0.0.1:20301,r2=127.0.0.1:20302 --heartbeat-ms 50"
+        );
+    }
+
+    #[test]
+    fn etcd_members_advertise_the_same_peer_urls_and_listen_on_two_ports() {
+        let system = crate::system::etcd::EtcdSystem {
+            nodes: 3,
+            binary_name: "etcd".into(),
+            binary: PathBuf::from("/usr/bin/etcd"),
+        };
+        let layout = SystemLayout {
+            system: SystemSpec::new(Arc::new(system), None),
+            programs: NodePrograms::default(),
+        };
+        let peer = |id: &str| addr(2380 + id[1..].parse::<u16>().unwrap());
+        let reach = reach_from("n2");
+        let addrs = NodeAddrs {
+            client_listen: addr(2379),
+            peer_listen: peer("n2"),
+            reach: &reach,
+            peer_addrs: &peer,
+        };
+        let command = layout.command("n2", &addrs, Path::new("/d/n2"));
+        assert_eq!(command.program, PathBuf::from("/usr/bin/etcd"));
+        assert_eq!(
+            command.args.join(" "),
+            "--name n2 --data-dir /d/n2 \
+             --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+             --listen-peer-urls http://127.0.0.1:2382 --initial-advertise-peer-urls http://127.0.0.1:2382 \
+             --initial-cluster n1=http://127.0.0.1:2381,n2=http://127.0.0.1:2382,n3=http://127.0.0.1:2383 \
+             --initial-cluster-state new --initial-cluster-token faultline --logger zap --log-outputs stderr"
         );
     }
 }

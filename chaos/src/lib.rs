@@ -6,19 +6,30 @@
 //!   trait and its local backend (process groups, `PR_SET_PDEATHSIG`, logs, kill/stop/cont).
 //! - [`network`]: directed links and partition shapes (pure functions); backends
 //!   [`network::proxy`] (TCP proxies, default) and [`network::netns`] (namespaces + nftables).
-//! - [`layout`]: each system's nodes, roles and command lines (Raft, the 2PC bank).
+//! - [`system`]: the system under test as a type: the [`system::System`] trait (nodes and
+//!   roles, command lines, client and peer addresses, readiness and leader probes, accepted
+//!   workloads, clients, bugs and networks) and the one registry ([`system::REGISTRY`]) of
+//!   the built-in systems: the Raft store, the 2PC bank and etcd. A new built-in system is
+//!   one module in `system/` plus one registry line (see [`system`]).
+//! - [`workload`]: workload and check kinds, each owning its names and its model.
+//! - [`layout`]: a system plus the programs of faultline's own nodes: command lines.
 //! - [`cluster`]: a running cluster (nodes + network + client addresses): the API used by the
 //!   runner and the process tests.
 //! - [`schedule`]: fault schedules (YAML) parsed, validated and expanded into a seeded plan.
 //! - [`cleanup`]: removal of what a controller killed by SIGKILL left behind; signal helpers.
-//! - [`nemesis`]: carries out a schedule's fault plan on a [`cluster::Cluster`], recording
-//!   each fault's start and stop in the history and healing whatever is left at the end.
+//! - [`nemesis`]: what each fault does ([`nemesis::start_fault`], [`nemesis::end_fault`])
+//!   and the run of a schedule's fault plan on a [`cluster::Cluster`], recording each
+//!   fault's start and stop in the history and healing whatever is left at the end.
 //! - [`runner`]: one run end to end (store dir, cluster, workload + nemesis, final phase,
 //!   checks, `results.json`, `report.html`); [`campaign`]: every (schedule, seed) pair,
 //!   resume, summary table, JUnit XML.
 //! - [`store`]: the run directories and `latest`; [`report`]: the self-contained HTML page;
 //!   [`progress`]: the progress line; [`serve`]: `faultline serve`, the read-only web UI.
 //! - [`mod@bench`]: `faultline bench raft`.
+//!
+//! Module dependencies point one way: `workload` and `network` at the bottom, `system`
+//! above them, `schedule` above `system`, then `layout`, `cluster`, `nemesis`, `runner`,
+//! `campaign` (which returns data) and `app` (exit codes) at the top.
 //! - The binary's edge: [`cli`] (clap types only), [`app`] (subcommands to exit codes, the
 //!   only place that uses anyhow besides [`cmd_check`]), [`exit`] (the exit-code table).
 //!
@@ -49,3 +60,5 @@ pub mod schedule;
 pub mod serve;
 pub mod store;
 pub mod supervisor;
+pub mod system;
+pub mod workload;

@@ -19,8 +19,9 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::cluster::{ActiveFault, Cluster, ClusterError, isolated_node};
-use crate::schedule::{FaultAction, PlannedFault, PlannedPartition};
+use crate::cluster::{Cluster, ClusterError};
+use crate::network::Link;
+use crate::schedule::{FaultAction, PlannedFault, PlannedPartition, Target};
 use workloads::recorder::{Recorder, RecorderError};
 
 /// Errors that stop the nemesis. Faults already started are healed before it returns one.
@@ -34,6 +35,106 @@ pub enum NemesisError {
     },
     #[error("recording a nemesis event: {0}")]
     Recorder(#[from] RecorderError),
+}
+
+/// The one node on every link of `links` (the node a leader partition isolates), if any.
+pub fn isolated_node(links: &[Link]) -> Option<&str> {
+    let first = links.first()?;
+    [first.from.as_str(), first.to.as_str()]
+        .into_iter()
+        .find(|node| links.iter().all(|l| l.from == *node || l.to == *node))
+}
+
+/// A planned fault in place, with its targets resolved (for the history and for undoing it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveFault {
+    pub action: FaultAction,
+    /// The nodes killed or paused (the leader resolved at start), empty for partitions.
+    pub nodes: Vec<String>,
+    /// The links cut, empty for process faults.
+    pub links: Vec<Link>,
+}
+
+/// Puts a planned fault in place on `cluster`, resolving `leader` targets now. A fault
+/// whose leader is unknown (none elected) affects nothing and says so with empty
+/// `nodes`/`links`.
+pub async fn start_fault(
+    cluster: &mut Cluster,
+    action: &FaultAction,
+) -> Result<ActiveFault, ClusterError> {
+    let mut active = ActiveFault {
+        action: action.clone(),
+        nodes: Vec::new(),
+        links: Vec::new(),
+    };
+    match action {
+        FaultAction::Kill(target) | FaultAction::Pause(target) => {
+            active.nodes = resolve(cluster, target).await;
+            for node in &active.nodes {
+                if matches!(action, FaultAction::Kill(_)) {
+                    cluster.kill(node).await?;
+                } else {
+                    cluster.pause(node).await?;
+                }
+            }
+        }
+        FaultAction::Partition(PlannedPartition::Links { links, .. }) => {
+            active.links = links.clone();
+        }
+        FaultAction::Partition(
+            PlannedPartition::IsolateLeader | PlannedPartition::ChaseLeader { .. },
+        ) => {
+            if let Some(leader) = cluster.leader().await {
+                active.links = cluster.isolating(&leader)?;
+            }
+        }
+    }
+    cluster.cut_all(active.links.clone().iter()).await?;
+    Ok(active)
+}
+
+/// Undoes a fault started with [`start_fault`]: restarts killed nodes, resumes paused
+/// ones, heals a partition (schedules never hold two network faults at once, so healing
+/// the whole network is exact).
+pub async fn end_fault(cluster: &mut Cluster, fault: &ActiveFault) -> Result<(), ClusterError> {
+    match &fault.action {
+        FaultAction::Kill(_) => {
+            for node in &fault.nodes {
+                if cluster.pid(node).is_none() {
+                    cluster.restart(node).await?;
+                }
+            }
+        }
+        FaultAction::Pause(_) => {
+            for node in &fault.nodes {
+                cluster.resume(node).await?;
+            }
+        }
+        FaultAction::Partition(_) => cluster.heal().await?,
+    }
+    Ok(())
+}
+
+/// Moves a leader partition (`fault`) onto `node`: heals the network, then cuts `node`
+/// off from every other node.
+pub async fn move_isolation(
+    cluster: &mut Cluster,
+    fault: &mut ActiveFault,
+    node: &str,
+) -> Result<(), ClusterError> {
+    let links = cluster.isolating(node)?;
+    cluster.heal().await?;
+    cluster.cut_all(links.iter()).await?;
+    fault.links = links;
+    Ok(())
+}
+
+/// The nodes a target names now (the leader asked at this moment).
+async fn resolve(cluster: &Cluster, target: &Target) -> Vec<String> {
+    match target {
+        Target::Nodes(nodes) => nodes.clone(),
+        Target::Leader => cluster.leader().await.into_iter().collect(),
+    }
 }
 
 /// The fault labels currently active, for the progress line.
@@ -147,7 +248,7 @@ pub async fn run_plan(
         let fault = &plan[next];
         let id = next as u64;
         next += 1;
-        match start_fault(cluster, recorder, fault, id).await {
+        match start_planned(cluster, recorder, fault, id).await {
             Ok(Some(started)) => active.push(started),
             Ok(None) => {}
             Err(e) => {
@@ -176,17 +277,16 @@ fn set_labels(labels: &ActiveFaults, active: &[Started]) {
     *labels = active.iter().map(|s| label(&s.fault)).collect();
 }
 
-/// Puts the fault in place (targets resolved by the cluster) and records `start-<kind>`.
+/// Puts the fault in place ([`start_fault`]) and records `start-<kind>`.
 /// `None` when the fault had nobody to hit (no leader at that moment), recorded as
 /// `skip-fault`.
-async fn start_fault(
+async fn start_planned(
     cluster: &mut Cluster,
     recorder: &Recorder,
     planned: &PlannedFault,
     id: u64,
 ) -> Result<Option<Started>, NemesisError> {
-    let fault = cluster
-        .start_fault(&planned.action)
+    let fault = start_fault(cluster, &planned.action)
         .await
         .map_err(|source| NemesisError::Cluster {
             id,
@@ -224,7 +324,7 @@ async fn stop_fault(
     recorder: &Recorder,
     started: &Started,
 ) -> Result<(), NemesisError> {
-    let healed = cluster.end_fault(&started.fault).await;
+    let healed = end_fault(cluster, &started.fault).await;
     // A chase that never found a leader never recorded its start.
     let recorded = !(is_chase(&started.fault) && started.fault.links.is_empty());
     if recorded {
@@ -289,8 +389,7 @@ async fn chase_leaders(
             continue;
         }
         let before = started.fault.clone();
-        cluster
-            .move_isolation(&mut started.fault, &leader)
+        move_isolation(cluster, &mut started.fault, &leader)
             .await
             .map_err(|source| NemesisError::Cluster {
                 id: started.id,

@@ -34,7 +34,10 @@ use checker::format::Format;
 use checker::model::ModelKind;
 use checker::verdict::{CheckResult, Verdict};
 use workloads::bank::{BankConfig, BankGenerator};
-use workloads::client::{BankClient, BankClientConfig, Client, RaftClient, RaftClientConfig};
+use workloads::client::{
+    BankClient, BankClientConfig, Client, EtcdClient, EtcdClientConfig, EtcdWorkload, RaftClient,
+    RaftClientConfig,
+};
 use workloads::driver::{DriverOptions, FinalReadOptions, run_final_reads, run_workload};
 use workloads::generator::{self, Generator};
 use workloads::recorder::{Recorder, read_history};
@@ -45,9 +48,10 @@ use crate::layout::SystemLayout;
 use crate::nemesis::{ActiveFaults, NemesisError, run_plan};
 use crate::progress::Progress;
 use crate::report::{CheckSummary, ReportInput, write_report};
-use crate::schedule::{CheckKind, NodeRole, Schedule, SystemKind, WorkloadKind, format_duration};
+use crate::schedule::{CheckKind, Schedule, WorkloadKind, format_duration};
 use crate::store::{RunDir, StoreError, create_run_dir};
 use crate::supervisor::NodeState;
+use crate::system::{ClientSpec, NodePrograms, NodeRole};
 use checker::blocked::{BlockedWindow, blocked_windows};
 
 /// How long the linearizability check of one run may take before it says `unknown`.
@@ -66,13 +70,9 @@ pub struct RunRequest {
     /// The seed of this run (the schedule's, an override, or a campaign's).
     pub seed: u64,
     pub store: PathBuf,
-    /// The node executable and the arguments before a Raft node's own (`faultline node`).
-    pub node_program: PathBuf,
-    pub node_args_prefix: Vec<String>,
-    /// The arguments before a bank node's role, same executable (`faultline bank`).
-    pub bank_args_prefix: Vec<String>,
-    /// Appended to every Raft node's command line (also the bank's decision store).
-    pub extra_node_args: Vec<String>,
+    /// The programs of faultline's own systems' nodes ([`this_binary`]: `faultline node`,
+    /// `faultline bank`) and the extra arguments of every Raft node (`--node-arg`).
+    pub programs: NodePrograms,
     /// Draw a progress bar on the terminal.
     pub progress: bool,
 }
@@ -94,6 +94,8 @@ pub enum RunError {
     Generator(#[from] generator::GeneratorError),
     #[error("the client: {0}")]
     Client(#[from] workloads::client::ClientError),
+    #[error("the etcd client: {0}")]
+    EtcdClient(#[from] workloads::client::EtcdClientError),
     #[error("the bank client: {0}")]
     BankClient(#[from] workloads::client::BankClientError),
     #[error("the bank workload: {0}")]
@@ -159,6 +161,18 @@ pub struct RunOutcome {
     pub results: RunResults,
 }
 
+/// The node programs of faultline's own systems: this very binary, as `faultline node ...`
+/// (the Raft store) and `faultline bank ...` (the bank), with `raft_extra_args` appended to
+/// every Raft node's arguments.
+pub fn this_binary(raft_extra_args: Vec<String>) -> std::io::Result<NodePrograms> {
+    Ok(NodePrograms {
+        program: std::env::current_exe()?,
+        raft_args_prefix: vec!["node".to_string()],
+        bank_args_prefix: vec!["bank".to_string()],
+        raft_extra_args,
+    })
+}
+
 /// Runs one schedule; see the module docs.
 pub async fn execute(
     request: RunRequest,
@@ -191,15 +205,30 @@ async fn drive(
     recorder: &Recorder,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), RunError> {
-    let mut cluster = Cluster::start_layout(
-        system_layout(request),
-        dir.path.clone(),
-        request.schedule.network,
-    )
-    .await?;
-    let outcome = match request.schedule.system.kind {
-        SystemKind::Raft => drive_raft(request, &mut cluster, recorder, shutdown).await,
-        SystemKind::Bank => drive_bank(request, &mut cluster, recorder, shutdown).await,
+    let layout = SystemLayout {
+        system: request.schedule.system.clone(),
+        programs: request.programs.clone(),
+    };
+    let mut cluster =
+        Cluster::start_layout(layout, dir.path.clone(), request.schedule.network).await?;
+    let system = request.schedule.system.system();
+    let client = system.client(request.schedule.workload.read);
+    let outcome = match client {
+        ClientSpec::Raft => drive_raft(request, &mut cluster, recorder, shutdown).await,
+        ClientSpec::Bank {
+            coordinators,
+            accounts,
+        } => {
+            let bank = BankDrive {
+                coordinators,
+                accounts,
+                has_leader: request.schedule.system.has_leader(),
+            };
+            drive_bank(request, &bank, &mut cluster, recorder, shutdown).await
+        }
+        ClientSpec::Etcd { read } => {
+            drive_etcd(request, read, &mut cluster, recorder, shutdown).await
+        }
     };
     let stopped = cluster.shutdown().await;
     outcome?;
@@ -228,20 +257,58 @@ async fn drive_raft(
     drive_workload(request, cluster, client, generator, recorder, shutdown).await
 }
 
-/// The bank: transfers and reads through every coordinator; a replicated coordinator's
-/// decision store must have elected a leader first.
-async fn drive_bank(
+/// etcd: the workload through etcd's v3 client (every member; each client thread bound
+/// to one), once a leader is elected.
+async fn drive_etcd(
     request: &RunRequest,
+    read_mode: workloads::client::ReadMode,
     cluster: &mut Cluster,
     recorder: &Recorder,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), RunError> {
     let schedule = &request.schedule;
-    let bank = schedule.system.bank.expect("a bank system has a bank spec");
-    if bank.replicated_coordinator {
+    wait_for_leader(cluster).await?;
+    let workload = match schedule.workload.kind {
+        WorkloadKind::Register => EtcdWorkload::Register,
+        WorkloadKind::Set => EtcdWorkload::Set,
+        WorkloadKind::Append => EtcdWorkload::Append,
+        WorkloadKind::Bank => unreachable!("validated: etcd takes no bank workload"),
+    };
+    let client = Arc::new(EtcdClient::new(
+        client_addrs(cluster, &cluster.node_ids()),
+        EtcdClientConfig {
+            timeout_ms: schedule.workload.timeout.as_millis() as u64,
+            read_mode,
+            workload,
+            ..EtcdClientConfig::default()
+        },
+    )?);
+    let generator = workload_spec(schedule).generator(request.seed)?;
+    drive_workload(request, cluster, client, generator, recorder, shutdown).await
+}
+
+/// What the bank's driver needs to know of the bank.
+struct BankDrive {
+    coordinators: NodeRole,
+    accounts: usize,
+    /// A replicated coordinator's decision store, which must elect a leader first.
+    has_leader: bool,
+}
+
+/// The bank: transfers and reads through every coordinator; a replicated coordinator's
+/// decision store must have elected a leader first.
+async fn drive_bank(
+    request: &RunRequest,
+    bank: &BankDrive,
+    cluster: &mut Cluster,
+    recorder: &Recorder,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), RunError> {
+    let schedule = &request.schedule;
+    if bank.has_leader {
         wait_for_leader(cluster).await?;
     }
-    let coordinators = cluster.ids_of_role(NodeRole::Coordinator);
+    let coordinators = cluster.ids_of_role(bank.coordinators);
     let client = Arc::new(BankClient::new(
         client_addrs(cluster, &coordinators),
         BankClientConfig {
@@ -385,23 +452,6 @@ async fn wait_for_leader(cluster: &Cluster) -> Result<(), RunError> {
     Err(RunError::NoLeader(FIRST_LEADER_TIMEOUT))
 }
 
-/// The schedule's system with the request's programs. A Raft bug is one more Raft
-/// argument (as it always was); the layout gives a bank bug to the role that has it.
-fn system_layout(request: &RunRequest) -> SystemLayout {
-    let system = &request.schedule.system;
-    let mut raft_extra_args = request.extra_node_args.clone();
-    if let (SystemKind::Raft, Some(bug)) = (system.kind, &system.bug) {
-        raft_extra_args.extend(["--bug".to_string(), bug.clone()]);
-    }
-    SystemLayout {
-        system: system.clone(),
-        program: request.node_program.clone(),
-        raft_args_prefix: request.node_args_prefix.clone(),
-        bank_args_prefix: request.bank_args_prefix.clone(),
-        raft_extra_args,
-    }
-}
-
 fn workload_spec(schedule: &Schedule) -> generator::WorkloadSpec {
     match schedule.workload.kind {
         WorkloadKind::Register => generator::WorkloadSpec::Register(generator::RegisterConfig {
@@ -431,14 +481,15 @@ fn check_and_report(
     let stats = run_stats(&ops);
     let mut checks = Vec::new();
     for check in &schedule.checks {
-        checks.push(match check {
-            CheckKind::Linearizable if schedule.workload.kind == WorkloadKind::Append => {
-                linearizability(dir, ModelKind::KvAppend)
+        let model = schedule.workload.kind.model();
+        checks.push(match (check, model) {
+            // The set check is the set model's linearizability, labelled so (as before).
+            (CheckKind::Linearizable | CheckKind::Set, Some(model)) => linearizability(dir, model),
+            (CheckKind::Bank, _) => bank_check(schedule, &ops),
+            (CheckKind::Latency, _) => latency_summary(&stats),
+            (CheckKind::Linearizable | CheckKind::Set, None) => {
+                unreachable!("validated: the check fits the workload, which has a model")
             }
-            CheckKind::Linearizable => linearizability(dir, ModelKind::CasRegister),
-            CheckKind::Set => linearizability(dir, ModelKind::Set),
-            CheckKind::Bank => bank_check(schedule, &ops),
-            CheckKind::Latency => latency_summary(&stats),
         });
     }
     let verdict = overall_verdict(&checks);
@@ -537,11 +588,12 @@ fn linearizability(dir: &RunDir, model: ModelKind) -> CheckOutcome {
 fn bank_check(schedule: &Schedule, ops: &[checker::history::Op]) -> CheckOutcome {
     let bank = schedule
         .system
-        .bank
+        .system()
+        .bank_facts()
         .expect("validated: the bank workload runs on a bank system");
     let options = BankOptions {
-        accounts: bank.account_names(),
-        total: bank.total(),
+        accounts: bank.accounts,
+        total: bank.total,
     };
     match check_bank(ops, &options) {
         Ok(result) => {
@@ -672,10 +724,7 @@ fn write_file(path: &Path, text: &str) -> Result<(), RunError> {
 
 /// A one-line description of a schedule, for logs.
 pub fn describe(schedule: &Schedule, seed: u64) -> String {
-    let nodes = match schedule.system.kind {
-        SystemKind::Raft => format!("{} nodes", schedule.system.nodes),
-        SystemKind::Bank => format!("bank nodes {}", schedule.node_ids().join(",")),
-    };
+    let nodes = schedule.system.system().describe();
     format!(
         "{} (seed {seed}, {nodes}, {}, {} faults planned)",
         schedule.name,

@@ -24,9 +24,13 @@
 //! # or the two-phase-commit bank (node ids c1..cK, p1..pP and, replicated, r1..r3):
 //! # system: { kind: bank, participants: 3, accounts: 8, initial_balance: 100,
 //! #           bug: 2pc-forget-prepared, replicated_coordinator: true, coordinators: 3 }
+//! # or a real etcd cluster (members n1..nN, N = 3 or 5; binary optional, default `etcd`
+//! # on PATH; no bug; network netns only, its default):
+//! # system: { kind: etcd, nodes: 3, binary: /usr/bin/etcd }
 //! duration: 60s                  # durations: 500ms, 10s, 2m, 1h, 1m30s
 //! workload: { kind: register, keys: 8, clients: 10, rate: 200/s, timeout: 1s }
-//! network: proxy                 # proxy (default) | netns
+//!                                # etcd also: read: linearizable (default) | serializable
+//! network: proxy                 # proxy (default; etcd: netns) | netns
 //! nemesis:
 //!   - at: 5s                     # one fault at a time...
 //!     partition: majorities-ring # isolate | halves | majorities-ring | bridge | leader | chase-leader | [[n1,n2],[n3]]
@@ -59,10 +63,13 @@
 //! about. `grace` is only allowed with `chase-leader`. The history shows each isolation as
 //! its own `start-partition`/`stop-partition` pair (same fault id, shape `chase leader nX`).
 //!
-//! Workload kinds: `register` (read/write/cas, cas-register model), `set` (add/read, set
-//! check), `append` (kv-append: `append` of unique tokens and `get`, linearizability against
-//! the kv-append model), `bank` (transfers and reads of every balance; the bank system
-//! only). Workload defaults: `keys: 8`, `clients: 10`, `rate: 100/s`, `timeout: 1s`. Final
+//! The systems are [`crate::system`]'s registry: each says which workloads, networks and
+//! planted bugs it takes (a Raft `bug:` must be one of the store's own bug names, a bank
+//! bug one of the bank's, and etcd takes none), and validation refuses the rest with the
+//! entry's position. Workload kinds: `register` (read/write/cas, cas-register model), `set`
+//! (add/read, set check), `append` (kv-append: `append` of unique tokens and `get`,
+//! linearizability against the kv-append model), `bank` (transfers and reads of every
+//! balance; the bank system only). Workload defaults: `keys: 8`, `clients: 10`, `rate: 100/s`, `timeout: 1s`. Final
 //! defaults: heal, quiesce 5s, final reads. Checks default to `[linearizable, latency]` for
 //! the register and append workloads, `[set, latency]` for the set workload and
 //! `[bank, latency]` for the bank workload.
@@ -89,7 +96,7 @@
 //! whose window it shares. Process and network faults may overlap each other.
 
 mod plan;
-mod raw;
+pub(crate) mod raw;
 mod render;
 mod validate;
 
@@ -98,9 +105,11 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use plan::{FaultAction, PlannedFault, PlannedPartition, Target};
-pub use validate::BANK_BUGS;
 
-use crate::cluster::NetworkKind;
+pub use crate::network::NetworkKind;
+pub use crate::system::bank::DECISION_STORE_NODES;
+pub use crate::system::{BankSystemSpec, NodeRole, SystemSpec};
+pub use crate::workload::{CheckKind, ReadMode, WorkloadKind, WorkloadSpec};
 
 /// The built-in schedule of `faultline run` with no argument: Raft, 5 nodes, a register
 /// workload on 8 keys, kills, pauses and partitions, one minute.
@@ -159,152 +168,6 @@ impl ScheduleError {
     }
 }
 
-/// The system under test.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SystemSpec {
-    pub kind: SystemKind,
-    /// Node processes in all (for the bank: coordinators, participants, decision store).
-    pub nodes: usize,
-    /// A planted bug (`--bug NAME`), if any.
-    pub bug: Option<String>,
-    /// The bank's shape; `Some` exactly when `kind` is [`SystemKind::Bank`].
-    pub bank: Option<BankSystemSpec>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SystemKind {
-    Raft,
-    Bank,
-}
-
-/// How many Raft nodes hold a replicated bank coordinator's decisions.
-pub const DECISION_STORE_NODES: usize = 3;
-
-/// The two-phase-commit bank's shape (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BankSystemSpec {
-    pub participants: usize,
-    pub accounts: usize,
-    pub initial_balance: i64,
-    pub replicated_coordinator: bool,
-    /// 1 unless replicated.
-    pub coordinators: usize,
-}
-
-impl BankSystemSpec {
-    /// Every account's name, `a0..a{N-1}` (the bank's own naming).
-    pub fn account_names(&self) -> Vec<String> {
-        (0..self.accounts).map(|i| format!("a{i}")).collect()
-    }
-
-    /// The sum every read must see.
-    pub fn total(&self) -> i64 {
-        self.initial_balance.saturating_mul(self.accounts as i64)
-    }
-}
-
-/// What a node is in its system: it decides the node's command line and which targets
-/// can name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum NodeRole {
-    /// A node of the Raft key-value store.
-    RaftNode,
-    /// A bank coordinator.
-    Coordinator,
-    /// A bank participant (one shard of the accounts).
-    Participant,
-    /// A Raft node of a replicated coordinator's decision store.
-    DecisionStore,
-}
-
-impl NodeRole {
-    /// The role's name in schedules and messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            NodeRole::RaftNode => "raft-node",
-            NodeRole::Coordinator => "coordinator",
-            NodeRole::Participant => "participant",
-            NodeRole::DecisionStore => "decision-store",
-        }
-    }
-
-    /// Whether nodes of this role run Raft (and so may be the `leader`).
-    pub fn runs_raft(self) -> bool {
-        matches!(self, NodeRole::RaftNode | NodeRole::DecisionStore)
-    }
-}
-
-impl SystemSpec {
-    /// Every node id with its role, in a fixed order: `n1..nN` for Raft; `c1..cK`,
-    /// `p1..pP`, then `r1..r3` (replicated) for the bank.
-    pub fn nodes_with_roles(&self) -> Vec<(String, NodeRole)> {
-        fn numbered(
-            prefix: &'static str,
-            count: usize,
-            role: NodeRole,
-        ) -> impl Iterator<Item = (String, NodeRole)> {
-            (1..=count).map(move |i| (format!("{prefix}{i}"), role))
-        }
-        match &self.bank {
-            None => numbered("n", self.nodes, NodeRole::RaftNode).collect(),
-            Some(bank) => {
-                let store = if bank.replicated_coordinator {
-                    DECISION_STORE_NODES
-                } else {
-                    0
-                };
-                numbered("c", bank.coordinators, NodeRole::Coordinator)
-                    .chain(numbered("p", bank.participants, NodeRole::Participant))
-                    .chain(numbered("r", store, NodeRole::DecisionStore))
-                    .collect()
-            }
-        }
-    }
-
-    /// The node ids, in the order of [`SystemSpec::nodes_with_roles`].
-    pub fn node_ids(&self) -> Vec<String> {
-        self.nodes_with_roles()
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect()
-    }
-
-    /// The ids of the nodes of one role.
-    pub fn ids_of_role(&self, role: NodeRole) -> Vec<String> {
-        self.nodes_with_roles()
-            .into_iter()
-            .filter(|(_, r)| *r == role)
-            .map(|(id, _)| id)
-            .collect()
-    }
-
-    /// Whether the system has a Raft leader (`leader` targets and partitions).
-    pub fn has_leader(&self) -> bool {
-        self.bank.is_none_or(|bank| bank.replicated_coordinator)
-    }
-}
-
-/// The client workload.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WorkloadSpec {
-    pub kind: WorkloadKind,
-    pub keys: usize,
-    pub clients: usize,
-    /// Operations per second over all clients.
-    pub rate_per_s: f64,
-    pub timeout: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WorkloadKind {
-    Register,
-    Set,
-    /// Transfers between random accounts and reads of every balance (the bank system).
-    Bank,
-    /// kv-append: `append` of unique tokens and `get`, checked with the kv-append model.
-    Append,
-}
-
 /// What happens after the nemesis stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FinalSpec {
@@ -313,20 +176,32 @@ pub struct FinalSpec {
     pub final_reads: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum CheckKind {
-    Linearizable,
-    Latency,
-    Set,
-    Bank,
-}
-
 /// What a fault does to its target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum FaultKind {
     Kill,
     Pause,
     Partition,
+}
+
+impl FaultKind {
+    /// Every kind, in the order messages list them.
+    pub const ALL: [FaultKind; 3] = [FaultKind::Kill, FaultKind::Pause, FaultKind::Partition];
+
+    /// The kind's name in schedules (`kill: n1`, `one_of: [pause]`) and in the history
+    /// (`start-kill`).
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Kill => "kill",
+            FaultKind::Pause => "pause",
+            FaultKind::Partition => "partition",
+        }
+    }
+
+    /// The kind named `name`.
+    pub fn from_name(name: &str) -> Option<FaultKind> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
 }
 
 /// Who a kill or pause hits (or, in `one_of`, whom a partition isolates).
@@ -340,6 +215,30 @@ pub enum TargetSpec {
     Minority,
     Majority,
     All,
+}
+
+impl TargetSpec {
+    /// The targets named by a word of their own (after the nodes, the roles and `leader`),
+    /// in the order messages list them.
+    pub const WORDS: [TargetSpec; 4] = [
+        TargetSpec::Random,
+        TargetSpec::Minority,
+        TargetSpec::Majority,
+        TargetSpec::All,
+    ];
+
+    /// How a schedule writes the target.
+    pub fn name(&self) -> &str {
+        match self {
+            TargetSpec::Node(node) => node,
+            TargetSpec::Role(role) => role.name(),
+            TargetSpec::Leader => "leader",
+            TargetSpec::Random => "random",
+            TargetSpec::Minority => "minority",
+            TargetSpec::Majority => "majority",
+            TargetSpec::All => "all",
+        }
+    }
 }
 
 /// The partition of a `partition:` entry.
@@ -356,6 +255,67 @@ pub enum PartitionSpec {
         grace: Duration,
     },
     Groups(Vec<Vec<String>>),
+}
+
+impl PartitionSpec {
+    /// The partitions named by a shape, in the order messages list them (`chase-leader`
+    /// with no grace: the grace is a key of its own).
+    pub const SHAPES: [PartitionSpec; 6] = [
+        PartitionSpec::Isolate,
+        PartitionSpec::Halves,
+        PartitionSpec::MajoritiesRing,
+        PartitionSpec::Bridge,
+        PartitionSpec::Leader,
+        PartitionSpec::ChaseLeader {
+            grace: Duration::ZERO,
+        },
+    ];
+
+    /// The shape's name, `None` for explicit groups.
+    pub fn shape_name(&self) -> Option<&'static str> {
+        Some(match self {
+            PartitionSpec::Isolate => "isolate",
+            PartitionSpec::Halves => "halves",
+            PartitionSpec::MajoritiesRing => "majorities-ring",
+            PartitionSpec::Bridge => "bridge",
+            PartitionSpec::Leader => "leader",
+            PartitionSpec::ChaseLeader { .. } => "chase-leader",
+            PartitionSpec::Groups(_) => return None,
+        })
+    }
+
+    /// The shape named `name` (a `chase-leader` with no grace).
+    pub fn from_shape_name(name: &str) -> Option<PartitionSpec> {
+        Self::SHAPES
+            .into_iter()
+            .find(|shape| shape.shape_name() == Some(name))
+    }
+
+    /// The fewest nodes the shape can cut.
+    pub fn min_nodes(&self) -> usize {
+        match self {
+            PartitionSpec::Halves => 2,
+            PartitionSpec::MajoritiesRing | PartitionSpec::Bridge => 3,
+            _ => 1,
+        }
+    }
+
+    /// Whether the shape needs a leader (`leader`, `chase-leader`).
+    pub fn needs_leader(&self) -> bool {
+        matches!(
+            self,
+            PartitionSpec::Leader | PartitionSpec::ChaseLeader { .. }
+        )
+    }
+
+    /// The shape names joined with commas, for messages.
+    pub fn shape_names() -> String {
+        Self::SHAPES
+            .iter()
+            .filter_map(PartitionSpec::shape_name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// What a nemesis entry does when it fires.

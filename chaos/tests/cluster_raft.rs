@@ -162,17 +162,17 @@ async fn direct_network_refuses_network_faults() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planned_faults_start_resolve_the_leader_and_end_healed() {
+    use chaos::nemesis::{end_fault, start_fault};
     use chaos::schedule::{FaultAction, PlannedPartition, Target};
     let (_dir, mut cluster) = start(3).await;
     let leader = some_leader(&cluster).await;
 
-    let kill = cluster
-        .start_fault(&FaultAction::Kill(Target::Leader))
+    let kill = start_fault(&mut cluster, &FaultAction::Kill(Target::Leader))
         .await
         .unwrap();
     assert_eq!(kill.nodes, vec![leader.clone()]);
     assert_eq!(cluster.pid(&leader), None);
-    cluster.end_fault(&kill).await.unwrap();
+    end_fault(&mut cluster, &kill).await.unwrap();
     assert!(
         cluster.pid(&leader).is_some(),
         "killed leader not restarted"
@@ -180,7 +180,7 @@ async fn planned_faults_start_resolve_the_leader_and_end_healed() {
 
     let current = some_leader(&cluster).await;
     let isolate = FaultAction::Partition(PlannedPartition::IsolateLeader);
-    let partition = cluster.start_fault(&isolate).await.unwrap();
+    let partition = start_fault(&mut cluster, &isolate).await.unwrap();
     assert_eq!(partition.links.len(), 4);
     assert!(
         partition
@@ -189,16 +189,18 @@ async fn planned_faults_start_resolve_the_leader_and_end_healed() {
             .all(|l| l.from == current || l.to == current)
     );
     assert_eq!(cluster.cut_links().len(), 4);
-    cluster.end_fault(&partition).await.unwrap();
+    end_fault(&mut cluster, &partition).await.unwrap();
     assert!(cluster.cut_links().is_empty());
 
     // Faults left in place are all undone by heal_all.
     let pause = FaultAction::Pause(Target::Nodes(vec!["n2".into()]));
-    cluster.start_fault(&pause).await.unwrap();
-    cluster
-        .start_fault(&FaultAction::Kill(Target::Nodes(vec!["n3".into()])))
-        .await
-        .unwrap();
+    start_fault(&mut cluster, &pause).await.unwrap();
+    start_fault(
+        &mut cluster,
+        &FaultAction::Kill(Target::Nodes(vec!["n3".into()])),
+    )
+    .await
+    .unwrap();
     cluster.cut("n1", "n2").await.unwrap();
     cluster.heal_all().await.unwrap();
     for id in cluster.node_ids() {

@@ -65,3 +65,101 @@ fn bad_usage_exits_64() {
         );
     }
 }
+
+/// Writes `schedule` as `s.yaml`, runs it, and asserts exit 65 with `s.yaml:POSITION:` and
+/// `words` in the message, and that nothing started (no store).
+fn refused(schedule: &str, position: &str, words: &[&str]) {
+    let work = tempfile::tempdir().expect("tempdir");
+    std::fs::write(work.path().join("s.yaml"), schedule).expect("write schedule");
+    let out = run_faultline(
+        ["run", "s.yaml", "--store", "store", "--quiet"],
+        work.path(),
+    );
+    assert_eq!(out.code, Some(65), "{}", out.describe());
+    assert!(
+        out.stderr
+            .contains(&format!("s.yaml:{position}: expected ")),
+        "expected s.yaml:{position} in\n{}",
+        out.describe()
+    );
+    for word in words {
+        assert!(out.stderr.contains(word), "{word:?} in\n{}", out.describe());
+    }
+    assert!(
+        !work.path().join("store").exists(),
+        "nothing may start for a bad schedule"
+    );
+}
+
+/// An etcd schedule whose `system:` ends with `system_rest`, with `workload_rest` in the
+/// workload and `network` as given.
+fn etcd_schedule(system_rest: &str, workload: &str, network: &str) -> String {
+    format!(
+        "name: e\nsystem: {{ kind: etcd, nodes: 3{system_rest} }}\nduration: 5s\n\
+         workload: {{ kind: {workload} }}\nnetwork: {network}\n"
+    )
+}
+
+/// Validation only checks that the etcd executable exists (nothing starts), so these cases
+/// name an executable every machine has and do not depend on etcd being installed.
+const ANY_EXECUTABLE: &str = ", binary: /bin/sh";
+
+#[test]
+fn etcd_without_its_binary_is_refused_before_anything_starts() {
+    // `binary:` names a program that is on no PATH: the same lookup as the default `etcd`.
+    refused(
+        &etcd_schedule(", binary: no-such-etcd-here", "register", "netns"),
+        "2:41",
+        &["etcd executable", "no `no-such-etcd-here` on PATH"],
+    );
+    refused(
+        &etcd_schedule(", binary: /nonexistent/etcd", "register", "netns"),
+        "2:41",
+        &["no executable file `/nonexistent/etcd`"],
+    );
+}
+
+#[test]
+fn etcd_refuses_the_proxy_network_a_bug_and_the_bank_workload() {
+    refused(
+        &etcd_schedule(ANY_EXECUTABLE, "register", "proxy"),
+        "5:10",
+        &[
+            "`network: netns` for an etcd system",
+            "one peer URL per member",
+        ],
+    );
+    refused(
+        &etcd_schedule(", bug: stale-read", "register", "netns"),
+        "2:38",
+        &["no planted bug for an etcd system", "found `bug`"],
+    );
+    refused(
+        &etcd_schedule(ANY_EXECUTABLE, "bank", "netns"),
+        "4:19",
+        &["workload kind register, set or append for an etcd system, found `bank`"],
+    );
+    refused(
+        &etcd_schedule(ANY_EXECUTABLE, "register, read: stale", "netns"),
+        "4:35",
+        &["read mode linearizable or serializable, found `stale`"],
+    );
+}
+
+#[test]
+fn a_misspelt_raft_bug_is_refused_with_the_stores_own_bug_names() {
+    refused(
+        "name: r\nsystem: { kind: raft, nodes: 3, bug: stale-reed }\nduration: 5s\nworkload: { kind: register }\n",
+        "2:38",
+        &["expected a raft bug (stale-read, ", "found `stale-reed`"],
+    );
+}
+
+#[test]
+fn read_modes_are_refused_for_systems_without_them() {
+    refused(
+        "name: r\nsystem: { kind: raft, nodes: 3 }\nduration: 5s\nworkload: { kind: register, read: serializable }\n",
+        "4:35",
+        &["`read` only for a system with a choice of read modes (etcd)"],
+    );
+}

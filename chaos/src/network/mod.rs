@@ -25,6 +25,40 @@ use std::fmt;
 use rand::seq::SliceRandom;
 use rand::{Rng, RngExt};
 
+/// How nodes reach each other (a schedule's `network:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NetworkKind {
+    /// Straight to each other's listen address; network faults are refused.
+    Direct,
+    /// Through controller-owned TCP proxies (default; no privileges).
+    #[default]
+    Proxy,
+    /// Each node in its own network namespace, links cut with nftables (root).
+    Netns,
+}
+
+impl NetworkKind {
+    /// The networks a schedule can name, in the order messages list them (`direct` is for
+    /// `faultline cluster up` and tests only).
+    pub const IN_SCHEDULES: [NetworkKind; 2] = [NetworkKind::Proxy, NetworkKind::Netns];
+
+    /// The network's name in schedules and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            NetworkKind::Direct => "direct",
+            NetworkKind::Proxy => "proxy",
+            NetworkKind::Netns => "netns",
+        }
+    }
+
+    /// The schedule network named `name`.
+    pub fn from_name(name: &str) -> Option<NetworkKind> {
+        Self::IN_SCHEDULES
+            .into_iter()
+            .find(|kind| kind.name() == name)
+    }
+}
+
 /// A directed node-to-node link: traffic *from* `from` *to* `to`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Link {

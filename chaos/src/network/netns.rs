@@ -37,8 +37,11 @@ use tokio::task::JoinHandle;
 use super::Link;
 use crate::supervisor::{SupervisorError, run_tool};
 
-/// Port every node listens on inside its own namespace.
+/// Port every node listens on inside its own namespace (for clients, and for peers too
+/// unless its system has a peer port of its own).
 pub const NODE_PORT: u16 = 7000;
+/// Port a node listens on for its peers when its system has a separate peer port (etcd).
+pub const PEER_PORT: u16 = 7001;
 /// Timeout of one `ip` or `nft` invocation.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Timeout of one connection attempt from the host into a namespace.
@@ -195,6 +198,12 @@ impl NetnsNetwork {
     pub fn node_addr(&self, id: &str) -> Option<SocketAddr> {
         let node = self.nodes.get(id)?;
         Some(SocketAddr::V4(SocketAddrV4::new(node.addr, NODE_PORT)))
+    }
+
+    /// The address a node listens on for peers when its system has a separate peer port.
+    pub fn peer_addr(&self, id: &str) -> Option<SocketAddr> {
+        let node = self.nodes.get(id)?;
+        Some(SocketAddr::V4(SocketAddrV4::new(node.addr, PEER_PORT)))
     }
 
     /// Starts one forwarder per node on `127.0.0.1`, so that clients in the host namespace

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::ScheduleError;
+pub use crate::system::RawSystem;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,28 +30,6 @@ pub struct RawSchedule {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSystem {
-    pub kind: Spanned<String>,
-    /// Raft only.
-    #[serde(default)]
-    pub nodes: Option<Spanned<u64>>,
-    #[serde(default)]
-    pub bug: Option<Spanned<String>>,
-    /// Bank only, like the rest.
-    #[serde(default)]
-    pub participants: Option<Spanned<u64>>,
-    #[serde(default)]
-    pub accounts: Option<Spanned<u64>>,
-    #[serde(default)]
-    pub initial_balance: Option<Spanned<u64>>,
-    #[serde(default)]
-    pub replicated_coordinator: Option<Spanned<bool>>,
-    #[serde(default)]
-    pub coordinators: Option<Spanned<u64>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawWorkload {
     pub kind: Spanned<String>,
     #[serde(default)]
@@ -61,6 +40,9 @@ pub struct RawWorkload {
     pub rate: Option<Spanned<String>>,
     #[serde(default)]
     pub timeout: Option<Spanned<String>>,
+    /// etcd only: `linearizable` (default) or `serializable`.
+    #[serde(default)]
+    pub read: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

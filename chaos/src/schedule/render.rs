@@ -4,11 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{
-    CheckKind, FaultChoice, FaultKind, FaultSpec, PartitionSpec, Schedule, SystemKind, TargetSpec,
-    Timing, WorkloadKind, format_duration,
-};
-use crate::cluster::NetworkKind;
+use super::{FaultChoice, FaultSpec, PartitionSpec, Schedule, Timing, format_duration};
 
 impl Schedule {
     /// The schedule as YAML with `seed` and all defaults filled in. Parsing the result
@@ -18,54 +14,27 @@ impl Schedule {
         let d = format_duration;
         let _ = writeln!(out, "name: {}", self.name);
         let _ = writeln!(out, "seed: {seed}");
-        let bug = match &self.system.bug {
-            Some(bug) => format!(", bug: {bug}"),
-            None => String::new(),
-        };
-        match (self.system.kind, &self.system.bank) {
-            (SystemKind::Bank, Some(bank)) => {
-                let replicated = if bank.replicated_coordinator {
-                    format!(
-                        ", replicated_coordinator: true, coordinators: {}",
-                        bank.coordinators
-                    )
-                } else {
-                    String::new()
-                };
-                let _ = writeln!(
-                    out,
-                    "system: {{ kind: bank, participants: {}, accounts: {}, initial_balance: {}{replicated}{bug} }}",
-                    bank.participants, bank.accounts, bank.initial_balance
-                );
-            }
-            _ => {
-                let _ = writeln!(
-                    out,
-                    "system: {{ kind: raft, nodes: {}{bug} }}",
-                    self.system.nodes
-                );
-            }
-        }
+        let _ = writeln!(out, "system: {}", self.system.to_yaml());
         let _ = writeln!(out, "duration: {}", d(self.duration));
         let w = &self.workload;
-        let (workload, keys) = match w.kind {
-            WorkloadKind::Register => ("register", format!(" keys: {},", w.keys)),
-            WorkloadKind::Set => ("set", format!(" keys: {},", w.keys)),
-            WorkloadKind::Append => ("append", format!(" keys: {},", w.keys)),
-            WorkloadKind::Bank => ("bank", String::new()),
+        let keys = if w.kind.keyed() {
+            format!(" keys: {},", w.keys)
+        } else {
+            String::new()
+        };
+        let read = match w.read {
+            Some(mode) => format!(", read: {}", crate::workload::read_mode_name(mode)),
+            None => String::new(),
         };
         let _ = writeln!(
             out,
-            "workload: {{ kind: {workload},{keys} clients: {}, rate: {}/s, timeout: {} }}",
+            "workload: {{ kind: {},{keys} clients: {}, rate: {}/s, timeout: {}{read} }}",
+            w.kind.name(),
             w.clients,
             w.rate_per_s,
             d(w.timeout)
         );
-        let network = match self.network {
-            NetworkKind::Proxy | NetworkKind::Direct => "proxy",
-            NetworkKind::Netns => "netns",
-        };
-        let _ = writeln!(out, "network: {network}");
+        let _ = writeln!(out, "network: {}", self.network.name());
         if self.nemesis.is_empty() {
             out.push_str("nemesis: []\n");
         } else {
@@ -82,7 +51,7 @@ impl Schedule {
             d(f.quiesce),
             f.final_reads
         );
-        let checks: Vec<&str> = self.checks.iter().map(|c| check_name(*c)).collect();
+        let checks: Vec<&str> = self.checks.iter().map(|c| c.name()).collect();
         let _ = writeln!(out, "checks: [{}]", checks.join(", "));
         out
     }
@@ -100,13 +69,13 @@ fn fault_yaml(fault: &FaultSpec) -> String {
     }
     match &fault.choice {
         FaultChoice::Process { kind, target } => {
-            lines.push(format!("{}: {}", kind_name(*kind), target_name(target)));
+            lines.push(format!("{}: {}", kind.name(), target.name()));
         }
         FaultChoice::Partition(spec) => lines.push(format!("partition: {}", partition_name(spec))),
         FaultChoice::OneOf { kinds, target } => {
-            let kinds: Vec<&str> = kinds.iter().map(|k| kind_name(*k)).collect();
+            let kinds: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
             lines.push(format!("one_of: [{}]", kinds.join(", ")));
-            lines.push(format!("target: {}", target_name(target)));
+            lines.push(format!("target: {}", target.name()));
         }
     }
     if let Some(length) = fault.length {
@@ -122,34 +91,8 @@ fn fault_yaml(fault: &FaultSpec) -> String {
     out
 }
 
-fn kind_name(kind: FaultKind) -> &'static str {
-    match kind {
-        FaultKind::Kill => "kill",
-        FaultKind::Pause => "pause",
-        FaultKind::Partition => "partition",
-    }
-}
-
-fn target_name(target: &TargetSpec) -> String {
-    match target {
-        TargetSpec::Node(node) => node.clone(),
-        TargetSpec::Role(role) => role.name().into(),
-        TargetSpec::Leader => "leader".into(),
-        TargetSpec::Random => "random".into(),
-        TargetSpec::Minority => "minority".into(),
-        TargetSpec::Majority => "majority".into(),
-        TargetSpec::All => "all".into(),
-    }
-}
-
 fn partition_name(spec: &PartitionSpec) -> String {
     match spec {
-        PartitionSpec::Isolate => "isolate".into(),
-        PartitionSpec::Halves => "halves".into(),
-        PartitionSpec::MajoritiesRing => "majorities-ring".into(),
-        PartitionSpec::Bridge => "bridge".into(),
-        PartitionSpec::Leader => "leader".into(),
-        PartitionSpec::ChaseLeader { .. } => "chase-leader".into(),
         PartitionSpec::Groups(groups) => {
             let groups: Vec<String> = groups
                 .iter()
@@ -157,15 +100,10 @@ fn partition_name(spec: &PartitionSpec) -> String {
                 .collect();
             format!("[{}]", groups.join(", "))
         }
-    }
-}
-
-fn check_name(check: CheckKind) -> &'static str {
-    match check {
-        CheckKind::Linearizable => "linearizable",
-        CheckKind::Latency => "latency",
-        CheckKind::Set => "set",
-        CheckKind::Bank => "bank",
+        shape => shape
+            .shape_name()
+            .expect("every partition but groups has a shape name")
+            .to_string(),
     }
 }
 
@@ -188,5 +126,33 @@ mod tests {
             s
         };
         assert_eq!(strip(again), strip(expected));
+    }
+
+    #[test]
+    fn every_system_and_read_mode_round_trips() {
+        // /bin/sh stands in for etcd: validation checks only that the executable exists.
+        for system in [
+            "{ kind: raft, nodes: 3, bug: stale-read }",
+            "{ kind: bank, participants: 2, replicated_coordinator: true, coordinators: 2, bug: 2pc-forget-prepared }",
+            "{ kind: etcd, nodes: 5, binary: /bin/sh }",
+        ] {
+            let (workload, network) = if system.contains("bank") {
+                ("{ kind: bank }", "proxy")
+            } else if system.contains("etcd") {
+                ("{ kind: append, read: serializable }", "netns")
+            } else {
+                ("{ kind: set }", "proxy")
+            };
+            let text = format!(
+                "name: t\nsystem: {system}\nduration: 10s\nworkload: {workload}\nnetwork: {network}\n"
+            );
+            let schedule = parse_schedule(&text, "t.yaml").unwrap_or_else(|e| panic!("{e}"));
+            let yaml = schedule.to_yaml(3);
+            let again =
+                parse_schedule(&yaml, "as-run.yaml").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+            let mut expected = schedule.clone();
+            expected.seed = Some(3);
+            assert_eq!(again, expected, "{yaml}");
+        }
     }
 }
