@@ -91,6 +91,7 @@
 mod plan;
 mod raw;
 mod render;
+mod syntax;
 mod validate;
 
 use std::collections::BTreeSet;

@@ -116,15 +116,25 @@ pub struct RawFault {
 /// `file:line:column: expected ..., found ...`.
 pub fn parse(text: &str, file: &str) -> Result<RawSchedule, ScheduleError> {
     serde_saphyr::from_str::<RawSchedule>(text).map_err(|error| {
+        if let Some((line, column, message)) = super::syntax::syntax_error(text) {
+            return ScheduleError::Invalid {
+                file: file.to_string(),
+                line,
+                column,
+                message,
+            };
+        }
         let (line, column) = error
             .location()
             .map(|location| (location.line(), location.column()))
             .unwrap_or((1, 1));
+        let plain = plain_message(&error);
         ScheduleError::Invalid {
             file: file.to_string(),
             line,
             column,
-            message: expected_found(&plain_message(&error)),
+            message: super::syntax::typed_message(text, line, column, &plain)
+                .unwrap_or_else(|| expected_found(&plain)),
         }
     })
 }

@@ -512,9 +512,48 @@ impl Validator<'_> {
                         "expected at least two non-empty groups (nodes left out form one more group), found a partition that cuts nothing".into(),
                     ));
                 }
+                self.every_node_grouped(location, nodes, &seen)?;
                 Ok(PartitionSpec::Groups(groups.clone()))
             }
         }
+    }
+
+    /// Refuses groups that leave nodes out: the network would cut those off from every
+    /// group (together, as one more group), which is rarely what the author meant.
+    fn every_node_grouped(
+        &self,
+        location: Location,
+        nodes: &[String],
+        grouped: &BTreeSet<String>,
+    ) -> Result<()> {
+        let missing: Vec<String> = nodes
+            .iter()
+            .filter(|node| !grouped.contains(*node))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let names = missing
+            .iter()
+            .map(|n| quoted(n))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let advice = if missing.len() == 1 {
+            format!(
+                "it would be cut off from every group; add it to a group, or give it one of its own, [{}], to cut it off alone",
+                missing[0]
+            )
+        } else {
+            format!(
+                "they would be cut off from every group, together; add them to the groups, or give them one of their own, [{}], to say so",
+                missing.join(", ")
+            )
+        };
+        Err(self.error(
+            location,
+            format!("expected every node in a group, found {names} in none ({advice})"),
+        ))
     }
 }
 
@@ -539,6 +578,15 @@ impl Validator<'_> {
                 ));
             }
         })
+    }
+}
+
+/// The key the user wrote for how long a fault lasts: `for`, or `restart_after` for a kill.
+fn length_key(fault: &RawFault) -> &'static str {
+    if fault.length.is_none() && fault.restart_after.is_some() {
+        "`restart_after`"
+    } else {
+        "`for`"
     }
 }
 
@@ -755,7 +803,7 @@ impl Validator<'_> {
                     ));
                 }
                 if let Some(length) = length {
-                    self.fits(start, length, run, length_location)?;
+                    self.fits(start, (length, length_key(fault)), run, length_location)?;
                 }
                 Ok(Timing::At(start))
             }
@@ -766,7 +814,7 @@ impl Validator<'_> {
     fn fits(
         &self,
         start: Duration,
-        length: Duration,
+        (length, key): (Duration, &str),
         end: Duration,
         location: Location,
     ) -> Result<()> {
@@ -774,7 +822,7 @@ impl Validator<'_> {
             return Err(self.error(
                 location,
                 format!(
-                    "expected `for` to end within the run ({}), found {} + {} = {}",
+                    "expected {key} to end within the run ({}), found {} + {} = {}",
                     format_duration(end),
                     format_duration(start),
                     format_duration(length),
@@ -804,7 +852,8 @@ impl Validator<'_> {
             return Err(self.error(
                 length_location,
                 format!(
-                    "expected `for` shorter than `every` ({}), found {}",
+                    "expected {} shorter than `every` ({}), found {}",
+                    length_key(fault),
                     format_duration(every),
                     format_duration(length)
                 ),
@@ -845,7 +894,7 @@ impl Validator<'_> {
             }
             None => run,
         };
-        self.fits(from, length, until, length_location)?;
+        self.fits(from, (length, length_key(fault)), until, length_location)?;
         let occurrences = ((until - from).as_nanos() / every.as_nanos()) as u64;
         if occurrences > MAX_OCCURRENCES {
             return Err(self.error(
