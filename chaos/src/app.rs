@@ -55,9 +55,11 @@ pub fn main_with(command: Command) -> ExitCode {
 fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
     result.unwrap_or_else(|e| {
         eprintln!("faultline: {e:#}");
-        match e.downcast_ref::<ScheduleError>() {
-            Some(_) => exit::code(exit::BAD_INPUT),
-            None => exit::code(exit::HARNESS_FAILURE),
+        let bad_input = e.downcast_ref::<ScheduleError>().is_some()
+            || e.downcast_ref::<crate::planted::UnknownBug>().is_some();
+        match bad_input {
+            true => exit::code(exit::BAD_INPUT),
+            false => exit::code(exit::HARNESS_FAILURE),
         }
     })
 }
@@ -127,7 +129,10 @@ pub fn fresh_seed() -> u64 {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let schedule = schedule_from(args.schedule.as_ref())?;
+    let mut schedule = schedule_from(args.schedule.as_ref())?;
+    if let Some(bug) = &args.bug {
+        crate::planted::apply_bug_flag(&mut schedule, bug)?;
+    }
     let seed = args.seed.or(schedule.seed).unwrap_or_else(fresh_seed);
     let (node_program, node_args_prefix) = node_program()?;
     eprintln!("faultline: running {}", describe(&schedule, seed));

@@ -43,11 +43,16 @@ pub struct PairOutcome {
 /// `faultline campaign`.
 pub async fn run(args: CampaignArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {
     // Validate every schedule before running any: a typo must not surface at 3 a.m.
-    let schedules: Vec<Schedule> = args
+    let mut schedules: Vec<Schedule> = args
         .schedules
         .iter()
         .map(|path| load_schedule(path))
         .collect::<Result<_, _>>()?;
+    if let Some(bug) = &args.bug {
+        for schedule in &mut schedules {
+            crate::planted::apply_bug_flag(schedule, bug)?;
+        }
+    }
     let (node_program, node_args_prefix) = node_program()?;
     let mut outcomes = Vec::new();
     'pairs: for schedule in &schedules {
@@ -57,7 +62,7 @@ pub async fn run(args: CampaignArgs, shutdown: watch::Receiver<bool>) -> anyhow:
                 break 'pairs;
             }
             if !args.no_resume
-                && let Some(done) = finished_run(&args.store, &schedule.name, seed)
+                && let Some(done) = finished_run(&args.store, schedule, seed)
             {
                 outcomes.push(resumed(schedule, seed, &done));
                 continue;
@@ -123,11 +128,19 @@ fn summary_of(checks: &[crate::runner::CheckOutcome]) -> String {
 
 /// The newest run of the pair that finished: it has a `results.json` that does not say
 /// `interrupted` (an interrupted run is written up too, but its pair is still to be run).
-fn finished_run(store: &Path, name: &str, seed: u64) -> Option<PathBuf> {
-    completed_runs(store, name, seed)
+/// Only a run with the same planted bug counts (`--bug` may differ between campaigns).
+fn finished_run(store: &Path, schedule: &Schedule, seed: u64) -> Option<PathBuf> {
+    completed_runs(store, &schedule.name, seed)
         .into_iter()
         .rev()
-        .find(|dir| !was_interrupted(dir))
+        .find(|dir| !was_interrupted(dir) && same_bug(dir, schedule))
+}
+
+/// Whether the run in `dir` ran with `schedule`'s planted bug (or, like it, none), read
+/// from the `schedule.yaml` the run wrote; a run whose schedule no longer loads does not.
+fn same_bug(dir: &Path, schedule: &Schedule) -> bool {
+    load_schedule(&dir.join("schedule.yaml"))
+        .is_ok_and(|stored| stored.system.bug == schedule.system.bug)
 }
 
 fn was_interrupted(dir: &Path) -> bool {

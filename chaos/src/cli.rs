@@ -38,6 +38,13 @@ pub enum Command {
     Cleanup,
 }
 
+/// `--bug`'s long help: the names are checked against the schedule's system when the
+/// schedule is loaded (see [`crate::planted`]).
+pub const BUG_HELP: &str = "Turns on a planted bug, overriding the schedule's `bug:`. Raft store: \
+stale-read, vote-without-log-check, skip-prev-check, commit-old-term, ack-before-write, \
+no-dedup. Bank: 2pc-commit-without-all-votes, 2pc-forget-prepared. An unknown name, or one of \
+another system, is refused (exit 65) before anything starts.";
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The schedule (YAML). Without one, the built-in default schedule runs.
@@ -48,6 +55,9 @@ pub struct RunArgs {
     /// Overrides the schedule's seed.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Turns on a planted bug, overriding the schedule's `bug:` (`--help` lists them).
+    #[arg(long, value_name = "NAME", long_help = BUG_HELP)]
+    pub bug: Option<String>,
     /// Extra arguments for every node, e.g. `--node-arg=--bug --node-arg=stale-read`.
     #[arg(long = "node-arg", allow_hyphen_values = true)]
     pub node_args: Vec<String>,
@@ -80,6 +90,10 @@ pub struct CampaignArgs {
     /// The JUnit XML file to write (default: `<store>/junit.xml`).
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// Turns on a planted bug in every schedule, overriding their `bug:` (names as in
+    /// `faultline run --help`); only runs with the same bug count as already in the store.
+    #[arg(long, value_name = "NAME")]
+    pub bug: Option<String>,
     /// Run pairs even when the store already holds a finished run of them.
     #[arg(long)]
     pub no_resume: bool,

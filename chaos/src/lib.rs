@@ -18,7 +18,7 @@
 //!   resume, summary table, JUnit XML.
 //! - [`store`]: the run directories and `latest`; [`report`]: the self-contained HTML page;
 //!   [`progress`]: the progress line; [`serve`]: `faultline serve`, the read-only web UI.
-//! - [`mod@bench`]: `faultline bench raft`.
+//! - [`mod@bench`]: `faultline bench raft`; [`planted`]: the planted bugs' names, checked.
 //! - The binary's edge: [`cli`] (clap types only), [`app`] (subcommands to exit codes, the
 //!   only place that uses anyhow besides [`cmd_check`]), [`exit`] (the exit-code table).
 //!
@@ -42,6 +42,7 @@ pub mod exit;
 pub mod layout;
 pub mod nemesis;
 pub mod network;
+pub mod planted;
 pub mod progress;
 pub mod report;
 pub mod runner;

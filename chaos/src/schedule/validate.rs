@@ -138,7 +138,7 @@ impl Validator<'_> {
         Ok(SystemSpec {
             kind: SystemKind::Raft,
             nodes,
-            bug: self.bug(&raw.bug)?,
+            bug: self.raft_bug(&raw.bug)?,
             bank: None,
         })
     }
@@ -152,6 +152,16 @@ impl Validator<'_> {
             Some(bug) => Ok(Some(bug.value.clone())),
             None => Ok(None),
         }
+    }
+
+    /// A Raft bug, by one of the names the node accepts ([`crate::planted`]).
+    fn raft_bug(&self, bug: &Option<Spanned<String>>) -> Result<Option<String>> {
+        let name = self.bug(bug)?;
+        if let (Some(name), Some(spanned)) = (&name, bug) {
+            crate::planted::check(SystemKind::Raft, name)
+                .map_err(|message| self.error(spanned.referenced, message))?;
+        }
+        Ok(name)
     }
 
     fn bank_system(&self, raw: &RawSystem) -> Result<SystemSpec> {
