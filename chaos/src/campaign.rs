@@ -144,9 +144,7 @@ fn same_bug(dir: &Path, schedule: &Schedule) -> bool {
 }
 
 fn was_interrupted(dir: &Path) -> bool {
-    read_results(dir)
-        .and_then(|json| json.get("interrupted").and_then(|v| v.as_bool()))
-        .unwrap_or(false)
+    crate::store::completion(dir) == crate::store::Completion::Interrupted
 }
 
 fn read_results(dir: &Path) -> Option<serde_json::Value> {
