@@ -224,10 +224,18 @@ async fn cluster_up(
     dir: Option<PathBuf>,
     node_args: Vec<String>,
 ) -> anyhow::Result<ExitCode> {
-    let temp = tempfile::Builder::new()
-        .prefix("faultline-cluster-")
-        .tempdir()?;
-    let base_dir = dir.unwrap_or_else(|| temp.path().to_path_buf());
+    // Caught from the start: a Ctrl-C as soon as the addresses show still tears down.
+    let mut shutdown = shutdown_on_signals();
+    // Without --dir, a temporary directory whose logs outlive the cluster (see cluster_up).
+    let temp = match dir {
+        Some(_) => None,
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("faultline-cluster-")
+                .tempdir()?,
+        ),
+    };
+    let base_dir = dir.unwrap_or_else(|| temp.as_ref().expect("made above").path().to_path_buf());
     let (program, program_args_prefix) = node_program()?;
     let network = match network {
         NetworkArg::Direct => NetworkKind::Direct,
@@ -243,20 +251,23 @@ async fn cluster_up(
         extra_args: node_args,
     })
     .await?;
-    for id in cluster.node_ids() {
-        println!(
-            "{id} http://{}  log {}",
-            cluster.client_addr(&id),
-            cluster.log_path(&id).display()
-        );
-    }
+    print!("{}", crate::cluster_up::node_lines(&cluster));
+    println!("{}", crate::cluster_up::leader_line(&cluster).await);
     println!(
-        "data and logs under {}; Ctrl-C tears everything down",
-        base_dir.display()
+        "data and logs under {}{}; Ctrl-C tears everything down",
+        base_dir.display(),
+        if temp.is_some() {
+            " (temporary: Ctrl-C removes the data and keeps the logs)"
+        } else {
+            ""
+        }
     );
-    let mut shutdown = shutdown_on_signals();
     let _ = shutdown.wait_for(|stop| *stop).await;
     cluster.shutdown().await?;
+    if let Some(temp) = temp {
+        let kept = crate::cluster_up::keep_logs_only(temp)?;
+        println!("logs kept in {}", kept.join("nodes").display());
+    }
     Ok(exit::code(exit::VALID))
 }
 

@@ -8,7 +8,7 @@
 //!   [`network::proxy`] (TCP proxies, default) and [`network::netns`] (namespaces + nftables).
 //! - [`layout`]: each system's nodes, roles and command lines (Raft, the 2PC bank).
 //! - [`cluster`]: a running cluster (nodes + network + client addresses): the API used by the
-//!   runner and the process tests.
+//!   runner and the process tests; [`cluster_up`]: what `faultline cluster up` prints.
 //! - [`schedule`]: fault schedules (YAML) parsed, validated and expanded into a seeded plan.
 //! - [`cleanup`]: removal of what a controller killed by SIGKILL left behind; signal helpers.
 //! - [`nemesis`]: carries out a schedule's fault plan on a [`cluster::Cluster`], recording
@@ -37,6 +37,7 @@ pub mod campaign;
 pub mod cleanup;
 pub mod cli;
 pub mod cluster;
+pub mod cluster_up;
 pub mod cmd_check;
 pub mod exit;
 pub mod layout;

@@ -26,6 +26,44 @@ fn processes_mentioning(needle: &str) -> Vec<u32> {
         .collect()
 }
 
+/// A node's line: `n1 http://ADDR  pid PID  log PATH`.
+struct NodeLine {
+    id: String,
+    address: String,
+    pid: u32,
+}
+
+fn node_lines(printed: &[String]) -> Vec<NodeLine> {
+    printed
+        .iter()
+        .filter_map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                [id, url, "pid", pid, "log", _] => Some(NodeLine {
+                    id: id.to_string(),
+                    address: url.strip_prefix("http://")?.to_string(),
+                    pid: pid.parse().ok()?,
+                }),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// The `leader: nX http://ADDR ...` line's id and address.
+fn leader_of(printed: &[String]) -> (String, String) {
+    let line = printed
+        .iter()
+        .find(|line| line.starts_with("leader: "))
+        .unwrap_or_else(|| panic!("no leader line in {printed:#?}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let address = words
+        .get(2)
+        .and_then(|url| url.strip_prefix("http://"))
+        .unwrap_or_else(|| panic!("no leader address in {line}"));
+    (words[1].to_string(), address.to_string())
+}
+
 #[test]
 fn cluster_up_prints_addresses_serves_and_tears_down_on_sigint() {
     let dir = tempfile::tempdir().unwrap();
@@ -41,23 +79,30 @@ fn cluster_up_prints_addresses_serves_and_tears_down_on_sigint() {
     let mut child = command.spawn().expect("starting faultline cluster up");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut addresses = Vec::new();
+    let mut printed = Vec::new();
     for line in lines.by_ref() {
         let line = line.expect("reading faultline's output");
-        if let Some(rest) = line
-            .split_once(" http://")
-            .map(|(_, rest)| rest.to_string())
-        {
-            addresses.push(rest.split_whitespace().next().unwrap().to_string());
-        }
+        printed.push(line.clone());
         if line.contains("Ctrl-C") {
             break;
         }
     }
-    assert_eq!(addresses.len(), 3, "one address per node: {addresses:?}");
-    assert_eq!(
-        processes_mentioning(&node_marker).len(),
-        3,
-        "three node processes"
+    let nodes = node_lines(&printed);
+    for node in &nodes {
+        addresses.push(node.address.clone());
+    }
+    assert_eq!(addresses.len(), 3, "one address per node: {printed:#?}");
+    let mut live = processes_mentioning(&node_marker);
+    live.sort();
+    let mut pids: Vec<u32> = nodes.iter().map(|n| n.pid).collect();
+    pids.sort();
+    assert_eq!(pids, live, "the printed pids are the node processes'");
+    let (leader, leader_address) = leader_of(&printed);
+    assert!(
+        nodes
+            .iter()
+            .any(|n| n.id == leader && n.address == leader_address),
+        "the leader is one of the nodes, at its address: {printed:#?}"
     );
 
     // Each node answers GET /status over plain HTTP.
@@ -96,4 +141,53 @@ fn cluster_up_prints_addresses_serves_and_tears_down_on_sigint() {
         "node processes left behind: {:?}",
         processes_mentioning(&node_marker)
     );
+}
+
+#[test]
+fn without_dir_ctrl_c_keeps_the_logs_and_says_where() {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_faultline"));
+    command
+        .args(["cluster", "up", "--nodes", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    chaos::supervisor::die_with_parent(&mut command, None);
+    let mut child = command.spawn().expect("starting faultline cluster up");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("reading faultline's output");
+        printed.push(line.clone());
+        if line.contains("Ctrl-C") {
+            break;
+        }
+    }
+    let last = printed.last().expect("output");
+    let dir = last
+        .strip_prefix("data and logs under ")
+        .and_then(|rest| {
+            rest.strip_suffix(
+                " (temporary: Ctrl-C removes the data and keeps the logs); Ctrl-C tears \
+                 everything down",
+            )
+        })
+        .unwrap_or_else(|| panic!("{printed:#?}"))
+        .to_string();
+    assert_eq!(leader_of(&printed).0, "n1", "{printed:#?}");
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let rest: Vec<String> = lines.map(|line| line.expect("reading")).collect();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "cluster up did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(rest, [format!("logs kept in {dir}/nodes")]);
+    let dir = std::path::PathBuf::from(dir);
+    let log = std::fs::read_to_string(dir.join("nodes/n1.log")).expect("the kept log");
+    assert!(log.contains("serving"), "{log}");
+    assert!(!dir.join("data").exists(), "the data is removed");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
