@@ -1,8 +1,9 @@
-//! `faultline cluster up`: prints every node's address, serves requests, and tears the
-//! whole cluster down on Ctrl-C (SIGINT), leaving no node process behind.
+//! `faultline cluster up`: prints every node's address and pid and the leader, serves
+//! requests, and tears the whole cluster down on Ctrl-C (SIGINT), leaving no node process
+//! behind; without `--dir`, the logs stay where it says.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, Lines};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -64,21 +65,18 @@ fn leader_of(printed: &[String]) -> (String, String) {
     (words[1].to_string(), address.to_string())
 }
 
-#[test]
-fn cluster_up_prints_addresses_serves_and_tears_down_on_sigint() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir_text = dir.path().to_str().unwrap().to_string();
-    // Only the nodes' command lines name their data dirs (the controller's names `dir`).
-    let node_marker = format!("{dir_text}/data/");
+/// `faultline cluster up ARGS...`, its stdout lines, and what it printed up to the line
+/// that says Ctrl-C tears everything down.
+fn cluster_up(args: &[&str]) -> (Child, Lines<BufReader<ChildStdout>>, Vec<String>) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_faultline"));
     command
-        .args(["cluster", "up", "--nodes", "3", "--dir", &dir_text])
+        .args(["cluster", "up"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     chaos::supervisor::die_with_parent(&mut command, None);
     let mut child = command.spawn().expect("starting faultline cluster up");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut addresses = Vec::new();
     let mut printed = Vec::new();
     for line in lines.by_ref() {
         let line = line.expect("reading faultline's output");
@@ -87,6 +85,32 @@ fn cluster_up_prints_addresses_serves_and_tears_down_on_sigint() {
             break;
         }
     }
+    (child, lines, printed)
+}
+
+/// Waits for `cluster up` to exit after SIGINT (a liveness bound, not a speed assertion).
+fn exit_status(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cluster up did not stop within 15 s of SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn cluster_up_prints_addresses_serves_and_tears_down_on_sigint() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_text = dir.path().to_str().unwrap().to_string();
+    // Only the nodes' command lines name their data dirs (the controller's names `dir`).
+    let node_marker = format!("{dir_text}/data/");
+    let (mut child, _lines, printed) = cluster_up(&["--nodes", "3", "--dir", &dir_text]);
+    let mut addresses = Vec::new();
     let nodes = node_lines(&printed);
     for node in &nodes {
         addresses.push(node.address.clone());
@@ -124,18 +148,7 @@ fn cluster_up_prints_addresses_serves_and_tears_down_on_sigint() {
     }
 
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "cluster up did not stop within 15 s of SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(exit_status(&mut child).code(), Some(0));
     assert!(
         processes_mentioning(&node_marker).is_empty(),
         "node processes left behind: {:?}",
@@ -145,22 +158,7 @@ fn cluster_up_prints_addresses_serves_and_tears_down_on_sigint() {
 
 #[test]
 fn without_dir_ctrl_c_keeps_the_logs_and_says_where() {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_faultline"));
-    command
-        .args(["cluster", "up", "--nodes", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    chaos::supervisor::die_with_parent(&mut command, None);
-    let mut child = command.spawn().expect("starting faultline cluster up");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut printed = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.expect("reading faultline's output");
-        printed.push(line.clone());
-        if line.contains("Ctrl-C") {
-            break;
-        }
-    }
+    let (mut child, lines, printed) = cluster_up(&["--nodes", "1"]);
     let last = printed.last().expect("output");
     let dir = last
         .strip_prefix("data and logs under ")
@@ -175,15 +173,7 @@ fn without_dir_ctrl_c_keeps_the_logs_and_says_where() {
     assert_eq!(leader_of(&printed).0, "n1", "{printed:#?}");
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
     let rest: Vec<String> = lines.map(|line| line.expect("reading")).collect();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "cluster up did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(exit_status(&mut child).code(), Some(0));
     assert_eq!(rest, [format!("logs kept in {dir}/nodes")]);
     let dir = std::path::PathBuf::from(dir);
     let log = std::fs::read_to_string(dir.join("nodes/n1.log")).expect("the kept log");
