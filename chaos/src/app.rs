@@ -57,9 +57,10 @@ fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
         eprintln!("faultline: {e:#}");
         let bad_input = e.downcast_ref::<ScheduleError>().is_some()
             || e.downcast_ref::<crate::planted::UnknownBug>().is_some();
-        match bad_input {
-            true => exit::code(exit::BAD_INPUT),
-            false => exit::code(exit::HARNESS_FAILURE),
+        if bad_input {
+            exit::code(exit::BAD_INPUT)
+        } else {
+            exit::code(exit::HARNESS_FAILURE)
         }
     })
 }

@@ -142,12 +142,8 @@ pub fn parse(text: &str, file: &str) -> Result<RawSchedule, ScheduleError> {
 /// The error's message without the location and snippet serde-saphyr adds when displaying.
 fn plain_message(error: &serde_saphyr::Error) -> String {
     let rendered = error.without_snippet().to_string();
-    let first_line = rendered.lines().next().unwrap_or_default().trim();
-    // Drop a trailing " at line L, column C" if present.
-    match first_line.rfind(" at line ") {
-        Some(index) => first_line[..index].to_string(),
-        None => first_line.to_string(),
-    }
+    // Without a trailing " at line L, column C".
+    super::syntax::strip_position(rendered.lines().next().unwrap_or_default())
 }
 
 /// Rewrites serde's usual messages into the `expected ..., found ...` form.

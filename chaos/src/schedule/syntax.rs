@@ -20,7 +20,7 @@ pub fn syntax_error(text: &str) -> Option<(u64, u64, String)> {
     Some((line, column, syntax_message(text, location, &plain)))
 }
 
-/// `plain` without a trailing " at line L, column C".
+/// `message` without a trailing " at line L, column C", trimmed.
 pub fn strip_position(message: &str) -> String {
     let message = message.trim();
     match message.rfind(" at line ") {
