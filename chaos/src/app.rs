@@ -55,9 +55,12 @@ pub fn main_with(command: Command) -> ExitCode {
 fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
     result.unwrap_or_else(|e| {
         eprintln!("faultline: {e:#}");
-        match e.downcast_ref::<ScheduleError>() {
-            Some(_) => exit::code(exit::BAD_INPUT),
-            None => exit::code(exit::HARNESS_FAILURE),
+        let bad_input = e.downcast_ref::<ScheduleError>().is_some()
+            || e.downcast_ref::<crate::planted::UnknownBug>().is_some();
+        if bad_input {
+            exit::code(exit::BAD_INPUT)
+        } else {
+            exit::code(exit::HARNESS_FAILURE)
         }
     })
 }
@@ -119,7 +122,10 @@ pub fn fresh_seed() -> u64 {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let schedule = schedule_from(args.schedule.as_ref())?;
+    let mut schedule = schedule_from(args.schedule.as_ref())?;
+    if let Some(bug) = &args.bug {
+        crate::planted::apply_bug_flag(&mut schedule, bug)?;
+    }
     let seed = args.seed.or(schedule.seed).unwrap_or_else(fresh_seed);
     let programs = this_binary(args.node_args).context("locating the faultline binary")?;
     eprintln!("faultline: running {}", describe(&schedule, seed));
@@ -208,10 +214,18 @@ async fn cluster_up(
     dir: Option<PathBuf>,
     node_args: Vec<String>,
 ) -> anyhow::Result<ExitCode> {
-    let temp = tempfile::Builder::new()
-        .prefix("faultline-cluster-")
-        .tempdir()?;
-    let base_dir = dir.unwrap_or_else(|| temp.path().to_path_buf());
+    // Caught from the start: a Ctrl-C as soon as the addresses show still tears down.
+    let mut shutdown = shutdown_on_signals();
+    // Without --dir, a temporary directory whose logs outlive the cluster (see cluster_up).
+    let temp = match dir {
+        Some(_) => None,
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("faultline-cluster-")
+                .tempdir()?,
+        ),
+    };
+    let base_dir = dir.unwrap_or_else(|| temp.as_ref().expect("made above").path().to_path_buf());
     let programs = this_binary(Vec::new()).context("locating the faultline binary")?;
     let network = match network {
         NetworkArg::Direct => NetworkKind::Direct,
@@ -227,20 +241,23 @@ async fn cluster_up(
         extra_args: node_args,
     })
     .await?;
-    for id in cluster.node_ids() {
-        println!(
-            "{id} http://{}  log {}",
-            cluster.client_addr(&id),
-            cluster.log_path(&id).display()
-        );
-    }
+    print!("{}", crate::cluster_up::node_lines(&cluster));
+    println!("{}", crate::cluster_up::leader_line(&cluster).await);
     println!(
-        "data and logs under {}; Ctrl-C tears everything down",
-        base_dir.display()
+        "data and logs under {}{}; Ctrl-C tears everything down",
+        base_dir.display(),
+        if temp.is_some() {
+            " (temporary: Ctrl-C removes the data and keeps the logs)"
+        } else {
+            ""
+        }
     );
-    let mut shutdown = shutdown_on_signals();
     let _ = shutdown.wait_for(|stop| *stop).await;
     cluster.shutdown().await?;
+    if let Some(temp) = temp {
+        let kept = crate::cluster_up::keep_logs_only(temp)?;
+        println!("logs kept in {}", kept.join("nodes").display());
+    }
     Ok(exit::code(exit::VALID))
 }
 

@@ -7,11 +7,15 @@
 //! is addressed by path, a campaign can also be fanned out as one job per pair over a batch
 //! scheduler writing into a shared store.
 //!
-//! At the end: a summary table on stdout, a JUnit XML file (one test case per pair; invalid
-//! is a failure, unknown and harness errors are errors), and the outcome of every pair
-//! ([`CampaignOutcome`]), from which the binary takes its exit code
-//! ([`CampaignOutcome::exit_code`]): 1 if any run is invalid, else 70 if the harness failed
-//! on any, else 2 if any is unknown, else 0 (130 when interrupted).
+//! As each pair finishes (or is found in the store), one line on stdout
+//! ([`finished_line`]). At the end: a summary table and a totals line ([`totals_line`]) on
+//! stdout, a JUnit XML file (one test case per pair; invalid is a failure, unknown and
+//! harness errors are errors; `time` is the run's wall-clock time, start to verdict, or for
+//! a pair found in the store its stored run's recorded length, `stats.duration_s` of its
+//! `results.json`), and the outcome of every pair ([`CampaignOutcome`]), from which the
+//! binary takes its exit code ([`CampaignOutcome::exit_code`]): 1 if any run is invalid,
+//! else 70 if the harness failed on any, else 2 if any is unknown, else 0 (130 when
+//! interrupted).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -64,13 +68,19 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<CampaignOutcome> {
     // Validate every schedule before running any: a typo must not surface at 3 a.m.
-    let schedules: Vec<Schedule> = args
+    let mut schedules: Vec<Schedule> = args
         .schedules
         .iter()
         .map(|path| load_schedule(path))
         .collect::<Result<_, _>>()?;
+    if let Some(bug) = &args.bug {
+        for schedule in &mut schedules {
+            crate::planted::apply_bug_flag(schedule, bug)?;
+        }
+    }
     let programs = this_binary(args.node_args.clone()).context("locating the faultline binary")?;
     let mut outcomes = Vec::new();
+    let total = schedules.len() as u64 * args.seeds;
     'pairs: for schedule in &schedules {
         let first_seed = schedule.seed.unwrap_or(1);
         for seed in first_seed..first_seed + args.seeds {
@@ -78,9 +88,10 @@ pub async fn run(
                 break 'pairs;
             }
             if !args.no_resume
-                && let Some(done) = finished_run(&args.store, &schedule.name, seed)
+                && let Some(done) = finished_run(&args.store, schedule, seed)
             {
                 outcomes.push(resumed(schedule, seed, &done));
+                print_finished(&outcomes, total);
                 continue;
             }
             eprintln!("faultline campaign: {}", describe(schedule, seed));
@@ -116,9 +127,11 @@ pub async fn run(
                     seconds,
                 },
             });
+            print_finished(&outcomes, total);
         }
     }
     print!("{}", summary_table(&outcomes));
+    println!("{}", totals_line(&outcomes, total));
     let junit = args
         .junit
         .clone()
@@ -141,17 +154,23 @@ fn summary_of(checks: &[crate::runner::CheckOutcome]) -> String {
 
 /// The newest run of the pair that finished: it has a `results.json` that does not say
 /// `interrupted` (an interrupted run is written up too, but its pair is still to be run).
-fn finished_run(store: &Path, name: &str, seed: u64) -> Option<PathBuf> {
-    completed_runs(store, name, seed)
+/// Only a run with the same planted bug counts (`--bug` may differ between campaigns).
+fn finished_run(store: &Path, schedule: &Schedule, seed: u64) -> Option<PathBuf> {
+    completed_runs(store, &schedule.name, seed)
         .into_iter()
         .rev()
-        .find(|dir| !was_interrupted(dir))
+        .find(|dir| !was_interrupted(dir) && same_bug(dir, schedule))
+}
+
+/// Whether the run in `dir` ran with `schedule`'s planted bug (or, like it, none), read
+/// from the `schedule.yaml` the run wrote; a run whose schedule no longer loads does not.
+fn same_bug(dir: &Path, schedule: &Schedule) -> bool {
+    load_schedule(&dir.join("schedule.yaml"))
+        .is_ok_and(|stored| stored.system.bug == schedule.system.bug)
 }
 
 fn was_interrupted(dir: &Path) -> bool {
-    read_results(dir)
-        .and_then(|json| json.get("interrupted").and_then(|v| v.as_bool()))
-        .unwrap_or(false)
+    crate::store::completion(dir) == crate::store::Completion::Interrupted
 }
 
 fn read_results(dir: &Path) -> Option<serde_json::Value> {
@@ -159,9 +178,72 @@ fn read_results(dir: &Path) -> Option<serde_json::Value> {
     serde_json::from_str(&text).ok()
 }
 
+/// Prints the line of the pair just finished (the last of `outcomes`), at once.
+fn print_finished(outcomes: &[PairOutcome], total: u64) {
+    if let Some(last) = outcomes.last() {
+        use std::io::Write;
+        println!("{}", finished_line(last, outcomes.len(), total));
+        // Piped into a CI log, stdout is block-buffered: the line is for now, not the end.
+        let _ = std::io::stdout().flush();
+    }
+}
+
+/// `[3/8] name seed 4: invalid in 61.2 s (linearizable: invalid)  store/name/...`, or
+/// `[1/8] name seed 1: valid, from the store  store/name/...` for a pair found there.
+pub fn finished_line(outcome: &PairOutcome, index: usize, total: u64) -> String {
+    let verdict = outcome.verdict.map(|v| v.name()).unwrap_or("error");
+    // Not "already in the store", the table's words for it, so that each phrase counts once.
+    let when = if outcome.resumed {
+        ", from the store".to_string()
+    } else {
+        format!(" in {:.1} s", outcome.seconds)
+    };
+    let detail = if outcome.resumed || outcome.detail.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", outcome.detail)
+    };
+    let dir = outcome
+        .run_dir
+        .as_ref()
+        .map(|dir| format!("  {}", dir.display()))
+        .unwrap_or_default();
+    format!(
+        "[{index}/{total}] {} seed {}: {verdict}{when}{detail}{dir}",
+        outcome.schedule, outcome.seed
+    )
+}
+
+/// `totals: 8 of 8 pairs: 6 valid, 1 invalid, 1 unknown, 0 harness errors (2 from the
+/// store); 412.3 s of runs` (runs made now only).
+pub fn totals_line(outcomes: &[PairOutcome], total: u64) -> String {
+    let count = |verdict: Option<Verdict>| outcomes.iter().filter(|o| o.verdict == verdict).count();
+    let resumed = outcomes.iter().filter(|o| o.resumed).count();
+    let seconds: f64 = outcomes
+        .iter()
+        .filter(|o| !o.resumed)
+        .map(|o| o.seconds)
+        .sum();
+    format!(
+        "totals: {} of {total} pairs: {} valid, {} invalid, {} unknown, {} harness errors ({resumed} from the store); {seconds:.1} s of runs",
+        outcomes.len(),
+        count(Some(Verdict::Valid)),
+        count(Some(Verdict::Invalid)),
+        count(Some(Verdict::Unknown)),
+        count(None),
+    )
+}
+
 /// A pair finished by an earlier campaign: its verdict is read back from `results.json`.
 fn resumed(schedule: &Schedule, seed: u64, dir: &Path) -> PairOutcome {
-    let verdict = read_results(dir)
+    let results = read_results(dir);
+    // The stored run's recorded length (first to last op): the run's own time, where a
+    // pair run now is timed start to verdict.
+    let seconds = results
+        .as_ref()
+        .and_then(|json| json.pointer("/stats/duration_s").and_then(|v| v.as_f64()))
+        .unwrap_or(0.0);
+    let verdict = results
         .and_then(|json| {
             json.get("verdict")
                 .and_then(|v| v.as_str())
@@ -178,7 +260,7 @@ fn resumed(schedule: &Schedule, seed: u64, dir: &Path) -> PairOutcome {
         verdict,
         run_dir: Some(dir.to_path_buf()),
         resumed: true,
-        seconds: 0.0,
+        seconds,
     }
 }
 

@@ -8,9 +8,33 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// faultline: a Jepsen-style chaos testing service.
+/// What `faultline --help` opens with: what it does for its user.
+const ABOUT: &str = "\
+faultline finds consistency bugs in distributed stores: it starts a real cluster, drives
+clients against it while it kills, pauses and partitions nodes on a YAML schedule, records
+every operation and checks the history for anomalies (linearizability, the bank's
+invariants). Each run leaves its history, verdict and an HTML report in the store.";
+
+/// Shown after the commands of `faultline --help`.
+const QUICK_START: &str = "\
+Start here:
+  faultline run                              one minute of faults on the built-in schedule
+  faultline run chaos/schedules/bugs/stale-read.yaml
+                                             a planted bug it should find (exit 1, invalid)
+  faultline check store/latest               check the last run's history again
+  faultline serve                            browse the stored runs in a browser
+
+Exit codes: 0 valid, 1 invalid, 2 unknown, 64 bad usage, 65 bad input (names file:line:column),
+70 harness failure, 130 interrupted.";
+
 #[derive(Debug, Parser)]
-#[command(name = "faultline", version, about, max_term_width = 100)]
+#[command(
+    name = "faultline",
+    version,
+    about = ABOUT,
+    after_help = QUICK_START,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -38,6 +62,13 @@ pub enum Command {
     Cleanup,
 }
 
+/// `--bug`'s long help: the names are checked against the schedule's system when the
+/// schedule is loaded (see [`crate::planted`]).
+pub const BUG_HELP: &str = "Turns on a planted bug, overriding the schedule's `bug:`. Raft store: \
+stale-read, vote-without-log-check, skip-prev-check, commit-old-term, ack-before-write, \
+no-dedup. Bank: 2pc-commit-without-all-votes, 2pc-forget-prepared. An unknown name, or one of \
+another system, is refused (exit 65) before anything starts.";
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The schedule (YAML). Without one, the built-in default schedule runs.
@@ -48,7 +79,10 @@ pub struct RunArgs {
     /// Overrides the schedule's seed.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Extra arguments for every node, e.g. `--node-arg=--bug --node-arg=stale-read`.
+    /// Turns on a planted bug, overriding the schedule's `bug:` (`--help` lists them).
+    #[arg(long, value_name = "NAME", long_help = BUG_HELP)]
+    pub bug: Option<String>,
+    /// Extra arguments for every node (a planted bug: `--bug NAME`, which checks the name).
     #[arg(long = "node-arg", allow_hyphen_values = true)]
     pub node_args: Vec<String>,
     /// No progress bar (also off when stderr is not a terminal).
@@ -80,6 +114,10 @@ pub struct CampaignArgs {
     /// The JUnit XML file to write (default: `<store>/junit.xml`).
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// Turns on a planted bug in every schedule, overriding their `bug:` (names as in
+    /// `faultline run --help`); only runs with the same bug count as already in the store.
+    #[arg(long, value_name = "NAME")]
+    pub bug: Option<String>,
     /// Run pairs even when the store already holds a finished run of them.
     #[arg(long)]
     pub no_resume: bool,
@@ -97,9 +135,13 @@ pub struct ClusterArgs {
 #[derive(Debug, Subcommand)]
 pub enum ClusterAction {
     /// Start a cluster and keep it up until Ctrl-C.
+    /// Prints each node's address, pid and log, and the leader. Without `--dir`, Ctrl-C
+    /// removes the data and keeps the logs (the path is printed).
     Up {
+        /// How many Raft nodes (n1, n2, ...).
         #[arg(long, default_value_t = 5)]
         nodes: usize,
+        /// How the nodes reach each other.
         #[arg(long, value_enum, default_value_t = NetworkArg::Proxy)]
         network: NetworkArg,
         /// Where data dirs and logs go (default: a temporary directory).
@@ -113,8 +155,11 @@ pub enum ClusterAction {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum NetworkArg {
+    /// Straight to each other's address: no network faults possible.
     Direct,
+    /// Through controller-owned TCP proxies that can cut links (no privileges needed).
     Proxy,
+    /// Each node in its own network namespace, links cut with nftables (needs root).
     Netns,
 }
 

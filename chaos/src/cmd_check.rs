@@ -83,6 +83,9 @@ fn resolve_target(
         "{}: a directory, but not a stored run (no history.jsonl)",
         args.history.display()
     );
+    if let Some(notice) = crate::store::unfinished_notice(&args.history) {
+        eprintln!("faultline check: {notice}");
+    }
     let schedule = crate::schedule::load_schedule(&args.history.join("schedule.yaml")).ok();
     let from_schedule = schedule
         .as_ref()

@@ -14,7 +14,7 @@
 //! - [`workload`]: workload and check kinds, each owning its names and its model.
 //! - [`layout`]: a system plus the programs of faultline's own nodes: command lines.
 //! - [`cluster`]: a running cluster (nodes + network + client addresses): the API used by the
-//!   runner and the process tests.
+//!   runner and the process tests; [`cluster_up`]: what `faultline cluster up` prints.
 //! - [`schedule`]: fault schedules (YAML) parsed, validated and expanded into a seeded plan.
 //! - [`cleanup`]: removal of what a controller killed by SIGKILL left behind; signal helpers.
 //! - [`nemesis`]: what each fault does ([`nemesis::start_fault`], [`nemesis::end_fault`])
@@ -25,7 +25,7 @@
 //!   resume, summary table, JUnit XML.
 //! - [`store`]: the run directories and `latest`; [`report`]: the self-contained HTML page;
 //!   [`progress`]: the progress line; [`serve`]: `faultline serve`, the read-only web UI.
-//! - [`mod@bench`]: `faultline bench raft`.
+//! - [`mod@bench`]: `faultline bench raft`; [`planted`]: the planted bugs' names, checked.
 //!
 //! Module dependencies point one way: `workload` and `network` at the bottom, `system`
 //! above them, `schedule` above `system`, then `layout`, `cluster`, `nemesis`, `runner`,
@@ -48,11 +48,13 @@ pub mod campaign;
 pub mod cleanup;
 pub mod cli;
 pub mod cluster;
+pub mod cluster_up;
 pub mod cmd_check;
 pub mod exit;
 pub mod layout;
 pub mod nemesis;
 pub mod network;
+pub mod planted;
 pub mod progress;
 pub mod report;
 pub mod runner;

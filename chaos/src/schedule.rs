@@ -98,6 +98,7 @@
 mod plan;
 pub(crate) mod raw;
 mod render;
+mod syntax;
 mod validate;
 
 use std::collections::BTreeSet;

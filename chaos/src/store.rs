@@ -99,6 +99,59 @@ pub fn completed_runs(store: &Path, name: &str, seed: u64) -> Vec<PathBuf> {
     runs
 }
 
+/// What a stored run's directory says about whether the run finished. The runner writes
+/// `results.json` only once the run is over (step 5, also after Ctrl-C, then with
+/// `interrupted: true`), so its absence is the honest sign of a run still in progress or
+/// one whose controller died (SIGKILL, a crash) before writing it up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    Finished,
+    /// Written up after Ctrl-C or SIGTERM: the history stops where the run was stopped.
+    Interrupted,
+    /// No `results.json`: the history may still be growing (or was cut off).
+    NotFinished,
+}
+
+/// The completion of the run in `dir` (see [`Completion`]); an unreadable `results.json`
+/// counts as finished, for the reader of it to report.
+pub fn completion(dir: &Path) -> Completion {
+    let Ok(text) = std::fs::read_to_string(dir.join("results.json")) else {
+        return Completion::NotFinished;
+    };
+    let interrupted = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|json| json.get("interrupted").and_then(|v| v.as_bool()))
+        .unwrap_or(false);
+    if interrupted {
+        Completion::Interrupted
+    } else {
+        Completion::Finished
+    }
+}
+
+/// What `faultline check` says before checking a stored run that did not finish, or
+/// `None` for a finished one; `dir` as the user wrote it.
+pub fn unfinished_notice(dir: &Path) -> Option<String> {
+    let lines = || {
+        std::fs::read_to_string(dir.join("history.jsonl"))
+            .map(|text| text.lines().count())
+            .unwrap_or(0)
+    };
+    match completion(dir) {
+        Completion::Finished => None,
+        Completion::Interrupted => Some(format!(
+            "{}: this run was interrupted (Ctrl-C or SIGTERM) before its end: checking the {} history lines it recorded",
+            dir.display(),
+            lines()
+        )),
+        Completion::NotFinished => Some(format!(
+            "{}: this run is not finished (no results.json yet: still running, or its controller died): checking the {} history lines recorded so far; check again once it is done",
+            dir.display(),
+            lines()
+        )),
+    }
+}
+
 fn point_latest(store: &Path, run: &Path) -> Result<(), StoreError> {
     let latest = store.join("latest");
     let target = run.strip_prefix(store).unwrap_or(run);
@@ -167,5 +220,27 @@ mod tests {
         std::fs::write(a.results(), "{}").unwrap();
         assert_eq!(completed_runs(store.path(), "s", 7), vec![a.path.clone()]);
         assert!(completed_runs(store.path(), "s", 70).is_empty());
+    }
+
+    #[test]
+    fn a_run_without_results_is_not_finished() {
+        let store = tempfile::tempdir().unwrap();
+        let run = create_run_dir(store.path(), "s", 1).unwrap();
+        std::fs::write(run.history(), "{}\n{}\n").unwrap();
+        assert_eq!(completion(&run.path), Completion::NotFinished);
+        assert_eq!(
+            unfinished_notice(&store.path().join("latest")).as_deref(),
+            Some(format!(
+                "{}: this run is not finished (no results.json yet: still running, \
+                 or its controller died): checking the 2 history lines recorded so far; check \
+                 again once it is done",
+                store.path().join("latest").display()
+            ))
+            .as_deref()
+        );
+        std::fs::write(run.results(), r#"{"interrupted": true}"#).unwrap();
+        assert_eq!(completion(&run.path), Completion::Interrupted);
+        std::fs::write(run.results(), r#"{"interrupted": false}"#).unwrap();
+        assert_eq!(unfinished_notice(&run.path), None);
     }
 }

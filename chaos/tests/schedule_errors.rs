@@ -326,8 +326,9 @@ fn bank_system_mistakes() {
     );
     assert_eq!(
         bank_error(", bug: stale-read", "bank", ""),
-        "b.yaml:2:28: expected a bank bug (2pc-commit-without-all-votes, 2pc-forget-prepared), \
-         found `stale-read`"
+        "b.yaml:2:28: expected a planted bug of the bank (2pc-commit-without-all-votes, \
+         2pc-forget-prepared), found `stale-read` (a bug of the raft store; this schedule's \
+         system is the bank)"
     );
     assert_eq!(
         bank_error(", accounts: 1", "bank", ""),

@@ -420,6 +420,11 @@ impl FaultlineProcess {
             .unwrap_or_else(|e| panic!("sending {signal} to faultline: {e}"));
     }
 
+    /// What the process has written to stdout so far (it may still be running).
+    pub fn stdout_so_far(&self) -> String {
+        self.output(None).stdout
+    }
+
     /// Whether the process has exited (it is reaped then).
     pub fn has_exited(&mut self) -> bool {
         match self.child.try_wait() {

@@ -96,6 +96,13 @@ fn interrupt_during_second_or_third_run(campaign: &mut FaultlineProcess, store: 
         let done = finished(&runs).len();
         let in_progress = runs.iter().filter(|r| r.interrupted.is_none()).count();
         if (1..=2).contains(&done) && in_progress == 1 {
+            // A pair's line is printed before the next pair's run directory exists.
+            let so_far = campaign.stdout_so_far();
+            assert_eq!(
+                finished_lines(&so_far).len(),
+                done,
+                "one line per finished run, as it finishes:\n{so_far}"
+            );
             // Let the cluster start and the workload get going before the signal.
             std::thread::sleep(Duration::from_millis(1500));
             campaign.signal(Signal::SIGINT);
@@ -103,6 +110,28 @@ fn interrupt_during_second_or_third_run(campaign: &mut FaultlineProcess, store: 
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The lines `[i/4] schedule seed s: ...` a campaign prints as each pair finishes.
+fn finished_lines(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|line| line.starts_with('[') && line.contains("/4] camp-"))
+        .collect()
+}
+
+/// The `time` of the JUnit test case `seed-<seed>` in the suite `schedule`.
+fn junit_time(xml: &str, schedule: &str, seed: u64) -> String {
+    let suite = xml
+        .split("<testsuite ")
+        .find(|suite| suite.contains(&format!("name=\"{schedule}\"")))
+        .unwrap_or_else(|| panic!("no suite {schedule} in {xml}"));
+    let case = suite
+        .split("<testcase ")
+        .find(|case| case.contains(&format!("name=\"seed-{seed}\"")))
+        .unwrap_or_else(|| panic!("no case seed-{seed} in {suite}"));
+    let time = case.split("time=\"").nth(1).expect("a time attribute");
+    time[..time.find('"').expect("a closing quote")].to_string()
 }
 
 fn campaign_args(junit: &Path) -> Vec<String> {
@@ -202,6 +231,63 @@ fn campaign_writes_junit_and_resumes_after_sigint() {
     );
     for name in SCHEDULES {
         assert!(xml.contains(name), "the JUnit file names {name}: {xml}");
+    }
+
+    // What the terminal shows: a line per pair in order, "from the store" for the pairs
+    // run before, then the table and a totals line.
+    let lines = finished_lines(&out.stdout);
+    assert_eq!(lines.len(), 4, "{}", out.describe());
+    let mut index = 0;
+    for name in SCHEDULES {
+        for seed in SEEDS {
+            index += 1;
+            let line = lines[index - 1];
+            assert!(
+                line.starts_with(&format!("[{index}/4] {name} seed {seed}: valid")),
+                "{line}"
+            );
+            let stored = done_before.contains(&(name.to_string(), seed));
+            assert_eq!(line.contains(", from the store  "), stored, "{line}");
+            assert_eq!(
+                line.contains(" s (linearizable: valid)  "),
+                !stored,
+                "{line}"
+            );
+        }
+    }
+    let totals = format!(
+        "totals: 4 of 4 pairs: 4 valid, 0 invalid, 0 unknown, 0 harness errors ({} from the store); ",
+        done_before.len()
+    );
+    assert!(
+        out.stdout
+            .lines()
+            .any(|line| line.starts_with(&totals) && line.ends_with(" s of runs")),
+        "no {totals:?} line: {}",
+        out.describe()
+    );
+    // A pair found in the store keeps its stored run's length as its JUnit time.
+    for (name, seed) in &done_before {
+        let run = std::fs::read_dir(store.join(name))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .ends_with(&format!("-seed{seed}"))
+                    && p.join("results.json").is_file()
+            })
+            .expect("the stored run");
+        let results = tests::read_json(&run.join("results.json"));
+        let stored = results["stats"]["duration_s"].as_f64().expect("duration_s");
+        assert!(stored > 0.0, "{results}");
+        assert_eq!(
+            junit_time(&xml, name, *seed),
+            format!("{stored:.3}"),
+            "{xml}"
+        );
     }
     assert!(processes_mentioning(&store).is_empty());
 }

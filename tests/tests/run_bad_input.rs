@@ -151,7 +151,7 @@ fn a_misspelt_raft_bug_is_refused_with_the_stores_own_bug_names() {
     refused(
         "name: r\nsystem: { kind: raft, nodes: 3, bug: stale-reed }\nduration: 5s\nworkload: { kind: register }\n",
         "2:38",
-        &["expected a raft bug (stale-read, ", "found `stale-reed`"],
+        &["expected a planted bug of the raft store (stale-read, ", "found `stale-reed`"],
     );
 }
 
@@ -161,5 +161,86 @@ fn read_modes_are_refused_for_systems_without_them() {
         "name: r\nsystem: { kind: raft, nodes: 3 }\nduration: 5s\nworkload: { kind: register, read: serializable }\n",
         "4:35",
         &["`read` only for a system with a choice of read modes (etcd)"],
+    );
+}
+
+/// Runs `faultline run FILE` on `text` and returns its stderr, asserting exit 65 and that
+/// nothing started.
+fn refused_stderr(file: &str, text: &str) -> String {
+    let work = tempfile::tempdir().expect("tempdir");
+    std::fs::write(work.path().join(file), text).expect("write schedule");
+    let out = run_faultline(["run", file, "--store", "store", "--quiet"], work.path());
+    assert_eq!(out.code, Some(65), "{}", out.describe());
+    assert!(
+        !work.path().join("store").exists(),
+        "nothing may start for a bad schedule"
+    );
+    out.stderr
+}
+
+const HEAD: &str = "name: bad
+system: { kind: raft, nodes: 3 }
+duration: 5s
+workload: { kind: register }
+";
+
+#[test]
+fn an_unclosed_brace_is_named_where_it_was_opened() {
+    let text = HEAD.replace("nodes: 3 }", "nodes: 3");
+    assert_eq!(
+        refused_stderr("open.yaml", &text),
+        "faultline: open.yaml:3:9: expected `,` or `}` inside the `{` opened at line 2, \
+         column 9 (a `}` missing at the end of line 2?), found `:`\n"
+    );
+    let text = format!("{HEAD}checks: [linearizable\n");
+    assert_eq!(
+        refused_stderr("open.yaml", &text),
+        "faultline: open.yaml:5:9: expected a `]` closing the `[` here, found the end of the \
+         file without one\n"
+    );
+}
+
+#[test]
+fn a_number_that_is_not_one_names_its_key_and_value() {
+    let text = HEAD.replace("nodes: 3", "nodes: three");
+    assert_eq!(
+        refused_stderr("n.yaml", &text),
+        "faultline: n.yaml:2:30: expected `nodes` as a whole number (0, 1, 2, ...), found \
+         `three`\n"
+    );
+}
+
+#[test]
+fn restart_after_past_the_end_is_named_as_written() {
+    let text = format!("{HEAD}nemesis:\n  - at: 2s\n    kill: n1\n    restart_after: 30s\n");
+    assert_eq!(
+        refused_stderr("r.yaml", &text),
+        "faultline: r.yaml:8:20: expected `restart_after` to end within the run (5s), found \
+         2s + 30s = 32s\n"
+    );
+    let text = format!("{HEAD}nemesis:\n  - at: 2s\n    pause: n1\n    for: 30s\n");
+    assert_eq!(
+        refused_stderr("r.yaml", &text),
+        "faultline: r.yaml:8:10: expected `for` to end within the run (5s), found 2s + 30s = \
+         32s\n"
+    );
+}
+
+#[test]
+fn partition_groups_must_name_every_node() {
+    let text = format!("{HEAD}nemesis:\n  - at: 1s\n    partition: [[n1], [n2]]\n    for: 1s\n");
+    assert_eq!(
+        refused_stderr("p.yaml", &text),
+        "faultline: p.yaml:7:16: expected every node in a group, found `n3` in none (it would \
+         be cut off from every group; add it to a group, or give it one of its own, [n3], to \
+         cut it off alone)\n"
+    );
+    let text = HEAD.replace("nodes: 3", "nodes: 4")
+        + "nemesis:\n  - at: 1s\n    partition: [[n1, n2]]\n    for: 1s\n";
+    assert_eq!(
+        refused_stderr("p.yaml", &text),
+        "faultline: p.yaml:7:16: expected every node in a group, found `n3`, `n4` in none \
+         (they would be cut off from every group, together; add them to the groups, or give \
+         them one of their own, [n3, n4], to say so)\n"
     );
 }

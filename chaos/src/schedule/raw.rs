@@ -98,15 +98,25 @@ pub struct RawFault {
 /// `file:line:column: expected ..., found ...`.
 pub fn parse(text: &str, file: &str) -> Result<RawSchedule, ScheduleError> {
     serde_saphyr::from_str::<RawSchedule>(text).map_err(|error| {
+        if let Some((line, column, message)) = super::syntax::syntax_error(text) {
+            return ScheduleError::Invalid {
+                file: file.to_string(),
+                line,
+                column,
+                message,
+            };
+        }
         let (line, column) = error
             .location()
             .map(|location| (location.line(), location.column()))
             .unwrap_or((1, 1));
+        let plain = plain_message(&error);
         ScheduleError::Invalid {
             file: file.to_string(),
             line,
             column,
-            message: expected_found(&plain_message(&error)),
+            message: super::syntax::typed_message(text, line, column, &plain)
+                .unwrap_or_else(|| expected_found(&plain)),
         }
     })
 }
@@ -114,12 +124,8 @@ pub fn parse(text: &str, file: &str) -> Result<RawSchedule, ScheduleError> {
 /// The error's message without the location and snippet serde-saphyr adds when displaying.
 fn plain_message(error: &serde_saphyr::Error) -> String {
     let rendered = error.without_snippet().to_string();
-    let first_line = rendered.lines().next().unwrap_or_default().trim();
-    // Drop a trailing " at line L, column C" if present.
-    match first_line.rfind(" at line ") {
-        Some(index) => first_line[..index].to_string(),
-        None => first_line.to_string(),
-    }
+    // Without a trailing " at line L, column C".
+    super::syntax::strip_position(rendered.lines().next().unwrap_or_default())
 }
 
 /// Rewrites serde's usual messages into the `expected ..., found ...` form.

@@ -141,7 +141,7 @@ pub fn parse(raw: &RawSystem, _here: Location) -> Result<Arc<dyn System>, System
         (None, true) => 3,
         (None, false) => 1,
     };
-    known_bug(&raw.bug, &bug_names(), "bank")?;
+    known_bug(&raw.bug, KIND)?;
     Ok(Arc::new(BankSystemSpec {
         participants,
         accounts,

@@ -72,9 +72,15 @@ impl NodeRole {
 /// location (for a missing key).
 pub type ParseSystem = fn(&RawSystem, Location) -> Result<Arc<dyn System>, SystemError>;
 
-/// A system's entry in the registry: its `kind:` and how to read its `system:` mapping.
+/// A system's entry in the registry: its `kind:`, how messages name it, its planted bugs'
+/// names and how to read its `system:` mapping.
 pub struct SystemEntry {
     pub kind: &'static str,
+    /// How messages name the system: "the raft store".
+    pub title: &'static str,
+    /// Its planted bugs' names, from the bug enum of its own crate (none for a system
+    /// faultline does not ship).
+    pub bugs: fn() -> Vec<String>,
     pub parse: ParseSystem,
 }
 
@@ -82,14 +88,20 @@ pub struct SystemEntry {
 pub const REGISTRY: &[SystemEntry] = &[
     SystemEntry {
         kind: raft::KIND,
+        title: "the raft store",
+        bugs: raft::bug_names,
         parse: raft::parse,
     },
     SystemEntry {
         kind: bank::KIND,
+        title: "the bank",
+        bugs: bank::bug_names,
         parse: bank::parse,
     },
     SystemEntry {
         kind: etcd::KIND,
+        title: "etcd",
+        bugs: Vec::new,
         parse: etcd::parse,
     },
 ];
@@ -216,13 +228,56 @@ pub fn bounded(value: &Spanned<u64>, what: &str, min: u64, max: u64) -> Result<u
     Ok(value.value as usize)
 }
 
-/// A planted bug's name, refused when not one of `known` (the names of the bug enum of the
-/// system's own crate); `system` names the system in the message ("a bank bug").
-pub fn known_bug(
-    bug: &Option<Spanned<String>>,
-    known: &[String],
-    system: &str,
-) -> Result<Option<String>, SystemError> {
+/// The registry's entry for `kind`.
+pub fn entry(kind: &str) -> Option<&'static SystemEntry> {
+    REGISTRY.iter().find(|entry| entry.kind == kind)
+}
+
+/// Whether `name` is a planted bug of the system `kind` (from the bug enum of the system's
+/// own crate); the error is the whole `expected ..., found ...` message, naming every bug
+/// of the system, and the system that has `name` if another one does. The one check of a
+/// bug's name: the schedule's `bug:` and `--bug NAME` ([`crate::planted`]) both use it.
+pub fn check_bug(kind: &str, name: &str) -> Result<(), String> {
+    let Some(this) = entry(kind) else {
+        return Err(format!("expected a known system kind, found `{kind}`"));
+    };
+    let known = (this.bugs)();
+    if known.iter().any(|known| known == name) {
+        return Ok(());
+    }
+    let elsewhere = REGISTRY
+        .iter()
+        .filter(|other| other.kind != kind)
+        .find(|other| (other.bugs)().iter().any(|known| known == name))
+        .map(|other| {
+            format!(
+                " (a bug of {}; this schedule's system is {})",
+                other.title, this.title
+            )
+        })
+        .unwrap_or_default();
+    if known.is_empty() {
+        let shipped: Vec<&str> = REGISTRY
+            .iter()
+            .filter(|entry| !(entry.bugs)().is_empty())
+            .map(|entry| entry.kind)
+            .collect();
+        return Err(format!(
+            "expected no planted bug for {} (bugs are planted only in the systems faultline ships: {}), found `{name}`{elsewhere}",
+            this.title,
+            shipped.join(", ")
+        ));
+    }
+    Err(format!(
+        "expected a planted bug of {} ({}), found `{name}`{elsewhere}",
+        this.title,
+        known.join(", ")
+    ))
+}
+
+/// A schedule's `bug:` for the system `kind`, refused (at its location) when empty or not
+/// one of the system's bugs ([`check_bug`]).
+pub fn known_bug(bug: &Option<Spanned<String>>, kind: &str) -> Result<Option<String>, SystemError> {
     let Some(bug) = bug else { return Ok(None) };
     if bug.value.trim().is_empty() {
         return Err(SystemError::new(
@@ -230,16 +285,7 @@ pub fn known_bug(
             "expected a planted bug's name, found an empty string",
         ));
     }
-    if !known.contains(&bug.value) {
-        return Err(SystemError::new(
-            bug.referenced,
-            format!(
-                "expected a {system} bug ({}), found `{}`",
-                known.join(", "),
-                bug.value
-            ),
-        ));
-    }
+    check_bug(kind, &bug.value).map_err(|message| SystemError::new(bug.referenced, message))?;
     Ok(Some(bug.value.clone()))
 }
 
@@ -433,7 +479,7 @@ impl SystemSpec {
 
     /// Reads the `system:` mapping with the registry's entry for its `kind`.
     pub fn parse(raw: &RawSystem, here: Location) -> Result<SystemSpec, SystemError> {
-        let Some(entry) = REGISTRY.iter().find(|e| e.kind == raw.kind.value) else {
+        let Some(entry) = entry(&raw.kind.value) else {
             return Err(SystemError::new(
                 raw.kind.referenced,
                 format!(

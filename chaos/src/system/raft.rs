@@ -41,7 +41,7 @@ pub struct RaftSystem {
 pub fn parse(raw: &RawSystem, here: Location) -> Result<Arc<dyn System>, SystemError> {
     let nodes = numbered_nodes(raw, here, &["nodes", "bug"], "a raft")?;
     let nodes = bounded(nodes, "a number of nodes", 1, MAX_NODES)?;
-    known_bug(&raw.bug, &bug_names(), "raft")?;
+    known_bug(&raw.bug, KIND)?;
     Ok(Arc::new(RaftSystem { nodes }))
 }
 

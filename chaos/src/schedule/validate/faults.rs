@@ -116,9 +116,48 @@ impl Validator<'_> {
                         "expected at least two non-empty groups (nodes left out form one more group), found a partition that cuts nothing".into(),
                     ));
                 }
+                self.every_node_grouped(location, nodes, &seen)?;
                 Ok(PartitionSpec::Groups(groups.clone()))
             }
         }
+    }
+
+    /// Refuses groups that leave nodes out: the network would cut those off from every
+    /// group (together, as one more group), which is rarely what the author meant.
+    fn every_node_grouped(
+        &self,
+        location: Location,
+        nodes: &[String],
+        grouped: &BTreeSet<String>,
+    ) -> Result<()> {
+        let missing: Vec<String> = nodes
+            .iter()
+            .filter(|node| !grouped.contains(*node))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let names = missing
+            .iter()
+            .map(|n| quoted(n))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let advice = if missing.len() == 1 {
+            format!(
+                "it would be cut off from every group; add it to a group, or give it one of its own, [{}], to cut it off alone",
+                missing[0]
+            )
+        } else {
+            format!(
+                "they would be cut off from every group, together; add them to the groups, or give them one of their own, [{}], to say so",
+                missing.join(", ")
+            )
+        };
+        Err(self.error(
+            location,
+            format!("expected every node in a group, found {names} in none ({advice})"),
+        ))
     }
 }
 impl Validator<'_> {

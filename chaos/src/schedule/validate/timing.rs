@@ -82,7 +82,7 @@ impl Validator<'_> {
                     ));
                 }
                 if let Some(length) = length {
-                    self.fits(start, length, run, length_location)?;
+                    self.fits(start, (length, length_key(fault)), run, length_location)?;
                 }
                 Ok(Timing::At(start))
             }
@@ -93,7 +93,7 @@ impl Validator<'_> {
     pub(super) fn fits(
         &self,
         start: Duration,
-        length: Duration,
+        (length, key): (Duration, &str),
         end: Duration,
         location: Location,
     ) -> Result<()> {
@@ -101,7 +101,7 @@ impl Validator<'_> {
             return Err(self.error(
                 location,
                 format!(
-                    "expected `for` to end within the run ({}), found {} + {} = {}",
+                    "expected {key} to end within the run ({}), found {} + {} = {}",
                     format_duration(end),
                     format_duration(start),
                     format_duration(length),
@@ -131,7 +131,8 @@ impl Validator<'_> {
             return Err(self.error(
                 length_location,
                 format!(
-                    "expected `for` shorter than `every` ({}), found {}",
+                    "expected {} shorter than `every` ({}), found {}",
+                    length_key(fault),
                     format_duration(every),
                     format_duration(length)
                 ),
@@ -172,7 +173,7 @@ impl Validator<'_> {
             }
             None => run,
         };
-        self.fits(from, length, until, length_location)?;
+        self.fits(from, (length, length_key(fault)), until, length_location)?;
         let occurrences = ((until - from).as_nanos() / every.as_nanos()) as u64;
         if occurrences > MAX_OCCURRENCES {
             return Err(self.error(
@@ -290,5 +291,14 @@ impl Validator<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The key the user wrote for how long a fault lasts: `for`, or `restart_after` for a kill.
+fn length_key(fault: &RawFault) -> &'static str {
+    if fault.length.is_none() && fault.restart_after.is_some() {
+        "`restart_after`"
+    } else {
+        "`for`"
     }
 }
