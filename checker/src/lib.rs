@@ -13,6 +13,7 @@
 //! - [`partition`]: pairing invokes with completions by process, splitting by key.
 //! - [`linearizability`]: the search for one key.
 //! - [`generate`]: synthetic linearizable histories for benchmarks and tests.
+//! - [`reference`]: where the external reference corpus (Porcupine's histories) is found.
 //! - [`check`]: the entry points, model choice, parallel per-key checking.
 //! - [`bank`], [`set_check`]: the bank check (totals, negative and unknown accounts,
 //!   transfer availability per fault window; [`blocked`] adds the wall time without an ok
@@ -121,6 +122,7 @@ pub mod html;
 pub mod linearizability;
 pub mod model;
 pub mod partition;
+pub mod reference;
 pub mod set_check;
 pub mod verdict;
 
