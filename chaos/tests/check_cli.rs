@@ -284,3 +284,62 @@ fn bank_and_set_full_checkers_judge_their_histories() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["verdict"], "invalid");
 }
+
+/// Knossos's reading of a Jepsen history: an ok read of nil matches any state (the
+/// default for EDN and Jepsen's JSON array), `--nil-read value` the strict reading; the
+/// help says so.
+#[test]
+fn jepsen_histories_are_read_as_knossos_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // Register at 0, written 1, then a read that returned nil: Knossos calls it valid.
+    let edn = dir.path().join("history.edn");
+    std::fs::write(
+        &edn,
+        "{:type :invoke, :f :write, :value 1, :process 0}
+{:type :ok, :f :write, :value 1, :process 0}
+{:type :invoke, :f :read, :value nil, :process 1}
+{:type :ok, :f :read, :value nil, :process 1}
+",
+    )
+    .unwrap();
+    let json = dir.path().join("history.json");
+    std::fs::write(
+        &json,
+        r#"[{"type":"invoke","f":"write","value":1,"process":0,"time":1,"index":0},
+{"type":"ok","f":"write","value":1,"process":0,"time":2,"index":1},
+{"type":"invoke","f":"read","value":null,"process":1,"time":3,"index":2},
+{"type":"ok","f":"read","value":null,"process":1,"time":4,"index":3}]"#,
+    )
+    .unwrap();
+    for (path, format) in [(&edn, "edn"), (&json, "jepsen-json")] {
+        let path = path.to_str().unwrap();
+        let out = faultline(&["check", path, "--initial", "0", "--json"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(result["format"], format);
+        let out = faultline(&["check", path, "--initial", "0", "--nil-read", "value"]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(
+        faultline(&["check", edn.to_str().unwrap(), "--nil-read", "maybe"])
+            .status
+            .code(),
+        Some(64)
+    );
+    let help = text(&faultline(&["check", "--help"]).stdout);
+    assert!(help.contains("--nil-read"), "{help}");
+    assert!(help.contains("Knossos"), "{help}");
+    assert!(help.contains("jepsen-json"), "{help}");
+}
