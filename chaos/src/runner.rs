@@ -38,7 +38,7 @@ use workloads::client::{BankClient, BankClientConfig, Client, RaftClient, RaftCl
 use workloads::driver::{DriverOptions, FinalReadOptions, run_final_reads, run_workload};
 use workloads::generator::{self, Generator};
 use workloads::recorder::{Recorder, read_history};
-use workloads::stats::latency_records;
+use workloads::stats::LatencySummary;
 
 use crate::cluster::{Cluster, ClusterError};
 use crate::layout::SystemLayout;
@@ -644,22 +644,12 @@ fn run_stats(ops: &[checker::history::Op]) -> RunStats {
         }
     }
     stats.duration_s = ops.last().map(|op| op.time_ns as f64 / 1e9).unwrap_or(0.0);
-    let mut ok_latencies_ms: Vec<f64> = latency_records(ops.iter().cloned())
-        .into_iter()
-        .filter(|r| r.kind == OpType::Ok)
-        .map(|r| r.latency_ns as f64 / 1e6)
-        .collect();
-    ok_latencies_ms.sort_by(f64::total_cmp);
-    let quantile = |q: f64| -> f64 {
-        if ok_latencies_ms.is_empty() {
-            return 0.0;
-        }
-        let rank = ((ok_latencies_ms.len() - 1) as f64 * q).round() as usize;
-        ok_latencies_ms[rank]
-    };
-    stats.latency_ms_p50 = quantile(0.5);
-    stats.latency_ms_p99 = quantile(0.99);
-    stats.latency_ms_max = quantile(1.0);
+    // The one percentile definition (nearest rank over ok ops), as the report uses.
+    if let Some(latency) = LatencySummary::of_ok_ops(ops.iter().cloned()) {
+        stats.latency_ms_p50 = latency.p50_ns as f64 / 1e6;
+        stats.latency_ms_p99 = latency.p99_ns as f64 / 1e6;
+        stats.latency_ms_max = latency.max_ns as f64 / 1e6;
+    }
     stats
 }
 
