@@ -587,31 +587,7 @@ fn bank_summary(result: &BankResult, blocked: &[BlockedWindow]) -> String {
         ms(longest_gap_ns.unwrap_or(0)),
     );
     if let Some(read) = &result.first_bad_read {
-        let balances: Vec<String> = read
-            .balances
-            .iter()
-            .map(|(account, balance)| match balance {
-                Some(b) => format!("{account}={b}"),
-                None => format!("{account}=null"),
-            })
-            .collect();
-        line.push_str(&format!(
-            "; first bad read (op {}, process {}): {{{}}} sums to {}, expected {}",
-            read.index,
-            read.process,
-            balances.join(", "),
-            read.sum,
-            read.expected_total
-        ));
-        for (what, accounts) in [
-            ("negative", &read.negative),
-            ("unknown accounts", &read.unknown),
-            ("missing accounts", &read.missing),
-        ] {
-            if !accounts.is_empty() {
-                line.push_str(&format!("; {what}: {}", accounts.join(", ")));
-            }
-        }
+        line.push_str(&format!("; first bad read: {}", read.describe()));
     }
     line
 }
