@@ -1,7 +1,8 @@
 //! `faultline check HISTORY`: checks any history file (ours, Jepsen's, Porcupine's), or a
 //! stored run's directory, for linearizability and exits 0 valid, 1 invalid, 2 unknown, 65 bad input, 70 internal
 //! failure (DESIGN.md). A stored bank run (its `schedule.yaml` names a bank system) gets the
-//! bank check by default, with the accounts and total its schedule created.
+//! bank check by default, with the accounts and total its schedule created; a stored set
+//! run gets set-full, as its run's `set` check did.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -119,10 +120,11 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     };
     let (history, model, bank) = resolve_target(args)?;
     // A stored bank run has no linearizability model: unless a model was asked for, the
-    // default checker becomes the bank's.
-    let chosen = match (args.checker, &bank, args.model) {
-        (Checker::Linearizable, Some(_), None) => Checker::Bank,
-        (checker, _, _) => checker,
+    // default checker becomes the bank's. A stored set run gets set-full, as its run did.
+    let chosen = match (args.checker, &bank, args.model, model) {
+        (Checker::Linearizable, Some(_), None, _) => Checker::Bank,
+        (Checker::Linearizable, None, None, Some(ModelKind::Set)) => Checker::SetFull,
+        (checker, ..) => checker,
     };
     match chosen {
         Checker::Linearizable => {}

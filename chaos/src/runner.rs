@@ -436,7 +436,7 @@ fn check_and_report(
                 linearizability(dir, ModelKind::KvAppend)
             }
             CheckKind::Linearizable => linearizability(dir, ModelKind::CasRegister),
-            CheckKind::Set => linearizability(dir, ModelKind::Set),
+            CheckKind::Set => set_full_check(&ops),
             CheckKind::Bank => bank_check(schedule, &ops),
             CheckKind::Latency => latency_summary(&stats),
         });
@@ -530,6 +530,37 @@ fn linearizability(dir: &RunDir, model: ModelKind) -> CheckOutcome {
             bank: None,
             blocked: Vec::new(),
         },
+    }
+}
+
+/// Jepsen's set-full check (lost, stale, unexpected elements), as a schedule's `set`
+/// check: its text, the counts and the first examples, is the summary.
+fn set_full_check(ops: &[checker::history::Op]) -> CheckOutcome {
+    /// Example lines (lost, stale, unexpected elements) kept in the one-line summary.
+    const MAX_EXAMPLES: usize = 3;
+    let (verdict, summary) = match checker::set_check::check_set(ops) {
+        Ok(result) => {
+            let text = result.to_text();
+            let lines: Vec<&str> = text.lines().collect();
+            let kept = lines.len().min(2 + MAX_EXAMPLES);
+            let mut summary = lines[..kept].join("; ");
+            if lines.len() > kept {
+                summary.push_str(&format!("; ({} more)", lines.len() - kept));
+            }
+            (result.verdict, summary)
+        }
+        Err(e) => (
+            Verdict::Unknown,
+            format!("the history could not be checked: {e}"),
+        ),
+    };
+    CheckOutcome {
+        check: "set-full".into(),
+        verdict,
+        summary,
+        result: None,
+        bank: None,
+        blocked: Vec::new(),
     }
 }
 
