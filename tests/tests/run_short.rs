@@ -151,7 +151,7 @@ fn check_report(run: &Path) {
 /// (`workloads::stats::percentile`, nearest rank over ok ops), recomputed here from the
 /// run's history: overall in results.json, per function in the report's table.
 fn check_latency_agrees(run: &Path) {
-    let history = read_history(&run.join("history.jsonl")).expect("history.jsonl");
+    let history = read_history(run.join("history.jsonl")).expect("history.jsonl");
     let results = read_json(&run.join("results.json"));
     let ms = |ns: u64| ns as f64 / 1e6;
     let overall = LatencySummary::of_ok_ops(history.iter().cloned()).expect("ok ops");
