@@ -37,6 +37,17 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `out` exited with `code`; else its stdout and stderr are the failure message.
+fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn a_valid_history_exits_0_and_an_invalid_one_exits_1_with_an_explanation() {
     let dir = tempfile::tempdir().unwrap();
@@ -83,13 +94,7 @@ fn a_jepsen_log_is_detected_and_checked() {
     )
     .unwrap();
     let out = faultline(&["check", valid.to_str().unwrap()]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_exit(&out, 0);
     // The failed cas [2 3] says the value was not 2 when it ran, but nothing but reads
     // happened since the write of 2, and a read after it saw 2.
     let invalid = dir.path().join("invalid.log");
@@ -106,13 +111,7 @@ fn a_jepsen_log_is_detected_and_checked() {
     )
     .unwrap();
     let out = faultline(&["check", invalid.to_str().unwrap(), "--json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_exit(&out, 1);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["format"], "porcupine-jepsen");
     // Jepsen's reading drops the failed cas: nothing is left to contradict.
@@ -122,13 +121,7 @@ fn a_jepsen_log_is_detected_and_checked() {
         "--failed-cas",
         "dropped",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_exit(&out, 0);
 }
 
 #[test]
@@ -219,13 +212,7 @@ fn a_stored_run_directory_is_checked_with_the_model_of_its_schedule() {
     )
     .unwrap();
     let out = faultline(&["check", run.path().to_str().unwrap()]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_exit(&out, 1);
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains("cas-register"),
@@ -314,23 +301,11 @@ fn jepsen_histories_are_read_as_knossos_reads_them() {
     for (path, format) in [(&edn, "edn"), (&json, "jepsen-json")] {
         let path = path.to_str().unwrap();
         let out = faultline(&["check", path, "--initial", "0", "--json"]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
+        assert_exit(&out, 0);
         let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(result["format"], format);
         let out = faultline(&["check", path, "--initial", "0", "--nil-read", "value"]);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
+        assert_exit(&out, 1);
     }
     assert_eq!(
         faultline(&["check", edn.to_str().unwrap(), "--nil-read", "maybe"])
