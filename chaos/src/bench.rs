@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::time::{Instant, sleep};
 use workloads::client::{Invocation, Outcome, RaftClient, RaftClientConfig};
+use workloads::stats::percentile;
 
 use crate::cluster::{Cluster, ClusterConfig, ClusterError, NetworkKind};
 
@@ -252,15 +253,10 @@ async fn write_until(client: &RaftClient, c: u64, end: Instant) -> Tally {
     tally
 }
 
-/// `sorted` in microseconds; the nearest-rank percentile in milliseconds (0 when empty).
-fn percentile_ms(sorted: &[u64], percent: usize) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = (sorted.len() * percent)
-        .div_ceil(100)
-        .clamp(1, sorted.len());
-    sorted[rank - 1] as f64 / 1000.0
+/// `sorted` in microseconds; its percentile ([`percentile`], the project's one definition:
+/// nearest rank) in milliseconds (0 when empty).
+fn percentile_ms(sorted: &[u64], percent: u32) -> f64 {
+    percentile(sorted, percent).map_or(0.0, |us| us as f64 / 1000.0)
 }
 
 fn median(values: &[f64]) -> Option<f64> {

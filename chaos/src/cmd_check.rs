@@ -1,7 +1,8 @@
 //! `faultline check HISTORY`: checks any history file (ours, Jepsen's, Porcupine's), or a
 //! stored run's directory, for linearizability and exits 0 valid, 1 invalid, 2 unknown, 65 bad input, 70 internal
 //! failure (DESIGN.md). A stored bank run (its `schedule.yaml` names a bank system) gets the
-//! bank check by default, with the accounts and total its schedule created.
+//! bank check by default, with the accounts and total its schedule created; a stored set
+//! run gets set-full, as its run's `set` check did.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +12,7 @@ use anyhow::Context;
 
 use crate::exit;
 use checker::bank::BankOptions;
-use checker::{CheckOptions, FailedCasReading, Format, ModelKind, check_file, html};
+use checker::{CheckOptions, FailedCasReading, Format, ModelKind, NilRead, check_file, html};
 
 /// Arguments of `faultline check`.
 #[derive(Debug, Clone, clap::Args)]
@@ -21,7 +22,8 @@ pub struct CheckArgs {
     /// register, cas-register, kv-append or set; by default implied by the functions used.
     #[arg(long)]
     pub model: Option<ModelKind>,
-    /// auto, jsonl, edn, porcupine-jepsen or porcupine-kv.
+    /// auto, jsonl, edn, jepsen-json (one JSON array of Jepsen op objects),
+    /// porcupine-jepsen or porcupine-kv.
     #[arg(long, default_value = "auto")]
     pub format: Format,
     /// Every key's initial value, as JSON (default null).
@@ -37,6 +39,12 @@ pub struct CheckArgs {
     /// default is compare-false for porcupine-jepsen files and dropped otherwise.
     #[arg(long)]
     pub failed_cas: Option<FailedCasReading>,
+    /// How the register models read an ok read of null (EDN nil): any (it matches every
+    /// state, as Knossos reads Jepsen's histories; the default for edn and jepsen-json) or
+    /// value (null is a value the register held; the default for jsonl and Porcupine's
+    /// formats, where a read of a key never written returns null).
+    #[arg(long)]
+    pub nil_read: Option<NilRead>,
     /// Write a self-contained HTML page with the verdict and, if invalid, a timeline.
     #[arg(long)]
     pub html: Option<PathBuf>,
@@ -104,15 +112,17 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let options = CheckOptions {
         initial: args.initial.clone(),
         failed_cas: args.failed_cas,
+        nil_read: args.nil_read,
         time_limit: Some(args.time_limit),
         memo_limit_bytes: args.memo_limit_mib << 20,
     };
     let (history, model, bank) = resolve_target(args)?;
     // A stored bank run has no linearizability model: unless a model was asked for, the
-    // default checker becomes the bank's.
-    let chosen = match (args.checker, &bank, args.model) {
-        (Checker::Linearizable, Some(_), None) => Checker::Bank,
-        (checker, _, _) => checker,
+    // default checker becomes the bank's. A stored set run gets set-full, as its run did.
+    let chosen = match (args.checker, &bank, args.model, model) {
+        (Checker::Linearizable, Some(_), None, _) => Checker::Bank,
+        (Checker::Linearizable, None, None, Some(ModelKind::Set)) => Checker::SetFull,
+        (checker, ..) => checker,
     };
     match chosen {
         Checker::Linearizable => {}

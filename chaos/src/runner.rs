@@ -41,7 +41,7 @@ use workloads::client::{
 use workloads::driver::{DriverOptions, FinalReadOptions, run_final_reads, run_workload};
 use workloads::generator::{self, Generator};
 use workloads::recorder::{Recorder, read_history};
-use workloads::stats::latency_records;
+use workloads::stats::LatencySummary;
 
 use crate::cluster::{Cluster, ClusterError};
 use crate::layout::SystemLayout;
@@ -483,11 +483,12 @@ fn check_and_report(
     for check in &schedule.checks {
         let model = schedule.workload.kind.model();
         checks.push(match (check, model) {
-            // The set check is the set model's linearizability, labelled so (as before).
-            (CheckKind::Linearizable | CheckKind::Set, Some(model)) => linearizability(dir, model),
+            // The set check is Jepsen's set-full (lost, stale, unexpected), not a model.
+            (CheckKind::Set, _) => set_full_check(&ops),
+            (CheckKind::Linearizable, Some(model)) => linearizability(dir, model),
             (CheckKind::Bank, _) => bank_check(schedule, &ops),
             (CheckKind::Latency, _) => latency_summary(&stats),
-            (CheckKind::Linearizable | CheckKind::Set, None) => {
+            (CheckKind::Linearizable, None) => {
                 unreachable!("validated: the check fits the workload, which has a model")
             }
         });
@@ -584,6 +585,37 @@ fn linearizability(dir: &RunDir, model: ModelKind) -> CheckOutcome {
     }
 }
 
+/// Jepsen's set-full check (lost, stale, unexpected elements), as a schedule's `set`
+/// check: its text, the counts and the first examples, is the summary.
+fn set_full_check(ops: &[checker::history::Op]) -> CheckOutcome {
+    /// Example lines (lost, stale, unexpected elements) kept in the one-line summary.
+    const MAX_EXAMPLES: usize = 3;
+    let (verdict, summary) = match checker::set_check::check_set(ops) {
+        Ok(result) => {
+            let text = result.to_text();
+            let lines: Vec<&str> = text.lines().collect();
+            let kept = lines.len().min(2 + MAX_EXAMPLES);
+            let mut summary = lines[..kept].join("; ");
+            if lines.len() > kept {
+                summary.push_str(&format!("; ({} more)", lines.len() - kept));
+            }
+            (result.verdict, summary)
+        }
+        Err(e) => (
+            Verdict::Unknown,
+            format!("the history could not be checked: {e}"),
+        ),
+    };
+    CheckOutcome {
+        check: "set-full".into(),
+        verdict,
+        summary,
+        result: None,
+        bank: None,
+        blocked: Vec::new(),
+    }
+}
+
 /// The bank check with the accounts and total the schedule created.
 fn bank_check(schedule: &Schedule, ops: &[checker::history::Op]) -> CheckOutcome {
     let bank = schedule
@@ -639,31 +671,7 @@ fn bank_summary(result: &BankResult, blocked: &[BlockedWindow]) -> String {
         ms(longest_gap_ns.unwrap_or(0)),
     );
     if let Some(read) = &result.first_bad_read {
-        let balances: Vec<String> = read
-            .balances
-            .iter()
-            .map(|(account, balance)| match balance {
-                Some(b) => format!("{account}={b}"),
-                None => format!("{account}=null"),
-            })
-            .collect();
-        line.push_str(&format!(
-            "; first bad read (op {}, process {}): {{{}}} sums to {}, expected {}",
-            read.index,
-            read.process,
-            balances.join(", "),
-            read.sum,
-            read.expected_total
-        ));
-        for (what, accounts) in [
-            ("negative", &read.negative),
-            ("unknown accounts", &read.unknown),
-            ("missing accounts", &read.missing),
-        ] {
-            if !accounts.is_empty() {
-                line.push_str(&format!("; {what}: {}", accounts.join(", ")));
-            }
-        }
+        line.push_str(&format!("; first bad read: {}", read.describe()));
     }
     line
 }
@@ -696,22 +704,12 @@ fn run_stats(ops: &[checker::history::Op]) -> RunStats {
         }
     }
     stats.duration_s = ops.last().map(|op| op.time_ns as f64 / 1e9).unwrap_or(0.0);
-    let mut ok_latencies_ms: Vec<f64> = latency_records(ops.iter().cloned())
-        .into_iter()
-        .filter(|r| r.kind == OpType::Ok)
-        .map(|r| r.latency_ns as f64 / 1e6)
-        .collect();
-    ok_latencies_ms.sort_by(f64::total_cmp);
-    let quantile = |q: f64| -> f64 {
-        if ok_latencies_ms.is_empty() {
-            return 0.0;
-        }
-        let rank = ((ok_latencies_ms.len() - 1) as f64 * q).round() as usize;
-        ok_latencies_ms[rank]
-    };
-    stats.latency_ms_p50 = quantile(0.5);
-    stats.latency_ms_p99 = quantile(0.99);
-    stats.latency_ms_max = quantile(1.0);
+    // The one percentile definition (nearest rank over ok ops), as the report uses.
+    if let Some(latency) = LatencySummary::of_ok_ops(ops.iter().cloned()) {
+        stats.latency_ms_p50 = latency.p50_ns as f64 / 1e6;
+        stats.latency_ms_p99 = latency.p99_ns as f64 / 1e6;
+        stats.latency_ms_max = latency.max_ns as f64 / 1e6;
+    }
     stats
 }
 

@@ -1,8 +1,11 @@
 //! `faultline check` as a user runs it: exit codes, messages, `--json`, `--html`, and a
-//! stored run's directory as input.
+//! stored run's directory as input. Every history is made here (generated, or written
+//! out line by line): the tests need nothing from outside the repository.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use checker::generate::{GenSpec, plant_stale_read, register_history, write_jsonl};
 
 fn faultline(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_faultline"))
@@ -11,40 +14,139 @@ fn faultline(args: &[&str]) -> Output {
         .expect("running faultline")
 }
 
-fn reference(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/reference-histories/porcupine")
-        .join(file)
+/// A generated linearizable register history (100 keys, 2,000 ops, 1% info) as JSONL, and
+/// the same history with one read made stale (`checker::generate`).
+fn generated_histories(dir: &Path) -> (PathBuf, PathBuf) {
+    let spec = GenSpec {
+        ops: 2_000,
+        keys: 100,
+        processes: 8,
+        info_per_mille: 10,
+        seed: 16,
+    };
+    let mut history = register_history(spec);
+    let valid = dir.join("valid.jsonl");
+    write_jsonl(&history, std::fs::File::create(&valid).unwrap()).unwrap();
+    plant_stale_read(&mut history, 2).expect("a read to make stale");
+    let invalid = dir.join("stale-read.jsonl");
+    write_jsonl(&history, std::fs::File::create(&invalid).unwrap()).unwrap();
+    (valid, invalid)
 }
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `out` exited with `code`; else its stdout and stderr are the failure message.
+fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
 #[test]
-fn a_valid_reference_history_exits_0_and_an_invalid_one_exits_1_with_an_explanation() {
-    let valid = faultline(&["check", reference("jepsen/etcd_002.log").to_str().unwrap()]);
-    assert_eq!(valid.status.code(), Some(0), "{}", text(&valid.stderr));
+fn a_valid_history_exits_0_and_an_invalid_one_exits_1_with_an_explanation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (valid, invalid) = generated_histories(dir.path());
+    let out = faultline(&["check", valid.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
-        text(&valid.stdout).starts_with("valid"),
+        text(&out.stdout).starts_with("valid"),
         "{}",
-        text(&valid.stdout)
+        text(&out.stdout)
     );
 
-    let invalid = faultline(&["check", reference("jepsen/etcd_000.log").to_str().unwrap()]);
-    assert_eq!(invalid.status.code(), Some(1), "{}", text(&invalid.stderr));
-    let out = text(&invalid.stdout);
-    assert!(out.starts_with("invalid"), "{out}");
-    assert!(out.contains("cannot linearize"), "{out}");
+    let out = faultline(&["check", invalid.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("invalid"), "{stdout}");
+    assert!(stdout.contains("cannot linearize"), "{stdout}");
+}
+
+/// Jepsen's text log of a cas register, as in Porcupine's `test_data/jepsen`: found by
+/// `--format auto`, read with Porcupine's reading of a failed cas.
+#[test]
+fn a_jepsen_log_is_detected_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = |lines: &[&str]| {
+        lines
+            .iter()
+            .map(|l| format!("INFO  jepsen.util - {}\n", l.replace(' ', "\t")))
+            .collect::<String>()
+    };
+    let valid = dir.path().join("valid.log");
+    std::fs::write(
+        &valid,
+        log(&[
+            "0 :invoke :write 1",
+            "0 :ok :write 1",
+            "1 :invoke :cas [1 2]",
+            "1 :ok :cas [1 2]",
+            "0 :invoke :read nil",
+            "0 :ok :read 2",
+            "1 :invoke :cas [1 3]",
+            "1 :fail :cas [1 3]",
+        ]),
+    )
+    .unwrap();
+    let out = faultline(&["check", valid.to_str().unwrap()]);
+    assert_exit(&out, 0);
+    // The failed cas [2 3] says the value was not 2 when it ran, but nothing but reads
+    // happened since the write of 2, and a read after it saw 2.
+    let invalid = dir.path().join("invalid.log");
+    std::fs::write(
+        &invalid,
+        log(&[
+            "0 :invoke :write 2",
+            "0 :ok :write 2",
+            "1 :invoke :cas [2 3]",
+            "1 :fail :cas [2 3]",
+            "0 :invoke :read nil",
+            "0 :ok :read 2",
+        ]),
+    )
+    .unwrap();
+    let out = faultline(&["check", invalid.to_str().unwrap(), "--json"]);
+    assert_exit(&out, 1);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["format"], "porcupine-jepsen");
+    // Jepsen's reading drops the failed cas: nothing is left to contradict.
+    let out = faultline(&[
+        "check",
+        invalid.to_str().unwrap(),
+        "--failed-cas",
+        "dropped",
+    ]);
+    assert_exit(&out, 0);
 }
 
 #[test]
 fn json_output_and_html_page() {
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("page.html");
+    // Porcupine's kv shape: EDN maps with :key; key "0" gets "x" appended, then reads "".
+    let kv = dir.path().join("kv.txt");
+    std::fs::write(
+        &kv,
+        [
+            r#"{:process 0, :type :invoke, :f :append, :key "0", :value "x"}"#,
+            r#"{:process 0, :type :ok, :f :append, :key "0", :value "x"}"#,
+            r#"{:process 1, :type :invoke, :f :get, :key "0", :value nil}"#,
+            r#"{:process 1, :type :ok, :f :get, :key "0", :value ""}"#,
+            r#"{:process 1, :type :invoke, :f :get, :key "1", :value nil}"#,
+            r#"{:process 1, :type :ok, :f :get, :key "1", :value ""}"#,
+        ]
+        .join("\n")
+            + "\n",
+    )
+    .unwrap();
     let out = faultline(&[
         "check",
-        reference("kv/c01-bad.txt").to_str().unwrap(),
+        kv.to_str().unwrap(),
         "--json",
         "--html",
         page.to_str().unwrap(),
@@ -52,6 +154,8 @@ fn json_output_and_html_page() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
     assert_eq!(json["verdict"], "invalid");
+    assert_eq!(json["format"], "porcupine-kv");
+    assert_eq!(json["model"], "kv-append");
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(
         html.contains("<svg"),
@@ -108,13 +212,7 @@ fn a_stored_run_directory_is_checked_with_the_model_of_its_schedule() {
     )
     .unwrap();
     let out = faultline(&["check", run.path().to_str().unwrap()]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_exit(&out, 1);
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains("cas-register"),
@@ -172,4 +270,51 @@ fn bank_and_set_full_checkers_judge_their_histories() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["verdict"], "invalid");
+}
+
+/// Knossos's reading of a Jepsen history: an ok read of nil matches any state (the
+/// default for EDN and Jepsen's JSON array), `--nil-read value` the strict reading; the
+/// help says so.
+#[test]
+fn jepsen_histories_are_read_as_knossos_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // Register at 0, written 1, then a read that returned nil: Knossos calls it valid.
+    let edn = dir.path().join("history.edn");
+    std::fs::write(
+        &edn,
+        "{:type :invoke, :f :write, :value 1, :process 0}
+{:type :ok, :f :write, :value 1, :process 0}
+{:type :invoke, :f :read, :value nil, :process 1}
+{:type :ok, :f :read, :value nil, :process 1}
+",
+    )
+    .unwrap();
+    let json = dir.path().join("history.json");
+    std::fs::write(
+        &json,
+        r#"[{"type":"invoke","f":"write","value":1,"process":0,"time":1,"index":0},
+{"type":"ok","f":"write","value":1,"process":0,"time":2,"index":1},
+{"type":"invoke","f":"read","value":null,"process":1,"time":3,"index":2},
+{"type":"ok","f":"read","value":null,"process":1,"time":4,"index":3}]"#,
+    )
+    .unwrap();
+    for (path, format) in [(&edn, "edn"), (&json, "jepsen-json")] {
+        let path = path.to_str().unwrap();
+        let out = faultline(&["check", path, "--initial", "0", "--json"]);
+        assert_exit(&out, 0);
+        let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(result["format"], format);
+        let out = faultline(&["check", path, "--initial", "0", "--nil-read", "value"]);
+        assert_exit(&out, 1);
+    }
+    assert_eq!(
+        faultline(&["check", edn.to_str().unwrap(), "--nil-read", "maybe"])
+            .status
+            .code(),
+        Some(64)
+    );
+    let help = text(&faultline(&["check", "--help"]).stdout);
+    assert!(help.contains("--nil-read"), "{help}");
+    assert!(help.contains("Knossos"), "{help}");
+    assert!(help.contains("jepsen-json"), "{help}");
 }

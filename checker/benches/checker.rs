@@ -6,18 +6,19 @@
 //! in under 10 s and 1 GiB (issue 16 §2). Measured numbers and how they were
 //! taken: `checker/BENCHMARKS.md`.
 //!
+//! The reference histories are found as the tests find them (`checker::reference`:
+//! `FAULTLINE_REFERENCE_HISTORIES`, default `../shared/reference-histories` beside the
+//! workspace); without them the reference and c50-bad groups are skipped with a message.
+//!
 //! `FAULTLINE_BENCH_QUICK=1` takes 10 samples of each with a short measurement time.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use checker::generate::{GenSpec, plant_stale_read, register_history, write_jsonl};
+use checker::reference::porcupine_or_skip;
 use checker::{CheckOptions, Format, Verdict, check_file};
 use criterion::{Criterion, criterion_group, criterion_main};
-
-fn reference_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference-histories/porcupine")
-}
 
 fn verdict_of(path: &Path) -> Verdict {
     check_file(path, Format::Auto, None, &CheckOptions::default())
@@ -39,11 +40,11 @@ fn configure() -> Criterion {
 }
 
 fn reference_set(c: &mut Criterion) {
-    let dir = reference_dir();
-    let Ok(expected) = std::fs::read_to_string(dir.join("EXPECTED.tsv")) else {
-        eprintln!("no reference histories at {}; skipping", dir.display());
+    let Some(dir) = porcupine_or_skip() else {
+        eprintln!("the reference group is skipped");
         return;
     };
+    let expected = std::fs::read_to_string(dir.join("EXPECTED.tsv")).expect("EXPECTED.tsv");
     let files: Vec<PathBuf> = expected
         .lines()
         .skip(1)
@@ -76,11 +77,12 @@ fn reference_set(c: &mut Criterion) {
 /// issue 16 §2 checks them): 50 clients appending unique tokens to one string per key,
 /// the keys the unpruned search could not decide in 1.8 GiB. Every key must be decided.
 fn c50_bad_keys(c: &mut Criterion) {
-    let path = reference_dir().join("kv/c50-bad.txt");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("no reference history at {}; skipping", path.display());
+    let Some(dir) = porcupine_or_skip() else {
+        eprintln!("the c50-bad group is skipped");
         return;
     };
+    let path = dir.join("kv/c50-bad.txt");
+    let text = std::fs::read_to_string(&path).expect("kv/c50-bad.txt readable");
     let dir = tempfile::tempdir().expect("temp dir");
     let mut keys: Vec<&str> = text
         .lines()

@@ -129,6 +129,37 @@ impl BadRead {
             .collect();
         balances.join(", ")
     }
+
+    /// The accounts with each problem, labelled, in a fixed order (empty lists included).
+    pub fn problems(&self) -> [(&'static str, &[String]); 4] {
+        [
+            ("negative", &self.negative),
+            ("null balance", &self.null_balance),
+            ("unknown accounts", &self.unknown),
+            ("missing accounts", &self.missing),
+        ]
+    }
+
+    /// The read in one line, as every text that names a bad read words it (the check's
+    /// text, the run's summary): `op 7 at 1.250 s, process 3: {a0=100, a1=null} sums to
+    /// 100 (expected 200); null balance: a1`.
+    pub fn describe(&self) -> String {
+        let mut line = format!(
+            "op {} at {:.3} s, process {}: {{{}}} sums to {} (expected {})",
+            self.index,
+            self.time_ns as f64 / 1e9,
+            self.process,
+            self.balances_text(),
+            self.sum,
+            self.expected_total
+        );
+        for (label, accounts) in self.problems() {
+            if !accounts.is_empty() {
+                line.push_str(&format!("; {label}: {}", accounts.join(", ")));
+            }
+        }
+        line
+    }
 }
 
 /// Transfers during one fault window (or the whole run).
@@ -559,26 +590,7 @@ impl BankResult {
         let Some(read) = &self.first_bad_read else {
             return;
         };
-        let _ = writeln!(
-            out,
-            "first bad read: op {} at {:.3} s, process {}: {{{}}} sums to {} (expected {})",
-            read.index,
-            read.time_ns as f64 / 1e9,
-            read.process,
-            read.balances_text(),
-            read.sum,
-            read.expected_total
-        );
-        for (label, list) in [
-            ("negative", &read.negative),
-            ("null balance", &read.null_balance),
-            ("unknown accounts", &read.unknown),
-            ("missing accounts", &read.missing),
-        ] {
-            if !list.is_empty() {
-                let _ = writeln!(out, "  {label}: {}", list.join(", "));
-            }
-        }
+        let _ = writeln!(out, "first bad read: {}", read.describe());
     }
 
     fn write_availability(&self, out: &mut String) {

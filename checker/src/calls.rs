@@ -322,7 +322,7 @@ pub struct LoadedHistory {
     pub lines: Vec<u64>,
 }
 
-/// Loads a `history.jsonl` or a Jepsen `history.edn` whole (the bank and set checks need
+/// Loads a `history.jsonl` or a Jepsen history (EDN, or its JSON array) whole (the bank and set checks need
 /// every read and every time). Porcupine's formats hold neither bank nor set histories
 /// and are refused.
 pub fn load_history(path: &Path, format: Format) -> Result<LoadedHistory, InputError> {
@@ -339,11 +339,19 @@ pub fn load_history(path: &Path, format: Format) -> Result<LoadedHistory, InputE
             let text = format::read_text(&name, reader)?;
             format::edn::parse_ops(&name, &text)?.into_iter().unzip()
         }
+        Format::JepsenJson => {
+            let text = format::read_text(&name, reader)?;
+            format::jepsen_json::parse_ops(&name, &text)?
+                .into_iter()
+                .unzip()
+        }
         other => {
             return Err(InputError {
                 file: name,
                 line: 0,
-                expected: "a jsonl or edn history (the bank and set checks read these)".to_string(),
+                expected:
+                    "a jsonl, edn or jepsen-json history (the bank and set checks read these)"
+                        .to_string(),
                 found: format!("{other:?}"),
             });
         }

@@ -17,7 +17,7 @@ use crate::model::cas_register::CasRegister;
 use crate::model::kv_append::KvAppend;
 use crate::model::register::Register;
 use crate::model::set::SetModel;
-use crate::model::{FailedCasReading, Model, ModelConfig, ModelKind};
+use crate::model::{FailedCasReading, Model, ModelConfig, ModelKind, NilRead};
 use crate::partition::{KeyHistory, Partitioner};
 use crate::verdict::{CheckResult, Verdict};
 
@@ -29,6 +29,10 @@ pub struct CheckOptions {
     /// How `fail` cas ops are read; `None` = Porcupine's reading for the porcupine-jepsen
     /// format and Jepsen's (dropped) for everything else.
     pub failed_cas: Option<FailedCasReading>,
+    /// How the register models read an `ok` read of `null`; `None` = Knossos's reading
+    /// ([`NilRead::Any`]) for Jepsen's `edn` and `jepsen-json` and [`NilRead::Value`] for
+    /// everything else.
+    pub nil_read: Option<NilRead>,
     /// After this, undecided keys are `unknown`. `None` = no limit.
     pub time_limit: Option<Duration>,
     /// Budget for all memo tables together (split evenly across worker threads); a search
@@ -41,6 +45,7 @@ impl Default for CheckOptions {
         CheckOptions {
             initial: None,
             failed_cas: None,
+            nil_read: None,
             time_limit: Some(Duration::from_secs(30)),
             memo_limit_bytes: 160 << 20,
         }
@@ -68,7 +73,13 @@ pub fn check_file(
     } else {
         FailedCasReading::Dropped
     };
-    let mut sniffer = Sniffer::new(model, config(options, default_reading));
+    let default_nil_read = if format.is_jepsen() {
+        NilRead::Any
+    } else {
+        NilRead::Value
+    };
+    let config = config(options, default_reading, default_nil_read);
+    let mut sniffer = Sniffer::new(model, config);
     format::read_file(path, format, &mut sniffer)?;
     let keyed = sniffer.finish().map_err(|e| e.at(&name, 0))?;
     let mut result = keyed.check(options, started).map_err(|e| e.at(&name, 0))?;
@@ -84,7 +95,10 @@ pub fn check_history(
 ) -> Result<CheckResult, InputError> {
     let started = Instant::now();
     let name = "<history>";
-    let mut sniffer = Sniffer::new(model, config(options, FailedCasReading::Dropped));
+    let mut sniffer = Sniffer::new(
+        model,
+        config(options, FailedCasReading::Dropped, NilRead::Value),
+    );
     for (i, op) in ops.into_iter().enumerate() {
         let line = i as u64 + 1;
         let view = OpView {
@@ -100,10 +114,15 @@ pub fn check_history(
     keyed.check(options, started).map_err(|e| e.at(name, 0))
 }
 
-fn config(options: &CheckOptions, default_reading: FailedCasReading) -> ModelConfig {
+fn config(
+    options: &CheckOptions,
+    default_reading: FailedCasReading,
+    default_nil_read: NilRead,
+) -> ModelConfig {
     ModelConfig {
         initial: options.initial.clone().unwrap_or(Value::Null),
         failed_cas: options.failed_cas.unwrap_or(default_reading),
+        nil_read: options.nil_read.unwrap_or(default_nil_read),
     }
 }
 

@@ -13,6 +13,7 @@
 //! - [`partition`]: pairing invokes with completions by process, splitting by key.
 //! - [`linearizability`]: the search for one key.
 //! - [`generate`]: synthetic linearizable histories for benchmarks and tests.
+//! - [`reference`]: where the external reference corpus (Porcupine's histories) is found.
 //! - [`check`]: the entry points, model choice, parallel per-key checking.
 //! - [`bank`], [`set_check`]: the bank check (totals, negative and unknown accounts,
 //!   transfer availability per fault window; [`blocked`] adds the wall time without an ok
@@ -35,11 +36,16 @@
 //!   2-element vector, the history is a `jepsen.independent` one and `[k v]` becomes key
 //!   `k` and value `v`. (A single-register history in which every value, reads' invokes
 //!   included, is a pair would be misread this way; Jepsen's reads invoke with `nil`.)
+//! - `jepsen-json`: Jepsen's history as one JSON array of op objects (elle-cli's and
+//!   Jepsen's tooling's JSON: `[{"type":"invoke","f":"read","process":0,...}, ...]`),
+//!   read into exactly the ops its EDN would give (`null` is `nil`), for every model and
+//!   checker.
 //! - `porcupine-jepsen`: Porcupine's `test_data/jepsen/etcd_NNN.log`, Jepsen's text log of
 //!   one cas register (`INFO  jepsen.util - 3 :invoke :cas [1 4]`), unkeyed.
 //! - `porcupine-kv`: Porcupine's `test_data/kv/*.txt`, EDN op maps with `:key`.
-//! - `auto` looks at the first line: `{"` JSON, `jepsen.util` a Jepsen log, `{:` with
-//!   `:key` Porcupine kv, another `{`, `[` or `#` EDN.
+//! - `auto` looks at the first line: `{"` JSON lines, `[{"` (or `[]`) a Jepsen JSON
+//!   array, `jepsen.util` a Jepsen log, `{:` with `:key` Porcupine kv, another `{`, `[`
+//!   or `#` EDN.
 //!
 //! # Models and value shapes
 //!
@@ -49,9 +55,12 @@
 //!   start as `""`; a `get` returning `null` counts as `""`.
 //! - `set` (default for add): `add v`, `read` -> `[..]` (order ignored).
 //!
-//! Register values are any JSON, compared by canonical text (`1` and `1.0` differ). A
-//! read that returned `null` observed `null` (Porcupine's reading; Knossos treats it as
-//! "unknown"). `--initial` sets every key's initial value (JSON, default `null`; for
+//! Register values are any JSON, compared by canonical text (`1` and `1.0` differ). An
+//! `ok` read that returned `null` ([`NilRead`]): in Jepsen's histories (`edn`,
+//! `jepsen-json`) it matches any state and constrains nothing, as Knossos's `Register` and
+//! `CASRegister` read it; in faultline's JSONL and Porcupine's logs it observed `null`
+//! (Porcupine's reading; our runs record a read of a never-written key as `null`).
+//! `--nil-read value|any` chooses either for any format. `--initial` sets every key's initial value (JSON, default `null`; for
 //! kv-append a string, for a set an array). Keyed histories are checked per key
 //! (P-compositionality), keys in parallel.
 //!
@@ -121,6 +130,7 @@ pub mod html;
 pub mod linearizability;
 pub mod model;
 pub mod partition;
+pub mod reference;
 pub mod set_check;
 pub mod verdict;
 
@@ -128,5 +138,5 @@ pub use check::{CheckOptions, check_file, check_history};
 pub use explain::Explanation;
 pub use format::{Format, InputError};
 pub use history::{Op, OpType, Process};
-pub use model::{FailedCasReading, ModelKind};
+pub use model::{FailedCasReading, ModelKind, NilRead};
 pub use verdict::{CheckResult, Verdict};

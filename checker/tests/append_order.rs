@@ -19,6 +19,7 @@ fn options() -> CheckOptions {
     CheckOptions {
         initial: None,
         failed_cas: Some(FailedCasReading::Dropped),
+        nil_read: None,
         time_limit: Some(Duration::from_secs(60)),
         memo_limit_bytes: 64 << 20,
     }

@@ -193,6 +193,16 @@ fn a_null_balance_is_a_bad_read_not_bad_input() {
     let result = check(&h);
     assert_eq!(result.verdict, Verdict::Invalid);
     assert_eq!(result.bad_read_counts.null_balance, 1);
+    // One wording of a bad read (`BadRead::describe`), in the check's text and the run's
+    // summary alike: the null balance is named.
+    assert!(
+        result.to_text().contains(
+            "first bad read: op 1 at 0.000 s, process 0: {a=80, b=20, c=null} sums to 100 \
+             (expected 100); null balance: c"
+        ),
+        "{}",
+        result.to_text()
+    );
     assert_eq!(result.first_bad_read.unwrap().null_balance, ["c"]);
 }
 

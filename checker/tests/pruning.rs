@@ -27,6 +27,7 @@ fn options(failed_cas: FailedCasReading) -> CheckOptions {
     CheckOptions {
         initial: None,
         failed_cas: Some(failed_cas),
+        nil_read: None,
         time_limit: Some(Duration::from_secs(60)),
         memo_limit_bytes: 64 << 20,
     }

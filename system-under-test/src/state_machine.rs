@@ -4,8 +4,25 @@
 //! It is pure (no I/O, no clock): every replica that applies the same commands in the same
 //! order reaches the same state, which is what makes it a Raft state machine. The whole
 //! structure, dedup table included, is what a snapshot stores.
+//!
+//! # Bounded sessions
+//!
+//! The dedup table would otherwise grow with every client id ever seen. As the Raft thesis
+//! (Ongaro 2014, §6.3 "Implementing linearizable semantics") requires, sessions expire, and
+//! every replica must expire the same ones at the same point or their answers to a retry
+//! would differ. The clock is therefore the log itself: the count of commands applied
+//! (`applied`, stored in snapshots), not wall time. A session not used in the last
+//! [`SESSION_IDLE_HORIZON`] applied commands is evicted as the next command is applied
+//! (oldest first, from an index by last use), so at most `SESSION_IDLE_HORIZON` sessions
+//! exist at any time: each command uses at most one. etcd bounds its lease and session
+//! state the same way, from the applied log rather than from a replica's clock.
+//!
+//! What expiry gives up, as in the thesis: a retry of a request whose session was evicted
+//! cannot be told from a new client's request and is applied. faultline's client retries an
+//! operation only until its deadline (about a second), far inside the horizon at any
+//! throughput the store reaches (~20k commands/s: 100,000 commands is 5 s).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -13,6 +30,9 @@ use serde_json::Value;
 /// How many answered requests a client session remembers. A client retries only its few
 /// most recent requests, so a small window bounds memory without losing real retries.
 pub const SESSION_WINDOW: usize = 64;
+
+/// A session unused for this many applied commands is evicted (see the module docs).
+pub const SESSION_IDLE_HORIZON: u64 = 100_000;
 
 /// A client's request id: `(client, seq)` from the `/kv` request body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +98,9 @@ pub enum Outcome {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Session {
     outcomes: BTreeMap<u64, Outcome>,
+    /// The machine's `applied` count when this session last carried a request.
+    #[serde(default)]
+    last_used: u64,
 }
 
 /// The key-value map and the dedup table.
@@ -85,6 +108,13 @@ struct Session {
 pub struct StateMachine {
     data: BTreeMap<String, Value>,
     sessions: BTreeMap<String, Session>,
+    /// Commands applied so far: the deterministic clock sessions expire by.
+    #[serde(default)]
+    applied: u64,
+    /// `(last_used, client)` of every session, oldest first: what expires next. Derived
+    /// from `sessions`, so not stored in snapshots (rebuilt on load).
+    #[serde(skip)]
+    by_last_use: BTreeSet<(u64, String)>,
     /// Off only under the planted bug `no-dedup`.
     #[serde(skip, default = "default_true")]
     dedup_enabled: bool,
@@ -105,6 +135,8 @@ impl StateMachine {
         StateMachine {
             data: BTreeMap::new(),
             sessions: BTreeMap::new(),
+            applied: 0,
+            by_last_use: BTreeSet::new(),
             dedup_enabled,
         }
     }
@@ -117,7 +149,12 @@ impl StateMachine {
     /// Applies one committed command and returns its outcome (the remembered one for a
     /// duplicate request id).
     pub fn apply(&mut self, command: &Command) -> Outcome {
+        self.applied += 1;
+        self.evict_idle_sessions();
         let request = command.request().filter(|_| self.dedup_enabled);
+        if let Some(request) = request {
+            self.touch_session(&request.client);
+        }
         if let Some(known) = request.and_then(|request| self.remembered(request)) {
             return known;
         }
@@ -126,6 +163,52 @@ impl StateMachine {
             self.remember(request, outcome.clone());
         }
         outcome
+    }
+
+    /// Drops every session not used in the last [`SESSION_IDLE_HORIZON`] applied
+    /// commands. A pure function of the applied commands, so every replica drops the same
+    /// sessions at the same command.
+    fn evict_idle_sessions(&mut self) {
+        while let Some((last_used, _)) = self.by_last_use.first()
+            && last_used + SESSION_IDLE_HORIZON <= self.applied
+        {
+            let (_, client) = self.by_last_use.pop_first().expect("first exists");
+            self.sessions.remove(&client);
+        }
+        debug_assert_eq!(self.sessions.len(), self.by_last_use.len());
+    }
+
+    /// Marks `client`'s session (created if new) as used by the command being applied.
+    fn touch_session(&mut self, client: &str) {
+        let applied = self.applied;
+        match self.sessions.get_mut(client) {
+            Some(session) => {
+                let key = (session.last_used, client.to_string());
+                self.by_last_use.remove(&key);
+                session.last_used = applied;
+                self.by_last_use.insert((applied, key.1));
+            }
+            None => {
+                self.sessions.insert(
+                    client.to_string(),
+                    Session {
+                        outcomes: BTreeMap::new(),
+                        last_used: applied,
+                    },
+                );
+                self.by_last_use.insert((applied, client.to_string()));
+            }
+        }
+    }
+
+    /// Client sessions the dedup table holds.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Commands applied so far (the sessions' clock).
+    pub fn applied(&self) -> u64 {
+        self.applied
     }
 
     fn remembered(&self, request: &RequestId) -> Option<Outcome> {
@@ -139,7 +222,10 @@ impl StateMachine {
     }
 
     fn remember(&mut self, request: &RequestId, outcome: Outcome) {
-        let session = self.sessions.entry(request.client.clone()).or_default();
+        let session = self
+            .sessions
+            .get_mut(&request.client)
+            .expect("apply touched the session first");
         session.outcomes.insert(request.seq, outcome);
         while session.outcomes.len() > SESSION_WINDOW {
             session.outcomes.pop_first();
@@ -194,6 +280,11 @@ impl StateMachine {
     ) -> Result<StateMachine, SnapshotDecodeError> {
         let mut machine: StateMachine = serde_json::from_str(json)?;
         machine.dedup_enabled = dedup_enabled;
+        machine.by_last_use = machine
+            .sessions
+            .iter()
+            .map(|(client, session)| (session.last_used, client.clone()))
+            .collect();
         Ok(machine)
     }
 }
@@ -361,6 +452,87 @@ mod tests {
         }
         assert_eq!(correct.read("k"), json!(" 1 2"));
         assert_eq!(buggy.read("k"), json!(" 1 2 2"));
+    }
+
+    fn write_as(client: &str, seq: u64, value: Value) -> Command {
+        Command::Write {
+            key: "k".into(),
+            value,
+            request: Some(RequestId {
+                client: client.into(),
+                seq,
+            }),
+        }
+    }
+
+    /// Raft thesis §6.3 (Implementing linearizable semantics): sessions must expire, and
+    /// every replica must expire the same ones. Two replicas apply the same stream of
+    /// requests from ever new clients, one of them through a snapshot taken in the middle:
+    /// the table stays bounded, the replicas stay identical at every step, and a client
+    /// that keeps using its session is never evicted.
+    #[test]
+    fn idle_sessions_expire_deterministically_per_raft_thesis_6_3() {
+        let mut leader = StateMachine::new(true);
+        let mut follower = StateMachine::new(true);
+        let total = SESSION_IDLE_HORIZON * 2 + 500;
+        let bound = SESSION_IDLE_HORIZON as usize;
+        let mut max_sessions = 0;
+        for n in 0..total {
+            // Every 100th command comes from one long-lived client; the others from a
+            // client used once.
+            let command = if n % 100 == 0 {
+                write_as("steady", n, json!(n))
+            } else {
+                write_as(&format!("once-{n}"), 1, json!(n))
+            };
+            let outcome = leader.apply(&command);
+            assert_eq!(follower.apply(&command), outcome);
+            max_sessions = max_sessions.max(leader.session_count());
+            if n == total / 2 {
+                follower = StateMachine::from_snapshot_json(&follower.to_snapshot_json(), true)
+                    .expect("own snapshot parses");
+            }
+            if n % (SESSION_IDLE_HORIZON / 2) == 7 {
+                assert_eq!(follower, leader, "replicas diverged at command {n}");
+            }
+        }
+        assert_eq!(follower, leader);
+        assert_eq!(leader.applied(), total);
+        assert!(
+            max_sessions <= bound,
+            "{max_sessions} sessions, bound {bound}"
+        );
+        let recent_clients = (total - SESSION_IDLE_HORIZON..total)
+            .filter(|n| n % 100 != 0)
+            .count()
+            + 1;
+        assert_eq!(
+            leader.session_count(),
+            recent_clients,
+            "exactly the clients of the last {bound} commands are kept"
+        );
+        // The steady client's session survived: its retry is still answered from the table.
+        let last_steady = (total - 1) / 100 * 100;
+        let retry = write_as("steady", last_steady, json!("retried"));
+        assert_eq!(leader.apply(&retry), Outcome::Written);
+        assert_ne!(leader.read("k"), json!("retried"));
+        // A client used once, long past the horizon, is gone from every replica.
+        assert!(!leader.sessions.contains_key("once-1"));
+        assert!(!follower.sessions.contains_key("once-1"));
+        assert!(leader.sessions.contains_key(&format!("once-{}", total - 1)));
+    }
+
+    /// Snapshots written before sessions expired (no `applied`, no `last_used`) still load.
+    #[test]
+    fn a_snapshot_without_session_clocks_loads() {
+        let old = r#"{"data":{"k":1},"sessions":{"c1":{"outcomes":{"3":{"outcome":"written"}}}}}"#;
+        let mut machine = StateMachine::from_snapshot_json(old, true).expect("old snapshot");
+        assert_eq!(machine.applied(), 0);
+        assert_eq!(
+            machine.apply(&write("k", json!(2), Some(3))),
+            Outcome::Written
+        );
+        assert_eq!(machine.read("k"), json!(1), "the retry is still recognised");
     }
 
     #[test]

@@ -218,8 +218,8 @@ fn committing_without_every_vote_is_found_and_the_bad_read_is_named() {
     let summary = bank["summary"].as_str().unwrap();
     let op = first["index"].as_u64().unwrap();
     assert!(
-        summary.contains(&format!("first bad read (op {op},"))
-            && summary.contains(&format!("sums to {sum}, expected 800")),
+        summary.contains(&format!("first bad read: op {op} at "))
+            && summary.contains(&format!("sums to {sum} (expected 800)")),
         "{summary}"
     );
     // And the recorded history really holds that read, completed ok.

@@ -10,6 +10,7 @@ use chaos::schedule::load_schedule;
 use checker::history::{OpType, Process};
 use tests::{read_json, run_faultline};
 use workloads::recorder::read_history;
+use workloads::stats::LatencySummary;
 
 /// Three nodes, eight seconds, one fault of each kind, a short quiesce.
 const SHORT: &str = "name: e2e-short
@@ -64,6 +65,7 @@ fn short_run_is_valid_writes_every_store_file_and_its_report_renders() {
     check_history(&run);
     check_results(&run);
     check_report(&run);
+    check_latency_agrees(&run);
     for node in ["n1", "n2", "n3"] {
         let log = run.join("nodes").join(format!("{node}.log"));
         let size = std::fs::metadata(&log).map(|m| m.len());
@@ -143,6 +145,62 @@ fn check_report(run: &Path) {
     assert!(html.contains("e2e-short"), "the report names the schedule");
     assert!(html.contains("valid"), "the report shows the verdict");
     assert!(html.contains("<svg"), "the report has its charts");
+}
+
+/// results.json and the report give the latency percentiles of one definition
+/// (`workloads::stats::percentile`, nearest rank over ok ops), recomputed here from the
+/// run's history: overall in results.json, per function in the report's table.
+fn check_latency_agrees(run: &Path) {
+    let history = read_history(run.join("history.jsonl")).expect("history.jsonl");
+    let results = read_json(&run.join("results.json"));
+    let ms = |ns: u64| ns as f64 / 1e6;
+    let overall = LatencySummary::of_ok_ops(history.iter().cloned()).expect("ok ops");
+    let stats = &results["stats"];
+    assert_eq!(
+        stats["latency_ms_p50"].as_f64(),
+        Some(ms(overall.p50_ns)),
+        "{stats}"
+    );
+    assert_eq!(
+        stats["latency_ms_p99"].as_f64(),
+        Some(ms(overall.p99_ns)),
+        "{stats}"
+    );
+    assert_eq!(
+        stats["latency_ms_max"].as_f64(),
+        Some(ms(overall.max_ns)),
+        "{stats}"
+    );
+    let html = std::fs::read_to_string(run.join("report.html")).expect("report.html");
+    let mut functions: Vec<&str> = history
+        .iter()
+        .filter(|op| op.process != Process::Nemesis)
+        .map(|op| op.f.as_str())
+        .collect();
+    functions.sort_unstable();
+    functions.dedup();
+    assert!(functions.len() >= 2, "{functions:?}");
+    for f in functions {
+        // A process runs one op at a time, so its ops of one function pair among themselves.
+        let ops = history.iter().filter(|op| op.f == f).cloned();
+        let Some(latency) = LatencySummary::of_ok_ops(ops) else {
+            continue;
+        };
+        let row_start = format!("<tr><td><strong>{f}</strong></td>");
+        let row = html
+            .split(row_start.as_str())
+            .nth(1)
+            .and_then(|rest| rest.split("</tr>").next())
+            .unwrap_or_else(|| panic!("the report's table has a row for {f}"));
+        let cells: Vec<&str> = row
+            .split("<td class=\"num\">")
+            .skip(1)
+            .map(|cell| cell.trim_end_matches("</td>"))
+            .collect();
+        let expected =
+            [latency.p50_ns, latency.p99_ns, latency.max_ns].map(|ns| format!("{:.1}", ms(ns)));
+        assert_eq!(cells[4..7], expected, "{f}: p50, p99, max in the report");
+    }
 }
 
 /// `.ci/check-report.sh` on the run's report when chromium is installed.

@@ -71,3 +71,41 @@ fn counters_and_bounded_error_kinds() {
     // Completions in the bucket in progress are not yet in the last full second.
     assert!(snapshot.completions_last_second <= 2 + MAX_ERROR_KINDS as u64 + 5);
 }
+
+/// The one percentile definition: nearest rank, always a value that occurred.
+#[test]
+fn percentiles_are_nearest_rank() {
+    use workloads::stats::{LatencySummary, percentile};
+    let hundred: Vec<u64> = (1..=100).collect();
+    assert_eq!(percentile(&hundred, 50), Some(50));
+    assert_eq!(percentile(&hundred, 99), Some(99));
+    assert_eq!(percentile(&hundred, 100), Some(100));
+    assert_eq!(percentile(&hundred, 1), Some(1));
+    assert_eq!(percentile(&[1, 2], 50), Some(1), "no interpolation");
+    assert_eq!(percentile(&[7], 99), Some(7));
+    let ten: Vec<u64> = (1..=10).collect();
+    assert_eq!(percentile(&ten, 99), Some(10), "rank ceil(0.99 * 10) = 10");
+    assert_eq!(percentile(&ten, 91), Some(10));
+    assert_eq!(percentile(&ten, 90), Some(9));
+    assert_eq!(percentile::<u64>(&[], 50), None);
+
+    // Only ok ops count: a slow timeout (info) and a failure leave the summary alone.
+    let history = vec![
+        op(0, 0, Process::Client(0), OpType::Invoke),
+        op(1, 10, Process::Client(0), OpType::Ok),
+        op(2, 10, Process::Client(1), OpType::Invoke),
+        op(3, 5_000, Process::Client(1), OpType::Info),
+        op(4, 20, Process::Client(0), OpType::Invoke),
+        op(5, 50, Process::Client(0), OpType::Ok),
+        op(6, 60, Process::Client(2), OpType::Invoke),
+        op(7, 900, Process::Client(2), OpType::Fail),
+    ];
+    assert_eq!(
+        LatencySummary::of_ok_ops(history),
+        Some(LatencySummary {
+            p50_ns: 10,
+            p99_ns: 30,
+            max_ns: 30
+        })
+    );
+}

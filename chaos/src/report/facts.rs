@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use checker::calls::pair_fault_windows;
 use checker::history::{Op, OpType, Process};
 use serde_json::Value;
+use workloads::stats::LatencySummary;
 
 /// At most this many history warnings are kept verbatim; the rest are only counted.
 const MAX_WARNINGS_KEPT: usize = 20;
@@ -112,7 +113,7 @@ impl OutcomeCounts {
 pub(crate) struct FunctionStats {
     pub f: String,
     pub counts: OutcomeCounts,
-    /// Over completed ops (ok, fail, info); `None` when none completed.
+    /// Over `ok` ops, by `workloads::stats::percentile`; `None` when none was ok.
     pub latency_ms_p50: Option<f64>,
     pub latency_ms_p99: Option<f64>,
     pub latency_ms_max: Option<f64>,
@@ -340,31 +341,23 @@ fn function_stats(spans: &[OpSpan]) -> Vec<FunctionStats> {
     for span in spans {
         let (counts, latencies) = by_f.entry(span.f.as_str()).or_default();
         counts.add(span.outcome);
-        if span.outcome != Outcome::InFlight {
+        if span.outcome == Outcome::Ok {
             latencies.push(span.latency_ns());
         }
     }
     by_f.into_iter()
-        .map(|(f, (counts, mut latencies))| {
-            latencies.sort_unstable();
+        .map(|(f, (counts, latencies))| {
+            // The one percentile definition (nearest rank over ok ops), as results.json's.
+            let latency = LatencySummary::of(latencies);
             FunctionStats {
                 f: f.to_string(),
                 counts,
-                latency_ms_p50: percentile(&latencies, 0.50).map(ns_to_ms),
-                latency_ms_p99: percentile(&latencies, 0.99).map(ns_to_ms),
-                latency_ms_max: latencies.last().copied().map(ns_to_ms),
+                latency_ms_p50: latency.map(|l| ns_to_ms(l.p50_ns)),
+                latency_ms_p99: latency.map(|l| ns_to_ms(l.p99_ns)),
+                latency_ms_max: latency.map(|l| ns_to_ms(l.max_ns)),
             }
         })
         .collect()
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[u64], quantile: f64) -> Option<u64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (quantile * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
 #[cfg(test)]
@@ -449,11 +442,27 @@ mod tests {
     }
 
     #[test]
-    fn percentile_is_nearest_rank() {
-        let values: Vec<u64> = (1..=100).collect();
-        assert_eq!(percentile(&values, 0.5), Some(50));
-        assert_eq!(percentile(&values, 0.99), Some(99));
-        assert_eq!(percentile(&[7], 0.99), Some(7));
-        assert_eq!(percentile(&[], 0.5), None);
+    fn function_latency_is_over_ok_ops_only() {
+        let c = Process::Client;
+        let ops = [
+            op(0, 0, c(0), OpType::Invoke, "read", Value::Null),
+            op(1, 10, c(0), OpType::Ok, "read", json!(1)),
+            op(2, 0, c(1), OpType::Invoke, "read", Value::Null),
+            op(3, 9_000, c(1), OpType::Info, "read", Value::Null),
+            op(4, 20, c(0), OpType::Invoke, "read", Value::Null),
+            op(5, 50, c(0), OpType::Ok, "read", json!(1)),
+            op(6, 60, c(2), OpType::Invoke, "read", Value::Null),
+            op(7, 800, c(2), OpType::Fail, "read", Value::Null),
+        ];
+        let facts = derive_facts(&ops);
+        let read = &facts.functions[0];
+        assert_eq!(
+            (read.counts.ok, read.counts.fail, read.counts.info),
+            (2, 1, 1)
+        );
+        // Nearest rank over the ok latencies [10, 30]: p50 10, p99 and max 30.
+        assert_eq!(read.latency_ms_p50, Some(ns_to_ms(10)));
+        assert_eq!(read.latency_ms_p99, Some(ns_to_ms(30)));
+        assert_eq!(read.latency_ms_max, Some(ns_to_ms(30)));
     }
 }

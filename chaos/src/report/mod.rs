@@ -521,7 +521,7 @@ fn functions_section(facts: &RunFacts) -> String {
         html.push_str("</tr>\n");
     }
     html.push_str(
-        "</table><p class=\"note\">Latency over completed ops (ok, fail and info).</p></section>\n",
+        "</table><p class=\"note\">Latency over ok ops (nearest-rank percentiles, as in results.json).</p></section>\n",
     );
     html
 }

@@ -5,6 +5,8 @@
 //! [`Op`]s: keywords become strings without the colon, `nil` becomes `null`. A history in
 //! which every client op's value is a 2-element vector is a `jepsen.independent` history:
 //! `[k v]` becomes key `k` and value `v`. Porcupine's kv files are EDN maps with a `:key`.
+//! Jepsen's JSON mirror of this format (`jepsen_json.rs`) builds the same ops and shares
+//! the rest.
 
 use std::io::Read;
 
@@ -312,7 +314,16 @@ pub fn read_history(
     sink: &mut dyn OpSink,
 ) -> Result<(), InputError> {
     let text = read_text(name, reader)?;
-    let mut ops = parse_ops(name, &text)?;
+    deliver(name, parse_ops(name, &text)?, sink)
+}
+
+/// Hands a Jepsen history's ops to `sink` in file order, after reading it as a
+/// `jepsen.independent` history if it is one (shared by EDN and its JSON mirror).
+pub(crate) fn deliver(
+    name: &str,
+    mut ops: Vec<(Op, u64)>,
+    sink: &mut dyn OpSink,
+) -> Result<(), InputError> {
     if is_independent(&ops) {
         for (op, _) in &mut ops {
             split_independent(op);
@@ -347,12 +358,17 @@ pub fn parse_ops(name: &str, text: &str) -> Result<Vec<(Op, u64)>, InputError> {
             map => ops.push((op_from_map(&map).map_err(|e| e.at(name, line))?, line)),
         }
     }
+    number_by_position(&mut ops);
+    Ok(ops)
+}
+
+/// Gives every op without an index (`u64::MAX`) its position in the file.
+pub(crate) fn number_by_position(ops: &mut [(Op, u64)]) {
     for (i, (op, _)) in ops.iter_mut().enumerate() {
         if op.index == u64::MAX {
             op.index = i as u64;
         }
     }
-    Ok(ops)
 }
 
 /// One op map -> [`Op`]. A missing `:index` is filled in by position afterwards.

@@ -1,11 +1,12 @@
-//! History file formats: faultline's JSONL, Jepsen's `history.edn`, and Porcupine's two
-//! test-data formats, read as a stream of borrowed op views into an [`OpSink`].
+//! History file formats: faultline's JSONL, Jepsen's `history.edn` and its JSON mirror
+//! (one array of op objects), and Porcupine's two test-data formats, read as a stream of borrowed op views into an [`OpSink`].
 //!
 //! Readers never build a `Vec` of lines: JSONL is parsed line by line from a buffered
 //! reader into borrowed views; the sink interns what it keeps. Errors carry the file and
 //! line and read `file:line: expected ..., found ...`.
 
 pub mod edn;
+pub mod jepsen_json;
 pub mod jsonl;
 mod jsonl_fast;
 pub mod porcupine;
@@ -32,6 +33,10 @@ pub enum Format {
     Jsonl,
     /// Jepsen's `history.edn` (one op map per top-level form, or a vector of them).
     Edn,
+    /// Jepsen's history as JSON, as elle-cli and Jepsen's tooling write it: one array of
+    /// op objects (`[{"type":"invoke","f":"read","process":0,...}, ...]`), read with the
+    /// same semantics as the EDN it mirrors (`null` is EDN's `nil`).
+    JepsenJson,
     /// Porcupine's `test_data/jepsen/etcd_NNN.log` (Jepsen's text log of a cas register).
     PorcupineJepsen,
     /// Porcupine's `test_data/kv/*.txt` (EDN maps with `:key`, get/put/append).
@@ -45,12 +50,23 @@ impl FromStr for Format {
             "auto" => Ok(Format::Auto),
             "jsonl" | "json" => Ok(Format::Jsonl),
             "edn" => Ok(Format::Edn),
+            "jepsen-json" => Ok(Format::JepsenJson),
             "porcupine-jepsen" => Ok(Format::PorcupineJepsen),
             "porcupine-kv" => Ok(Format::PorcupineKv),
             other => Err(format!(
-                "unknown format {other:?}: expected auto, jsonl, edn, porcupine-jepsen or porcupine-kv"
+                "unknown format {other:?}: expected auto, jsonl, edn, jepsen-json, porcupine-jepsen or porcupine-kv"
             )),
         }
+    }
+}
+
+impl Format {
+    /// Jepsen's own histories (EDN, or the JSON array mirroring it), which the register
+    /// models read as Knossos does (a read of `nil` matches any state, [`NilRead::Any`]).
+    ///
+    /// [`NilRead::Any`]: crate::model::NilRead::Any
+    pub fn is_jepsen(self) -> bool {
+        matches!(self, Format::Edn | Format::JepsenJson)
     }
 }
 
@@ -265,6 +281,7 @@ pub fn read_file(path: &Path, format: Format, sink: &mut dyn OpSink) -> Result<F
             }
         }
         Format::Edn | Format::PorcupineKv => edn::read_history(&name, reader, sink)?,
+        Format::JepsenJson => jepsen_json::read_history(&name, reader, sink)?,
         Format::PorcupineJepsen => porcupine::read_jepsen_log(&name, reader, sink)?,
         Format::Auto => unreachable!("detect never returns Auto"),
     }
@@ -314,6 +331,9 @@ pub fn detect(name: &str, reader: &mut impl BufRead) -> Result<Format, InputErro
     if after_brace.is_some_and(|rest| rest.starts_with('"') || rest.starts_with('}')) {
         return Ok(Format::Jsonl);
     }
+    if jepsen_json::looks_like(trimmed) {
+        return Ok(Format::JepsenJson);
+    }
     if first_line.starts_with("{:") && first_line.contains(":key") {
         return Ok(Format::PorcupineKv);
     }
@@ -324,7 +344,8 @@ pub fn detect(name: &str, reader: &mut impl BufRead) -> Result<Format, InputErro
     Err(InputError {
         file: name.to_string(),
         line,
-        expected: "a history (JSON lines, EDN maps, or a Jepsen log)".to_string(),
+        expected: "a history (JSON lines, a JSON array of ops, EDN maps, or a Jepsen log)"
+            .to_string(),
         found: format!("{:?}", truncate(first_line, 40)),
     })
 }

@@ -2,12 +2,15 @@
 //!
 //! Values are interned per key; the state is the interned id of the current value (the
 //! initial value, `null` unless `--initial` says otherwise, is id 0). A read's invoke
-//! value is ignored and its `ok` value is what it observed (`null` means it observed
-//! `null`, as in Porcupine, not "unknown" as in Knossos). A `fail` cas is dropped under
+//! value is ignored and its `ok` value is what it observed. An `ok` read of `null` means
+//! it observed `null` under [`NilRead::Value`] (Porcupine's reading, faultline's JSONL);
+//! under [`NilRead::Any`] (Knossos's reading, the default for Jepsen's EDN and JSON) it
+//! matches every state and is dropped like an `info` read. A `fail` cas is dropped under
 //! Jepsen's reading or becomes "observed a value other than `from`" under Porcupine's.
 
 use super::{
-    Completion, FailedCasReading, Interner, Model, ModelConfig, ModelKind, unknown_function,
+    Completion, FailedCasReading, Interner, Model, ModelConfig, ModelKind, NilRead,
+    unknown_function,
 };
 use rustc_hash::FxHashSet;
 
@@ -47,6 +50,7 @@ pub enum RegisterPending {
 pub struct CasRegister {
     values: Interner,
     failed_cas: FailedCasReading,
+    nil_read: NilRead,
     allow_cas: bool,
 }
 
@@ -60,6 +64,7 @@ impl CasRegister {
         Ok(CasRegister {
             values,
             failed_cas: config.failed_cas,
+            nil_read: config.nil_read,
             allow_cas,
         })
     }
@@ -112,6 +117,12 @@ impl Model for CasRegister {
         value: &ValRef<'_>,
     ) -> Result<Option<RegisterOp>, SinkError> {
         Ok(match (pending, completion) {
+            // Knossos: `(or (nil? v) (= value v))`, a nil read is consistent with any state.
+            (RegisterPending::Read, Completion::Ok)
+                if self.nil_read == NilRead::Any && value.is_null() =>
+            {
+                None
+            }
             (RegisterPending::Read, Completion::Ok) => {
                 Some(RegisterOp::Read(self.values.intern_value(value)?))
             }

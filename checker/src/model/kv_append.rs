@@ -468,6 +468,7 @@ mod tests {
         let config = ModelConfig {
             initial: serde_json::Value::Null,
             failed_cas: crate::model::FailedCasReading::Dropped,
+            nil_read: crate::model::NilRead::Value,
         };
         let mut model = KvAppend::new(&config).expect("model");
         let observed = model.strings.intern("abc");

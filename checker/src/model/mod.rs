@@ -107,12 +107,40 @@ impl FromStr for FailedCasReading {
     }
 }
 
+/// How the register models read an `ok` read that returned `null` (EDN `nil`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NilRead {
+    /// `null` is a value like any other: the read observed that the register held `null`
+    /// (Porcupine's reading, and faultline's for its own JSONL, where a read of a key
+    /// never written returns `null`).
+    Value,
+    /// The read matches every state and constrains nothing, as Knossos's `Register` and
+    /// `CASRegister` (`knossos/model.clj`) read Jepsen's histories, where a read that
+    /// returned nothing useful is recorded as `nil`. The default for `edn` and
+    /// `jepsen-json` input.
+    Any,
+}
+
+impl FromStr for NilRead {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "value" => Ok(NilRead::Value),
+            "any" => Ok(NilRead::Any),
+            other => Err(format!("unknown nil-read {other:?}: expected value or any")),
+        }
+    }
+}
+
 /// Settings every per-key model instance is built from.
 #[derive(Debug, Clone)]
 pub struct ModelConfig {
     /// The initial value of every key (JSON); `Value::Null` means the model's default.
     pub initial: Value,
     pub failed_cas: FailedCasReading,
+    /// How the register models read an `ok` read of `null`; the other models ignore it.
+    pub nil_read: NilRead,
 }
 
 /// How an invoked operation ended.
