@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
+use super::anomaly::{FirstAnomaly, first_anomaly};
 use super::paths::plain_segment;
 
 /// Summaries kept in memory; beyond this the cache is emptied and refilled.
@@ -118,6 +119,9 @@ pub struct Summary {
     pub duration_s: f64,
     pub latency_ms_p99: f64,
     pub interrupted: bool,
+    /// When the first anomaly recorded happened ([`super::anomaly`]); filled in by
+    /// [`SummaryCache::state`], which knows where the history is.
+    pub first_anomaly: FirstAnomaly,
 }
 
 /// A run's state: finished (with its summary), in progress, or unreadable.
@@ -173,6 +177,7 @@ pub fn summary_from_json(json: &Value) -> Option<Summary> {
             .get("interrupted")
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        first_anomaly: FirstAnomaly::None,
     })
 }
 
@@ -196,10 +201,14 @@ impl SummaryCache {
             Err(e) => return RunState::Unreadable(format!("results.json: {e}")),
         };
         let parsed = serde_json::from_str::<Value>(&text);
-        let Some(summary) = parsed.ok().as_ref().and_then(summary_from_json) else {
+        let Some((json, mut summary)) = parsed
+            .ok()
+            .and_then(|json| summary_from_json(&json).map(|s| (json, s)))
+        else {
             // Possibly still being written: not cached, read again next time.
             return RunState::Unreadable("results.json is not a run's results".into());
         };
+        summary.first_anomaly = first_anomaly(&json, &dir.join("history.jsonl"));
         let summary = Arc::new(summary);
         let mut map = self.lock();
         if map.len() >= SUMMARY_CACHE_MAX {

@@ -23,6 +23,7 @@
 //! [`route`] is the whole request handler as a plain function (no sockets), which the
 //! benchmark and the unit tests call directly; [`serve`] puts it behind hyper.
 
+pub mod anomaly;
 pub mod campaigns;
 pub mod diff;
 pub mod html;
