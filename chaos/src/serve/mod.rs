@@ -365,63 +365,96 @@ pub fn is_loopback(addr: &SocketAddr) -> bool {
     addr.ip().is_loopback()
 }
 
-/// Serves `store` on `listen` until `shutdown` turns true. Prints one line with the URL
-/// (the actual port, so `--listen 127.0.0.1:0` is usable), and a warning line first when
-/// the address is not loopback.
+/// Serves `store` on `listen` until `shutdown` turns true: [`Server::bind`], then
+/// [`Server::run`].
 pub async fn serve(
     store: &Path,
     listen: SocketAddr,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<(), ServeError> {
-    let state = Arc::new(ServeState::open(store)?);
-    if !is_loopback(&listen) {
-        println!(
-            "faultline serve: warning: listening on {listen}, not loopback: anyone who can reach this address can read the whole store"
-        );
-    }
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| ServeError::Listen {
+    Server::bind(store, listen).await?.run(shutdown).await;
+    Ok(())
+}
+
+/// A server bound to its address, not yet answering.
+pub struct Server {
+    state: Arc<ServeState>,
+    listener: tokio::net::TcpListener,
+    /// The address actually bound (`--listen 127.0.0.1:0` picks a free port).
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    /// Opens the store and binds `listen`. Prints one line with the URL (the actual port),
+    /// and a warning line first when the address is not loopback. `faultline run --serve`
+    /// binds before the run starts, so that a busy port fails the command at once.
+    pub async fn bind(store: &Path, listen: SocketAddr) -> Result<Server, ServeError> {
+        let state = Arc::new(ServeState::open(store)?);
+        if !is_loopback(&listen) {
+            println!(
+                "faultline serve: warning: listening on {listen}, not loopback: anyone who can reach this address can read the whole store"
+            );
+        }
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|source| ServeError::Listen {
+                addr: listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| ServeError::Listen {
             addr: listen,
             source,
         })?;
-    let bound = listener.local_addr().map_err(|source| ServeError::Listen {
-        addr: listen,
-        source,
-    })?;
-    println!(
-        "faultline serve: http://{bound}/ (store {}, read-only)",
-        state.root.display()
-    );
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    let permits = Arc::new(Semaphore::new(CONNECTIONS_MAX));
-    loop {
-        let permit = tokio::select! {
-            _ = shutdown.changed() => return Ok(()),
-            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-        };
-        let (stream, _) = tokio::select! {
-            _ = shutdown.changed() => return Ok(()),
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    eprintln!("faultline serve: accept: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        let state = state.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| handle(state.clone(), req));
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            // A client that hangs up mid-response is not the server's error.
-            let _ = conn.await;
-            drop(permit);
-        });
+        println!(
+            "faultline serve: http://{addr}/ (store {}, read-only)",
+            state.root.display()
+        );
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        Ok(Server {
+            state,
+            listener,
+            addr,
+        })
+    }
+
+    /// Answers requests until `shutdown` changes (it only ever turns true) or its sender
+    /// is dropped; at once if it is true already.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let Server {
+            state, listener, ..
+        } = self;
+        if *shutdown.borrow_and_update() {
+            return;
+        }
+        let permits = Arc::new(Semaphore::new(CONNECTIONS_MAX));
+        loop {
+            let permit = tokio::select! {
+                _ = shutdown.changed() => return,
+                permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            };
+            let (stream, _) = tokio::select! {
+                _ = shutdown.changed() => return,
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        eprintln!("faultline serve: accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let state = state.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| handle(state.clone(), req));
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                // A client that hangs up mid-response is not the server's error.
+                let _ = conn.await;
+                drop(permit);
+            });
+        }
     }
 }
