@@ -146,6 +146,23 @@ const LIVE_JS: &str = r##"
 })();
 "##;
 
+/// Grows the report's frame to the report's height once it has loaded (same origin), so
+/// that the page scrolls as one; the frame keeps its CSS height if the report cannot be read.
+const FRAME_JS: &str = r##"
+(function(){
+  const frame = document.getElementById('report');
+  function fit(){
+    try {
+      const doc = frame.contentDocument;
+      const h = Math.max(doc.documentElement.scrollHeight, doc.body ? doc.body.scrollHeight : 0);
+      if (h > 0) { frame.style.height = (h + 24) + 'px'; frame.setAttribute('data-loaded', 'true'); }
+    } catch (e) { frame.setAttribute('data-loaded', 'unreadable: ' + e); }
+  }
+  frame.addEventListener('load', fit);
+  if (frame.contentDocument && frame.contentDocument.readyState === 'complete') fit();
+})();
+"##;
+
 /// Renders the page of `run`, whose directory `dir` is known to be inside the store.
 pub fn run_page(
     root: &Path,
@@ -270,7 +287,8 @@ pub fn run_page(
     }
     if dir.join("report.html").is_file() {
         body.push_str(&format!(
-            "<h2>Report</h2><iframe class=\"report\" id=\"report\" src=\"{}/files/report.html\"></iframe>",
+            "<h2>Report</h2><iframe class=\"report\" id=\"report\" src=\"{}/files/report.html\"></iframe>\
+             <script>{FRAME_JS}</script>",
             attr(&base)
         ));
     }

@@ -170,10 +170,10 @@ pub fn runs_page(root: &Path, cache: &SummaryCache, query: &RunsQuery) -> String
             RunState::Unreadable(why) => ("".into(), text(why), "".into(), "".into(), "".into()),
         };
         body.push_str(&format!(
-            "<tr class=\"run\" data-verdict=\"{}\"><td>{}</td><td class=\"num\">{}</td><td>{}</td>\
+            "<tr class=\"run\" data-verdict=\"{}\"><td>{}</td><td class=\"num\">{}</td><td class=\"nowrap\">{}</td>\
              <td class=\"num\">{dur}</td><td class=\"verdict\">{}</td><td>{checks}</td>\
              <td class=\"num\">{ops}</td><td class=\"num\">{faults}</td>\
-             <td class=\"num anomaly\">{anomaly}</td><td><a href=\"{}\">{}</a></td></tr>",
+             <td class=\"num anomaly\">{anomaly}</td><td class=\"nowrap\"><a href=\"{}\">{}</a></td></tr>",
             attr(state.label()),
             text(&run.name),
             run.seed().map(|s| s.to_string()).unwrap_or_default(),
