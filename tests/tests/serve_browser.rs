@@ -111,6 +111,7 @@ fn a_live_run_and_its_finished_pages_in_chromium() {
         "127.0.0.1:0",
     ];
     args.extend(NODE_ARGS);
+    let started = Instant::now();
     let mut served = Served::start(&args, work.path());
     let store = work.path().join("store");
     let run = wait_for_history(&store);
@@ -121,6 +122,7 @@ fn a_live_run_and_its_finished_pages_in_chromium() {
     // takes the live screenshot). Between them, the filter as its form submits it (a GET
     // of these fields) keeps the run under `running`.
     let live_png = shots.join("live.png");
+    println!("at {:.1} s: history", started.elapsed().as_secs_f64());
     let first = load(&page, Some((&live_png, WIDTH, HEIGHT)));
     let ok_first = ok_count(&first);
     assert_not_blank(&live_png, WIDTH, HEIGHT);
@@ -128,6 +130,7 @@ fn a_live_run_and_its_finished_pages_in_chromium() {
     for field in ["<select name=\"verdict\">", "<select name=\"name\">"] {
         assert!(running.contains(field), "the filter form has {field}");
     }
+    println!("at {:.1} s: load1+filter", started.elapsed().as_secs_f64());
     let second = dump_dom(&page);
     let ok_second = ok_count(&second);
     assert!(
@@ -148,11 +151,13 @@ fn a_live_run_and_its_finished_pages_in_chromium() {
     assert!(points >= 1, "{chart}");
     assert!(second.contains("<polyline"), "the chart has its line");
 
+    println!("at {:.1} s: live done", started.elapsed().as_secs_f64());
     // Finished: the same process keeps serving. Every page at once (chromium is slow to
     // start, not to render), then the assertions.
     served
         .wait_for_line("the run is over", Duration::from_secs(120))
         .expect("the run ended and the server stayed up");
+    println!("at {:.1} s: run over", started.elapsed().as_secs_f64());
     let diff = format!("/diff?a=serve-live/{run_name}&b=serve-live/{run_name}");
     let loads: Vec<(String, Option<&str>)> = vec![
         (served.url("/?verdict=valid&name=serve-live"), Some("runs")),
@@ -175,6 +180,10 @@ fn a_live_run_and_its_finished_pages_in_chromium() {
             .map(|h| h.join().expect("a chromium load"))
             .collect()
     });
+    println!(
+        "at {:.1} s: post-run loads",
+        started.elapsed().as_secs_f64()
+    );
     for (_, shot) in &loads {
         if let Some(name) = shot {
             assert_not_blank(&shots.join(format!("{name}.png")), WIDTH, HEIGHT);

@@ -120,8 +120,12 @@ const LIVE_JS: &str = r##"
     const max = Math.max(1, ...pts.map(p => p[idx]));
     const xs = n > 1 ? (w - 40) / (n - 1) : 0;
     const line = pts.map((p, i) => (30 + i * xs).toFixed(1) + ',' + (h - 20 - (h - 40) * p[idx] / max).toFixed(1)).join(' ');
+    const first = n ? pts[0][0] : 0, last = n ? pts[n - 1][0] : 0;
     svg.innerHTML = '<text x="4" y="14" font-size="11">' + unit + ' (max ' + max.toFixed(1) + ')</text>' +
       '<line x1="30" y1="' + (h-20) + '" x2="' + (w-10) + '" y2="' + (h-20) + '" stroke="#999"/>' +
+      '<text x="30" y="' + (h-6) + '" font-size="10" fill="#5b6475">' + first + ' s</text>' +
+      '<text x="' + (w-10) + '" y="' + (h-6) + '" font-size="10" fill="#5b6475" text-anchor="end">' + last + ' s since start</text>' +
+      '<text x="26" y="' + (h-17) + '" font-size="10" fill="#5b6475" text-anchor="end">0</text>' +
       '<polyline fill="none" stroke="#2d6fd6" stroke-width="1.5" points="' + line + '"/>';
     svg.setAttribute('data-points', n);
   }
