@@ -81,7 +81,10 @@ fn bench(c: &mut Criterion) {
     let Reply::Html(_, first) = route(&state, &Method::GET, "/", Some("verdict=invalid")) else {
         panic!("the runs page is a page")
     };
-    assert!(first.contains(">0.7 s</td>"), "the first anomaly is located");
+    assert!(
+        first.contains(">0.7 s</td>"),
+        "the first anomaly is located"
+    );
     let mut group = c.benchmark_group("serve_10000_runs");
     group.sample_size(20);
     group.bench_function("runs_page_first", |b| {

@@ -13,7 +13,10 @@
 //! multi-key history another key may have gone wrong earlier; the page's tooltip says so.
 //!
 //! Reading a line's time streams `history.jsonl` up to that line, at most
-//! [`HISTORY_SCAN_BYTES_MAX`] bytes; a culprit beyond that is reported as not located.
+//! [`HISTORY_SCAN_BYTES_MAX`] bytes; a culprit beyond that is reported as not located. The
+//! marks are taken from `results.json` when its summary is read ([`marks`]); the history
+//! is read only when a page shows the run ([`locate`], once per cached summary), so that
+//! classifying 10,000 runs for a verdict filter reads no history.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -34,16 +37,16 @@ pub enum FirstAnomaly {
     Unlocated(String),
 }
 
-/// What `results.json` says about one anomaly: a time, or history lines to look up.
+/// What `results.json` says about one anomaly: a time, or a history line to look up.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Mark {
+pub enum Mark {
     TimeNs(u64),
     /// 1-based line of `history.jsonl` whose `time` is the anomaly's.
     Line(u64),
 }
 
 /// The anomalies recorded in `results.json`, one per invalid check at most.
-fn marks(results: &Value) -> Vec<Mark> {
+pub fn marks(results: &Value) -> Vec<Mark> {
     let Some(checks) = results.get("checks").and_then(Value::as_array) else {
         return Vec::new();
     };
@@ -109,7 +112,11 @@ fn line_times(history: &Path, lines: &[u64]) -> Result<Vec<u64>, String> {
 /// The first recorded anomaly of the run whose `results.json` is `results` and whose
 /// history is `history`.
 pub fn first_anomaly(results: &Value, history: &Path) -> FirstAnomaly {
-    let marks = marks(results);
+    locate(&marks(results), history)
+}
+
+/// The earliest of `marks`, reading the times of line marks from `history`.
+pub fn locate(marks: &[Mark], history: &Path) -> FirstAnomaly {
     if marks.is_empty() {
         return FirstAnomaly::None;
     }

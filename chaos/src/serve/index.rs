@@ -9,11 +9,11 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
 
-use super::anomaly::{FirstAnomaly, first_anomaly};
+use super::anomaly::{FirstAnomaly, Mark, locate, marks};
 use super::paths::plain_segment;
 
 /// Summaries kept in memory; beyond this the cache is emptied and refilled.
@@ -119,9 +119,19 @@ pub struct Summary {
     pub duration_s: f64,
     pub latency_ms_p99: f64,
     pub interrupted: bool,
-    /// When the first anomaly recorded happened ([`super::anomaly`]); filled in by
-    /// [`SummaryCache::state`], which knows where the history is.
-    pub first_anomaly: FirstAnomaly,
+    /// The anomalies `results.json` records ([`super::anomaly`]).
+    pub anomaly_marks: Vec<Mark>,
+    /// Their earliest time, located in the history on first use ([`Summary::first_anomaly`]).
+    first_anomaly: OnceLock<FirstAnomaly>,
+}
+
+impl Summary {
+    /// When the first recorded anomaly happened; reads the history of the run in `dir` the
+    /// first time it is asked (only when a page shows the run).
+    pub fn first_anomaly(&self, dir: &Path) -> &FirstAnomaly {
+        self.first_anomaly
+            .get_or_init(|| locate(&self.anomaly_marks, &dir.join("history.jsonl")))
+    }
 }
 
 /// A run's state: finished (with its summary), in progress, or unreadable.
@@ -177,7 +187,8 @@ pub fn summary_from_json(json: &Value) -> Option<Summary> {
             .get("interrupted")
             .and_then(Value::as_bool)
             .unwrap_or(false),
-        first_anomaly: FirstAnomaly::None,
+        anomaly_marks: marks(json),
+        first_anomaly: OnceLock::new(),
     })
 }
 
@@ -201,14 +212,10 @@ impl SummaryCache {
             Err(e) => return RunState::Unreadable(format!("results.json: {e}")),
         };
         let parsed = serde_json::from_str::<Value>(&text);
-        let Some((json, mut summary)) = parsed
-            .ok()
-            .and_then(|json| summary_from_json(&json).map(|s| (json, s)))
-        else {
+        let Some(summary) = parsed.ok().as_ref().and_then(summary_from_json) else {
             // Possibly still being written: not cached, read again next time.
             return RunState::Unreadable("results.json is not a run's results".into());
         };
-        summary.first_anomaly = first_anomaly(&json, &dir.join("history.jsonl"));
         let summary = Arc::new(summary);
         let mut map = self.lock();
         if map.len() >= SUMMARY_CACHE_MAX {

@@ -13,6 +13,9 @@
 //! | `/campaigns` | [`campaigns`]: schedules x seeds, coloured by verdict |
 //! | `/diff?a=<name>/<run>&b=<name>/<run>` | [`diff`]: two runs' schedules line by line |
 //!
+//! The runs page's first-anomaly column comes from [`anomaly`]; the run page's reproduce
+//! line from the run's `node-args.json` ([`run::recorded_node_args`]).
+//!
 //! Safety ([`paths`]): a URL path with `%`, `\`, `.` or `..` segments is refused with 400;
 //! file names must be plain; every resolved path is canonicalized and must lie inside the
 //! store (a symlink out of it is 404); every text from the store is escaped ([`html`]); files

@@ -15,9 +15,10 @@ use super::live::LiveRuns;
 use super::paths::plain_segment;
 
 /// The files of a run that may be fetched, besides `nodes/<id>.log`.
-pub const RUN_FILES: [&str; 4] = [
+pub const RUN_FILES: [&str; 5] = [
     "report.html",
     "schedule.yaml",
+    "node-args.json",
     "results.json",
     "history.jsonl",
 ];
@@ -197,7 +198,7 @@ pub fn run_page(
                 ("p99 latency", format!("{:.1} ms", s.latency_ms_p99)),
                 (
                     "first anomaly",
-                    match &s.first_anomaly {
+                    match s.first_anomaly(dir) {
                         FirstAnomaly::None => "none".to_string(),
                         FirstAnomaly::AtNs(ns) => format!("at {}", duration(*ns as f64 / 1e9)),
                         FirstAnomaly::Unlocated(why) => format!("not located: {why}"),

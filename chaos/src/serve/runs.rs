@@ -3,7 +3,8 @@
 //!
 //! Only the runs on the page have their `results.json` read, unless a verdict filter is
 //! given: then every run of the chosen schedules is classified, through the summary cache,
-//! so that a second filtered request reads nothing but directory names.
+//! so that a second filtered request reads nothing but directory names. A history is read
+//! (for the first-anomaly column) only for an invalid run on the page, once.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -158,7 +159,7 @@ pub fn runs_page(root: &Path, cache: &SummaryCache, query: &RunsQuery) -> String
                     .join(" "),
                 s.ops.to_string(),
                 s.nemesis_events.to_string(),
-                first_anomaly_cell(&s.first_anomaly),
+                first_anomaly_cell(s.first_anomaly(&run.dir(root))),
             ),
             RunState::InProgress => (
                 "…".into(),
