@@ -120,20 +120,13 @@ pub fn locate(marks: &[Mark], history: &Path) -> FirstAnomaly {
     if marks.is_empty() {
         return FirstAnomaly::None;
     }
-    let mut times: Vec<u64> = marks
-        .iter()
-        .filter_map(|m| match m {
-            Mark::TimeNs(t) => Some(*t),
-            Mark::Line(_) => None,
-        })
-        .collect();
-    let mut lines: Vec<u64> = marks
-        .iter()
-        .filter_map(|m| match m {
-            Mark::Line(l) => Some(*l),
-            Mark::TimeNs(_) => None,
-        })
-        .collect();
+    let (mut times, mut lines) = (Vec::new(), Vec::new());
+    for mark in marks {
+        match mark {
+            Mark::TimeNs(t) => times.push(*t),
+            Mark::Line(l) => lines.push(*l),
+        }
+    }
     lines.sort_unstable();
     lines.dedup();
     if !lines.is_empty() {
