@@ -65,15 +65,16 @@ pub const FILE_CHUNKS_BUFFERED: usize = 4;
 /// A client must send its request headers within this.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Errors of the server itself (not of a request: those are answered with a status).
+/// Errors of the server itself (not of a request: those are answered with a status). The
+/// I/O cause is the error's source (anyhow's `{:#}` prints it once, after the message).
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("the store {path}: {source}")]
+    #[error("the store {path}")]
     Store {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Listen {
         addr: SocketAddr,
         source: std::io::Error,
