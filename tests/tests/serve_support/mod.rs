@@ -205,21 +205,27 @@ fn chromium(args: &[String], url: &str) -> String {
 /// The DOM of `url` as chromium has it after the page's scripts ran for
 /// [`SCRIPT_BUDGET_MS`] of virtual time.
 pub fn dump_dom(url: &str) -> String {
-    load(url, None)
+    chromium(
+        &[
+            format!("--virtual-time-budget={SCRIPT_BUDGET_MS}"),
+            "--dump-dom".to_string(),
+        ],
+        url,
+    )
 }
 
-/// Like [`dump_dom`], and in the same chromium run a screenshot into `png` at the window
-/// size `(width, height)`.
-pub fn load(url: &str, png: Option<(&Path, u32, u32)>) -> String {
-    let mut args = vec![
-        format!("--virtual-time-budget={SCRIPT_BUDGET_MS}"),
-        "--dump-dom".to_string(),
-    ];
-    if let Some((path, width, height)) = png {
-        args.push(format!("--window-size={width},{height}"));
-        args.push(format!("--screenshot={}", path.display()));
-    }
-    chromium(&args, url)
+/// A screenshot of `url` (after the scripts ran) into `png`, `width` x `height` pixels.
+/// A run of its own: with `--dump-dom` in the same run, chromium was seen to exit before
+/// the PNG was completely written.
+pub fn screenshot(url: &str, png: &Path, width: u32, height: u32) {
+    chromium(
+        &[
+            format!("--virtual-time-budget={SCRIPT_BUDGET_MS}"),
+            format!("--window-size={width},{height}"),
+            format!("--screenshot={}", png.display()),
+        ],
+        url,
+    );
 }
 
 /// What a screenshot holds, colour-wise.
