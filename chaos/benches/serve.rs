@@ -3,7 +3,8 @@
 //! (through the summary cache) and the HTML, without the socket.
 //!
 //! The store is synthetic: 20 schedules x 500 runs, each run directory holding a small
-//! `results.json` shaped like the runner's; a tenth of them invalid.
+//! `results.json` shaped like the runner's; a tenth of them invalid, each of those with a
+//! culprit at line 150 of a 200-line `history.jsonl` (the first-anomaly column reads it).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hyper::Method;
@@ -15,6 +16,15 @@ const RUNS_PER_SCHEDULE: usize = 500;
 
 fn synthetic_store() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
+    let history: String = (0..200)
+        .map(|i| {
+            format!(
+                "{{\"index\":{i},\"time\":{},\"process\":1,\"type\":\"{}\",\"f\":\"read\",\"key\":\"k0\",\"value\":null}}\n",
+                i * 5_000_000,
+                if i % 2 == 0 { "invoke" } else { "ok" }
+            )
+        })
+        .collect();
     for s in 0..SCHEDULES {
         for r in 0..RUNS_PER_SCHEDULE {
             let i = s * RUNS_PER_SCHEDULE + r;
@@ -32,11 +42,19 @@ fn synthetic_store() -> tempfile::TempDir {
             } else {
                 "valid"
             };
+            // An invalid run's check explains a culprit at line 150 of a 200-line history,
+            // so the first-anomaly column reads its time from the history, as for a real run.
+            let explanation = if verdict == "invalid" {
+                std::fs::write(run.join("history.jsonl"), &history).expect("history.jsonl");
+                r#","result":{"explanation":{"key":"k0","culprit":{"process":1,"op":"read -> 3","invoke_line":149,"complete_line":150}}}"#
+            } else {
+                ""
+            };
             std::fs::write(
                 run.join("results.json"),
                 format!(
                     r#"{{"name":"sched-{s:02}","seed":{r},"run":"x","verdict":"{verdict}","interrupted":false,
-"checks":[{{"check":"linearizable","verdict":"{verdict}","summary":"s"}},{{"check":"latency","verdict":"valid","summary":"s"}}],
+"checks":[{{"check":"linearizable","verdict":"{verdict}","summary":"s"{explanation}}},{{"check":"latency","verdict":"valid","summary":"s"}}],
 "stats":{{"ops":{i},"ok":1,"fail":0,"info":0,"nemesis_events":6,"latency_ms_p50":1.0,"latency_ms_p99":9.0,"latency_ms_max":20.0,"duration_s":61.5}}}}"#
                 ),
             )
@@ -59,6 +77,14 @@ fn html_len(reply: Reply) -> usize {
 fn bench(c: &mut Criterion) {
     let store = synthetic_store();
     let state = ServeState::open(store.path()).expect("state");
+    // The real path: invalid rows show the culprit's time (line 150: 745 ms), not a dash.
+    let Reply::Html(_, first) = route(&state, &Method::GET, "/", Some("verdict=invalid")) else {
+        panic!("the runs page is a page")
+    };
+    assert!(
+        first.contains(">0.7 s</td>"),
+        "the first anomaly is located"
+    );
     let mut group = c.benchmark_group("serve_10000_runs");
     group.sample_size(20);
     group.bench_function("runs_page_first", |b| {

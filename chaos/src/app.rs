@@ -132,11 +132,16 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let request = RunRequest {
         schedule,
         seed,
-        store: args.store,
+        store: args.store.clone(),
         programs,
         progress: !args.quiet,
     };
     let shutdown = shutdown_on_signals();
+    let server = if args.serve {
+        Some(serve_alongside(&args.store, args.listen, shutdown.clone()).await?)
+    } else {
+        None
+    };
     let outcome = execute(request, shutdown.clone()).await?;
     let results = &outcome.results;
     for check in &results.checks {
@@ -179,10 +184,28 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         results.stats.nemesis_events
     );
     println!("report:  {}", outcome.dir.report().display());
+    if let Some((addr, server)) = server {
+        if !*shutdown.borrow() {
+            println!("faultline: the run is over; still serving http://{addr}/ until Ctrl-C");
+        }
+        let _ = server.await;
+    }
     if results.interrupted {
         return Ok(exit::code(exit::INTERRUPTED));
     }
     Ok(exit::code(results.verdict.exit_code()))
+}
+
+/// `faultline run --serve`: binds (a busy port fails the command before the run starts) and
+/// serves the store until `shutdown`, in a task of its own.
+async fn serve_alongside(
+    store: &std::path::Path,
+    listen: std::net::SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    std::fs::create_dir_all(store).with_context(|| format!("creating {}", store.display()))?;
+    let server = crate::serve::Server::bind(store, listen).await?;
+    Ok((server.addr, tokio::spawn(server.run(shutdown))))
 }
 
 /// A watch that turns `true` on the first Ctrl-C or SIGTERM; a second one exits at once

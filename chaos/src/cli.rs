@@ -88,6 +88,13 @@ pub struct RunArgs {
     /// No progress bar (also off when stderr is not a terminal).
     #[arg(long)]
     pub quiet: bool,
+    /// Also serve the store in a browser (as `faultline serve`) while the run goes, and
+    /// after it until Ctrl-C.
+    #[arg(long)]
+    pub serve: bool,
+    /// The address `--serve` listens on; loopback unless another address is asked for.
+    #[arg(long, default_value = "127.0.0.1:8080", requires = "serve")]
+    pub listen: std::net::SocketAddr,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! One run, end to end: the heart of `faultline run` and of each campaign job.
 //!
-//! 1. Create the run's directory in the store and write `schedule.yaml` (seed filled in).
+//! 1. Create the run's directory in the store and write `schedule.yaml` (seed filled in)
+//!    and `node-args.json` (the extra node arguments, a JSON array of strings).
 //! 2. Start the cluster (every node's log in `nodes/<id>.log`): the schedule's system, laid
 //!    out by [`crate::layout`] (Raft nodes, or the bank's coordinators, participants and
 //!    decision store).
@@ -181,6 +182,10 @@ pub async fn execute(
     let schedule = &request.schedule;
     let dir = create_run_dir(&request.store, &schedule.name, request.seed)?;
     write_file(&dir.schedule(), &schedule.to_yaml(request.seed))?;
+    // The extra node arguments, for `faultline serve`'s exact reproduce line (issue 14).
+    let node_args =
+        serde_json::to_string(&request.programs.raft_extra_args).expect("strings serialise");
+    write_file(&dir.path.join("node-args.json"), &node_args)?;
     let recorder = Recorder::create(dir.history())?;
     let phase = drive(&request, &dir, &recorder, shutdown.clone()).await;
     // The history is closed whatever happened, so that what was recorded is kept.

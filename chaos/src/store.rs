@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! <store>/<name>/<YYYYMMDDTHHMMSS>-seed<seed>/
-//!     schedule.yaml  history.jsonl  results.json  report.html  nodes/<id>.log
+//!     schedule.yaml  node-args.json  history.jsonl  results.json  report.html  nodes/<id>.log
 //! <store>/latest -> <name>/<run>
 //! ```
 //!

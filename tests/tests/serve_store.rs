@@ -8,13 +8,10 @@
 //! Under `CI=true` a missing chromium fails the test; locally it skips that part with a
 //! printed reason.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod serve_support;
 
-use tests::{faultline_program, run_faultline};
+use serve_support::{Served, chromium_available, dump_dom, get};
+use tests::run_faultline;
 
 /// Three nodes, four seconds, one pause: a valid run with every store file.
 const SHORT: &str = "name: serve-e2e
@@ -29,72 +26,6 @@ nemesis:
 final: { heal: true, quiesce: 500ms, final_reads: true }
 checks: [linearizable, latency]
 ";
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// The server process, killed when dropped (also when an assertion fails).
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(store: &Path) -> Server {
-    let mut child = Command::new(faultline_program())
-        .arg("serve")
-        .arg("--store")
-        .arg(store)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn faultline serve");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the server's first line");
-    // "faultline serve: http://127.0.0.1:PORT/ (store ..., read-only)"
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_else(|| panic!("no URL in the server's first line: {line:?}"))
-        .to_string();
-    Server { child, addr }
-}
-
-/// One GET over a fresh connection: (status code, body).
-fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect to faultline serve");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("read timeout");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send request");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("read response");
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status: u16 = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
 
 #[test]
 fn serve_lists_a_real_run_filters_it_and_refuses_paths_out_of_the_store() {
@@ -115,7 +46,16 @@ fn serve_lists_a_real_run_filters_it_and_refuses_paths_out_of_the_store() {
     let link = run.join("nodes").join("escape.log");
     std::os::unix::fs::symlink(&outside, &link).expect("symlink");
 
-    let server = start_server(&store);
+    let server = Served::start(
+        &[
+            "serve",
+            "--store",
+            &store.display().to_string(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        work.path(),
+    );
     let addr = server.addr.clone();
 
     let (status, runs) = get(&addr, "/");
@@ -181,36 +121,10 @@ fn serve_lists_a_real_run_filters_it_and_refuses_paths_out_of_the_store() {
 
 /// The runs page as the browser builds it: the run and its verdict in the DOM.
 fn check_in_chromium(addr: &str, run_name: &str) {
-    if !Path::new(CHROMIUM).exists() {
-        tests::tool_missing(&format!(
-            "the browser check: {CHROMIUM} is not installed (apt-get install chromium)"
-        ));
+    if !chromium_available() {
         return;
     }
-    let profile = tempfile::tempdir().expect("chromium profile dir");
-    let output = Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(format!("http://{addr}/"))
-        .output()
-        .expect("run chromium");
-    let dom = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "chromium: {}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let dom = dump_dom(&format!("http://{addr}/"));
     assert!(
         dom.contains(run_name),
         "the DOM chromium built lists {run_name}: {dom}"

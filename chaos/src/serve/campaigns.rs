@@ -32,7 +32,8 @@ pub fn campaigns_page(root: &Path, cache: &SummaryCache) -> String {
     let shown: Vec<u64> = seeds.iter().copied().take(SEEDS_MAX).collect();
     let mut body = String::from(
         "<h1>Campaigns</h1><p>Each cell is the newest run of a (schedule, seed) pair, \
-         coloured by its verdict; ×N counts the pair's runs.</p>",
+         coloured by its verdict; ×N counts the pair's runs; the last column counts the seeds \
+         whose newest run is invalid.</p>",
     );
     if seeds.len() > shown.len() {
         body.push_str(&format!(
@@ -44,7 +45,7 @@ pub fn campaigns_page(root: &Path, cache: &SummaryCache) -> String {
     for s in &shown {
         body.push_str(&format!("<th>{s}</th>"));
     }
-    body.push_str("<th>invalid</th></tr>");
+    body.push_str("<th title=\"seeds whose newest run is invalid\">invalid seeds</th></tr>");
     for name in names {
         let mut row = String::new();
         let mut invalid = 0;

@@ -9,10 +9,11 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
 
+use super::anomaly::{FirstAnomaly, Mark, locate, marks};
 use super::paths::plain_segment;
 
 /// Summaries kept in memory; beyond this the cache is emptied and refilled.
@@ -118,6 +119,19 @@ pub struct Summary {
     pub duration_s: f64,
     pub latency_ms_p99: f64,
     pub interrupted: bool,
+    /// The anomalies `results.json` records ([`super::anomaly`]).
+    pub anomaly_marks: Vec<Mark>,
+    /// Their earliest time, located in the history on first use ([`Summary::first_anomaly`]).
+    first_anomaly: OnceLock<FirstAnomaly>,
+}
+
+impl Summary {
+    /// When the first recorded anomaly happened; reads the history of the run in `dir` the
+    /// first time it is asked (only when a page shows the run).
+    pub fn first_anomaly(&self, dir: &Path) -> &FirstAnomaly {
+        self.first_anomaly
+            .get_or_init(|| locate(&self.anomaly_marks, &dir.join("history.jsonl")))
+    }
 }
 
 /// A run's state: finished (with its summary), in progress, or unreadable.
@@ -173,6 +187,8 @@ pub fn summary_from_json(json: &Value) -> Option<Summary> {
             .get("interrupted")
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        anomaly_marks: marks(json),
+        first_anomaly: OnceLock::new(),
     })
 }
 

@@ -13,6 +13,9 @@
 //! | `/campaigns` | [`campaigns`]: schedules x seeds, coloured by verdict |
 //! | `/diff?a=<name>/<run>&b=<name>/<run>` | [`diff`]: two runs' schedules line by line |
 //!
+//! The runs page's first-anomaly column comes from [`anomaly`]; the run page's reproduce
+//! line from the run's `node-args.json` ([`run::recorded_node_args`]).
+//!
 //! Safety ([`paths`]): a URL path with `%`, `\`, `.` or `..` segments is refused with 400;
 //! file names must be plain; every resolved path is canonicalized and must lie inside the
 //! store (a symlink out of it is 404); every text from the store is escaped ([`html`]); files
@@ -23,6 +26,7 @@
 //! [`route`] is the whole request handler as a plain function (no sockets), which the
 //! benchmark and the unit tests call directly; [`serve`] puts it behind hyper.
 
+pub mod anomaly;
 pub mod campaigns;
 pub mod diff;
 pub mod html;
@@ -61,15 +65,16 @@ pub const FILE_CHUNKS_BUFFERED: usize = 4;
 /// A client must send its request headers within this.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Errors of the server itself (not of a request: those are answered with a status).
+/// Errors of the server itself (not of a request: those are answered with a status). The
+/// I/O cause is the error's source (anyhow's `{:#}` prints it once, after the message).
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("the store {path}: {source}")]
+    #[error("the store {path}")]
     Store {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Listen {
         addr: SocketAddr,
         source: std::io::Error,
@@ -364,63 +369,96 @@ pub fn is_loopback(addr: &SocketAddr) -> bool {
     addr.ip().is_loopback()
 }
 
-/// Serves `store` on `listen` until `shutdown` turns true. Prints one line with the URL
-/// (the actual port, so `--listen 127.0.0.1:0` is usable), and a warning line first when
-/// the address is not loopback.
+/// Serves `store` on `listen` until `shutdown` turns true: [`Server::bind`], then
+/// [`Server::run`].
 pub async fn serve(
     store: &Path,
     listen: SocketAddr,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<(), ServeError> {
-    let state = Arc::new(ServeState::open(store)?);
-    if !is_loopback(&listen) {
-        println!(
-            "faultline serve: warning: listening on {listen}, not loopback: anyone who can reach this address can read the whole store"
-        );
-    }
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| ServeError::Listen {
+    Server::bind(store, listen).await?.run(shutdown).await;
+    Ok(())
+}
+
+/// A server bound to its address, not yet answering.
+pub struct Server {
+    state: Arc<ServeState>,
+    listener: tokio::net::TcpListener,
+    /// The address actually bound (`--listen 127.0.0.1:0` picks a free port).
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    /// Opens the store and binds `listen`. Prints one line with the URL (the actual port),
+    /// and a warning line first when the address is not loopback. `faultline run --serve`
+    /// binds before the run starts, so that a busy port fails the command at once.
+    pub async fn bind(store: &Path, listen: SocketAddr) -> Result<Server, ServeError> {
+        let state = Arc::new(ServeState::open(store)?);
+        if !is_loopback(&listen) {
+            println!(
+                "faultline serve: warning: listening on {listen}, not loopback: anyone who can reach this address can read the whole store"
+            );
+        }
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|source| ServeError::Listen {
+                addr: listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| ServeError::Listen {
             addr: listen,
             source,
         })?;
-    let bound = listener.local_addr().map_err(|source| ServeError::Listen {
-        addr: listen,
-        source,
-    })?;
-    println!(
-        "faultline serve: http://{bound}/ (store {}, read-only)",
-        state.root.display()
-    );
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    let permits = Arc::new(Semaphore::new(CONNECTIONS_MAX));
-    loop {
-        let permit = tokio::select! {
-            _ = shutdown.changed() => return Ok(()),
-            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-        };
-        let (stream, _) = tokio::select! {
-            _ = shutdown.changed() => return Ok(()),
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    eprintln!("faultline serve: accept: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        let state = state.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| handle(state.clone(), req));
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            // A client that hangs up mid-response is not the server's error.
-            let _ = conn.await;
-            drop(permit);
-        });
+        println!(
+            "faultline serve: http://{addr}/ (store {}, read-only)",
+            state.root.display()
+        );
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        Ok(Server {
+            state,
+            listener,
+            addr,
+        })
+    }
+
+    /// Answers requests until `shutdown` changes (it only ever turns true) or its sender
+    /// is dropped; at once if it is true already.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let Server {
+            state, listener, ..
+        } = self;
+        if *shutdown.borrow_and_update() {
+            return;
+        }
+        let permits = Arc::new(Semaphore::new(CONNECTIONS_MAX));
+        loop {
+            let permit = tokio::select! {
+                _ = shutdown.changed() => return,
+                permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            };
+            let (stream, _) = tokio::select! {
+                _ = shutdown.changed() => return,
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        eprintln!("faultline serve: accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let state = state.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| handle(state.clone(), req));
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                // A client that hangs up mid-response is not the server's error.
+                let _ = conn.await;
+                drop(permit);
+            });
+        }
     }
 }

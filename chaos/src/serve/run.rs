@@ -8,15 +8,17 @@
 
 use std::path::Path;
 
+use super::anomaly::FirstAnomaly;
 use super::html::{attr, badge, duration, page, text};
-use super::index::{RunRef, RunState, SummaryCache, list_runs};
+use super::index::{RunRef, RunState, SummaryCache, list_runs, read_bounded};
 use super::live::LiveRuns;
 use super::paths::plain_segment;
 
 /// The files of a run that may be fetched, besides `nodes/<id>.log`.
-pub const RUN_FILES: [&str; 4] = [
+pub const RUN_FILES: [&str; 5] = [
     "report.html",
     "schedule.yaml",
+    "node-args.json",
     "results.json",
     "history.jsonl",
 ];
@@ -36,8 +38,28 @@ pub fn shell_word(word: &str) -> String {
     }
 }
 
-/// The exact command that runs this schedule with this seed again.
-pub fn reproduce_command(store_root: &Path, run: &RunRef) -> String {
+/// The largest `node-args.json` read.
+pub const NODE_ARGS_BYTES_MAX: u64 = 64 << 10;
+
+/// The extra node arguments the run recorded in `node-args.json` (written by the runner when
+/// the run starts); `Err` says why they are not known (a run made before that file existed).
+pub fn recorded_node_args(dir: &Path) -> Result<Vec<String>, String> {
+    let text = match read_bounded(&dir.join("node-args.json"), NODE_ARGS_BYTES_MAX) {
+        Ok(Some(text)) => text,
+        Ok(None) => return Err("node-args.json is too large".into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(
+                "this run recorded no node-args.json: any --node-arg it had is not shown".into(),
+            );
+        }
+        Err(e) => return Err(format!("node-args.json: {e}")),
+    };
+    serde_json::from_str(&text).map_err(|e| format!("node-args.json: {e}"))
+}
+
+/// The exact command that runs this schedule with this seed (and these extra node
+/// arguments) again: the stored `schedule.yaml` already has the seed filled in.
+pub fn reproduce_command(store_root: &Path, run: &RunRef, node_args: &[String]) -> String {
     let schedule = run.dir(store_root).join("schedule.yaml");
     let mut cmd = format!(
         "faultline run {}",
@@ -50,6 +72,10 @@ pub fn reproduce_command(store_root: &Path, run: &RunRef) -> String {
         " --store {}",
         shell_word(&store_root.display().to_string())
     ));
+    for arg in node_args {
+        cmd.push(' ');
+        cmd.push_str(&shell_word(&format!("--node-arg={arg}")));
+    }
     cmd
 }
 
@@ -95,8 +121,12 @@ const LIVE_JS: &str = r##"
     const max = Math.max(1, ...pts.map(p => p[idx]));
     const xs = n > 1 ? (w - 40) / (n - 1) : 0;
     const line = pts.map((p, i) => (30 + i * xs).toFixed(1) + ',' + (h - 20 - (h - 40) * p[idx] / max).toFixed(1)).join(' ');
+    const first = n ? pts[0][0] : 0, last = n ? pts[n - 1][0] : 0;
     svg.innerHTML = '<text x="4" y="14" font-size="11">' + unit + ' (max ' + max.toFixed(1) + ')</text>' +
       '<line x1="30" y1="' + (h-20) + '" x2="' + (w-10) + '" y2="' + (h-20) + '" stroke="#999"/>' +
+      '<text x="30" y="' + (h-6) + '" font-size="10" fill="#5b6475">' + first + ' s</text>' +
+      '<text x="' + (w-10) + '" y="' + (h-6) + '" font-size="10" fill="#5b6475" text-anchor="end">' + last + ' s since start</text>' +
+      '<text x="26" y="' + (h-17) + '" font-size="10" fill="#5b6475" text-anchor="end">0</text>' +
       '<polyline fill="none" stroke="#2d6fd6" stroke-width="1.5" points="' + line + '"/>';
     svg.setAttribute('data-points', n);
   }
@@ -118,6 +148,23 @@ const LIVE_JS: &str = r##"
     setTimeout(tick, 1000);
   }
   tick();
+})();
+"##;
+
+/// Grows the report's frame to the report's height once it has loaded (same origin), so
+/// that the page scrolls as one; the frame keeps its CSS height if the report cannot be read.
+const FRAME_JS: &str = r##"
+(function(){
+  const frame = document.getElementById('report');
+  function fit(){
+    try {
+      const doc = frame.contentDocument;
+      const h = Math.max(doc.documentElement.scrollHeight, doc.body ? doc.body.scrollHeight : 0);
+      if (h > 0) { frame.style.height = (h + 24) + 'px'; frame.setAttribute('data-loaded', 'true'); }
+    } catch (e) { frame.setAttribute('data-loaded', 'unreadable: ' + e); }
+  }
+  frame.addEventListener('load', fit);
+  if (frame.contentDocument && frame.contentDocument.readyState === 'complete') fit();
 })();
 "##;
 
@@ -149,6 +196,14 @@ pub fn run_page(
                 ("info", s.info.to_string()),
                 ("nemesis events", s.nemesis_events.to_string()),
                 ("p99 latency", format!("{:.1} ms", s.latency_ms_p99)),
+                (
+                    "first anomaly",
+                    match s.first_anomaly(dir) {
+                        FirstAnomaly::None => "none".to_string(),
+                        FirstAnomaly::AtNs(ns) => format!("at {}", duration(*ns as f64 / 1e9)),
+                        FirstAnomaly::Unlocated(why) => format!("not located: {why}"),
+                    },
+                ),
             ] {
                 body.push_str(&card(&format!("stat-{}", k.replace(' ', "-")), k, &v));
             }
@@ -197,9 +252,13 @@ pub fn run_page(
             body.push_str(&format!("<p>{}</p>", text(why)));
         }
     }
+    let (node_args, node_args_note) = match recorded_node_args(dir) {
+        Ok(args) => (args, String::new()),
+        Err(why) => (Vec::new(), format!("<p class=\"note\">{}</p>", text(&why))),
+    };
     body.push_str(&format!(
-        "<h2>Reproduce</h2><code class=\"repro\" id=\"reproduce\">{}</code>",
-        text(&reproduce_command(root, run))
+        "<h2>Reproduce</h2><code class=\"repro\" id=\"reproduce\">{}</code>{node_args_note}",
+        text(&reproduce_command(root, run, &node_args))
     ));
     body.push_str("<h2>Files</h2><ul id=\"files\">");
     let base = run.href();
@@ -233,7 +292,8 @@ pub fn run_page(
     }
     if dir.join("report.html").is_file() {
         body.push_str(&format!(
-            "<h2>Report</h2><iframe class=\"report\" id=\"report\" src=\"{}/files/report.html\"></iframe>",
+            "<h2>Report</h2><iframe class=\"report\" id=\"report\" src=\"{}/files/report.html\"></iframe>\
+             <script>{FRAME_JS}</script>",
             attr(&base)
         ));
     }
@@ -251,9 +311,35 @@ mod tests {
             run: "20250101T000000-seed9".into(),
         };
         assert_eq!(
-            reproduce_command(Path::new("/tmp/my store"), &run),
+            reproduce_command(Path::new("/tmp/my store"), &run, &[]),
             "faultline run '/tmp/my store/s/20250101T000000-seed9/schedule.yaml' --seed 9 --store '/tmp/my store'"
         );
+        let args = ["--bug".to_string(), "stale read".to_string()];
+        assert_eq!(
+            reproduce_command(Path::new("/s"), &run, &args),
+            "faultline run /s/s/20250101T000000-seed9/schedule.yaml --seed 9 --store /s --node-arg=--bug '--node-arg=stale read'"
+        );
         assert_eq!(shell_word("it's"), "'it'\\''s'");
+    }
+
+    #[test]
+    fn node_args_are_read_back_or_said_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            recorded_node_args(dir.path())
+                .unwrap_err()
+                .contains("no node-args.json")
+        );
+        std::fs::write(
+            dir.path().join("node-args.json"),
+            r#"["--heartbeat-ms","50"]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            recorded_node_args(dir.path()).unwrap(),
+            ["--heartbeat-ms", "50"]
+        );
+        std::fs::write(dir.path().join("node-args.json"), "[1]").unwrap();
+        assert!(recorded_node_args(dir.path()).is_err());
     }
 }

@@ -3,11 +3,13 @@
 //!
 //! Only the runs on the page have their `results.json` read, unless a verdict filter is
 //! given: then every run of the chosen schedules is classified, through the summary cache,
-//! so that a second filtered request reads nothing but directory names.
+//! so that a second filtered request reads nothing but directory names. A history is read
+//! (for the first-anomaly column) only for an invalid run on the page, once.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use super::anomaly::FirstAnomaly;
 use super::html::{attr, badge, duration, page, text};
 use super::index::{RunRef, RunState, SummaryCache, list_runs};
 use super::paths::encode_query_value;
@@ -60,6 +62,19 @@ const VERDICTS: [&str; 6] = [
     "interrupted",
     "unreadable",
 ];
+
+/// The first-anomaly column's header tooltip: what the number is, and what it is not.
+pub const FIRST_ANOMALY_TITLE: &str = "time since the run began of the earliest anomaly results.json records: \
+the op the linearizability checker could not linearize (of the one key it explains), or the bank's first bad read";
+
+/// The first-anomaly cell: a time, a dash for none, or a question mark saying why not.
+fn first_anomaly_cell(anomaly: &FirstAnomaly) -> String {
+    match anomaly {
+        FirstAnomaly::None => "—".to_string(),
+        FirstAnomaly::AtNs(ns) => duration(*ns as f64 / 1e9),
+        FirstAnomaly::Unlocated(why) => format!("<span title=\"{}\">?</span>", attr(why)),
+    }
+}
 
 /// Renders the runs page.
 pub fn runs_page(root: &Path, cache: &SummaryCache, query: &RunsQuery) -> String {
@@ -127,10 +142,14 @@ pub fn runs_page(root: &Path, cache: &SummaryCache, query: &RunsQuery) -> String
     body.push_str(
         "<table id=\"runs\"><tr><th>schedule</th><th>seed</th><th>started (UTC)</th>\
          <th>duration</th><th>verdict</th><th>checks</th><th>ops</th>\
-         <th>nemesis events</th><th>run</th></tr>",
+         <th>nemesis events</th>",
     );
+    body.push_str(&format!(
+        "<th title=\"{}\">first anomaly</th><th>run</th></tr>",
+        attr(FIRST_ANOMALY_TITLE)
+    ));
     for (run, state) in &rows {
-        let (dur, checks, ops, faults) = match state {
+        let (dur, checks, ops, faults, anomaly) = match state {
             RunState::Finished(s) => (
                 duration(s.duration_s),
                 s.checks
@@ -140,15 +159,22 @@ pub fn runs_page(root: &Path, cache: &SummaryCache, query: &RunsQuery) -> String
                     .join(" "),
                 s.ops.to_string(),
                 s.nemesis_events.to_string(),
+                first_anomaly_cell(s.first_anomaly(&run.dir(root))),
             ),
-            RunState::InProgress => ("…".into(), String::new(), "…".into(), "…".into()),
-            RunState::Unreadable(why) => ("".into(), text(why), "".into(), "".into()),
+            RunState::InProgress => (
+                "…".into(),
+                String::new(),
+                "…".into(),
+                "…".into(),
+                "…".into(),
+            ),
+            RunState::Unreadable(why) => ("".into(), text(why), "".into(), "".into(), "".into()),
         };
         body.push_str(&format!(
-            "<tr class=\"run\" data-verdict=\"{}\"><td>{}</td><td class=\"num\">{}</td><td>{}</td>\
+            "<tr class=\"run\" data-verdict=\"{}\"><td>{}</td><td class=\"num\">{}</td><td class=\"nowrap\">{}</td>\
              <td class=\"num\">{dur}</td><td class=\"verdict\">{}</td><td>{checks}</td>\
              <td class=\"num\">{ops}</td><td class=\"num\">{faults}</td>\
-             <td><a href=\"{}\">{}</a></td></tr>",
+             <td class=\"num anomaly\">{anomaly}</td><td class=\"nowrap\"><a href=\"{}\">{}</a></td></tr>",
             attr(state.label()),
             text(&run.name),
             run.seed().map(|s| s.to_string()).unwrap_or_default(),
