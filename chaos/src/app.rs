@@ -82,6 +82,11 @@ async fn controller_command(command: Command) -> anyhow::Result<ExitCode> {
         },
         Command::Bench(args) => match args.target {
             BenchTarget::Raft { seconds, json } => bench_raft(seconds, json).await,
+            BenchTarget::Etcd {
+                seconds,
+                binary,
+                json,
+            } => bench_etcd(seconds, &binary, json).await,
         },
         Command::Serve(args) => {
             crate::serve::serve(&args.store, args.listen, shutdown_on_signals()).await?;
@@ -280,6 +285,23 @@ async fn cluster_up(
     if let Some(temp) = temp {
         let kept = crate::cluster_up::keep_logs_only(temp)?;
         println!("logs kept in {}", kept.join("nodes").display());
+    }
+    Ok(exit::code(exit::VALID))
+}
+
+/// etcd, then the Raft store, with the same driver and options.
+async fn bench_etcd(seconds: u64, binary: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let programs = this_binary(Vec::new()).context("locating the faultline binary")?;
+    let mut options =
+        crate::bench::RaftBenchOptions::new(programs.program, programs.raft_args_prefix);
+    options.duration_ms = Duration::from_secs(seconds).as_millis() as u64;
+    let etcd = crate::bench::etcd_bench(&options, binary).await?;
+    let raft = crate::bench::raft_bench(options).await?;
+    if json {
+        let both = serde_json::json!({"etcd": etcd, "raft": raft});
+        println!("{}", serde_json::to_string_pretty(&both)?);
+    } else {
+        println!("{etcd}\n{raft}");
     }
     Ok(exit::code(exit::VALID))
 }

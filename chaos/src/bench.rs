@@ -11,6 +11,13 @@
 //!   reported.
 //!
 //! Latency is measured only over acknowledged writes; failed and unknown ones are counted.
+//!
+//! `faultline bench etcd` runs the same throughput driver (same keys, same client counts,
+//! same closed loop, through the client trait every workload uses) against a 3-member
+//! etcd cluster (real `etcd` processes, fsync on, the `Direct` network, etcd's own client
+//! [`workloads::client::EtcdClient`] through its JSON gateway, each client thread bound to
+//! one member), and then against the Raft store, so the two tables sit side by side.
+//! Failover is measured for the Raft store only.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -20,10 +27,14 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::json;
 use tokio::time::{Instant, sleep};
-use workloads::client::{Invocation, Outcome, RaftClient, RaftClientConfig};
+use workloads::client::{
+    Client, EtcdClient, EtcdClientConfig, Invocation, Outcome, RaftClient, RaftClientConfig,
+};
 use workloads::stats::percentile;
 
 use crate::cluster::{Cluster, ClusterConfig, ClusterError, NetworkKind};
+use crate::layout::SystemLayout;
+use crate::system::{NodePrograms, SystemSpec};
 
 /// How long to wait for a leader before giving up.
 const LEADER_WAIT_MS: u64 = 10_000;
@@ -99,6 +110,10 @@ pub enum BenchError {
     Cluster(#[from] ClusterError),
     #[error("creating the client: {0}")]
     Client(#[from] workloads::client::ClientError),
+    #[error("creating the etcd client: {0}")]
+    EtcdClient(#[from] workloads::client::EtcdClientError),
+    #[error("no `{0}` executable found (install etcd, e.g. Debian's etcd-server)")]
+    NoEtcd(String),
     #[error("creating a temporary directory: {0}")]
     TempDir(std::io::Error),
     #[error("no leader within {LEADER_WAIT_MS} ms ({context})")]
@@ -194,8 +209,8 @@ struct Tally {
     unknown: u64,
 }
 
-async fn measure_throughput(
-    client: Arc<RaftClient>,
+async fn measure_throughput<C: Client + 'static>(
+    client: Arc<C>,
     clients: usize,
     duration_ms: u64,
 ) -> ThroughputRow {
@@ -204,7 +219,7 @@ async fn measure_throughput(
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
             let client = client.clone();
-            tokio::spawn(async move { write_until(&client, c as u64, end).await })
+            tokio::spawn(async move { write_until(client.as_ref(), c as u64, end).await })
         })
         .collect();
     let mut total = Tally::default();
@@ -230,15 +245,15 @@ async fn measure_throughput(
 }
 
 /// Closed loop: one write at a time until `end`, as the client's logical thread `c` (its
-/// own leader guess, as each of a workload's threads has).
-async fn write_until(client: &RaftClient, c: u64, end: Instant) -> Tally {
+/// own leader guess, or its own etcd member, as each of a workload's threads has).
+async fn write_until<C: Client>(client: &C, c: u64, end: Instant) -> Tally {
     let mut tally = Tally::default();
     let mut i = 0u64;
     while Instant::now() < end {
         let key = format!("k{}", (c * 7919 + i) % KEYS);
         let sent = Instant::now();
         match client
-            .run_as(
+            .invoke(
                 c as usize,
                 &Invocation::write(key, json!(c * 1_000_000 + i)),
             )
@@ -301,6 +316,103 @@ async fn measure_failover(cluster: &mut Cluster) -> Result<f64, BenchError> {
     Ok(elapsed_ms)
 }
 
+/// What `faultline bench etcd` measures of etcd: the Raft benchmark's throughput rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct EtcdBenchReport {
+    pub members: usize,
+    /// The etcd executable run.
+    pub binary: PathBuf,
+    pub throughput: Vec<ThroughputRow>,
+}
+
+/// Measures etcd's throughput with the Raft benchmark's driver and `opts`'s client counts,
+/// length and client timeout (`opts.program` is not used: etcd brings its own binary).
+pub async fn etcd_bench(
+    opts: &RaftBenchOptions,
+    etcd_binary: &str,
+) -> Result<EtcdBenchReport, BenchError> {
+    let binary = crate::system::etcd::find_executable(etcd_binary)
+        .ok_or_else(|| BenchError::NoEtcd(etcd_binary.to_string()))?;
+    let temp = tempfile::Builder::new()
+        .prefix("faultline-bench-etcd-")
+        .tempdir()
+        .map_err(BenchError::TempDir)?;
+    let system = crate::system::etcd::EtcdSystem {
+        nodes: 3,
+        binary_name: etcd_binary.to_string(),
+        binary: binary.clone(),
+    };
+    let layout = SystemLayout {
+        system: SystemSpec::new(Arc::new(system), None),
+        programs: NodePrograms::default(),
+    };
+    let cluster =
+        Cluster::start_layout(layout, temp.path().to_path_buf(), NetworkKind::Direct).await?;
+    let measured = async {
+        wait_for_leader(&cluster, "after start").await?;
+        let members = cluster
+            .node_ids()
+            .into_iter()
+            .map(|id| (id.clone(), cluster.client_addr(&id)));
+        let client = Arc::new(EtcdClient::new(
+            members,
+            EtcdClientConfig {
+                timeout_ms: opts.client_timeout_ms,
+                max_idle_per_node: 128,
+                ..EtcdClientConfig::default()
+            },
+        )?);
+        let mut throughput = Vec::new();
+        for &clients in &opts.concurrency {
+            throughput.push(measure_throughput(client.clone(), clients, opts.duration_ms).await);
+        }
+        Ok::<_, BenchError>(throughput)
+    }
+    .await;
+    let stopped = cluster.shutdown().await;
+    let throughput = measured?;
+    stopped?;
+    Ok(EtcdBenchReport {
+        members: 3,
+        binary,
+        throughput,
+    })
+}
+
+/// The throughput table both reports print.
+fn throughput_table(f: &mut fmt::Formatter<'_>, rows: &[ThroughputRow]) -> fmt::Result {
+    writeln!(
+        f,
+        "{:>8} {:>12} {:>10} {:>10} {:>8} {:>8}",
+        "clients", "writes/s", "p50 ms", "p99 ms", "failed", "unknown"
+    )?;
+    for row in rows {
+        writeln!(
+            f,
+            "{:>8} {:>12.0} {:>10.2} {:>10.2} {:>8} {:>8}",
+            row.clients,
+            row.writes_per_s,
+            row.latency_ms_p50,
+            row.latency_ms_p99,
+            row.failed,
+            row.unknown
+        )?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for EtcdBenchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "etcd ({}), {} members, fsync on, direct network, JSON gateway",
+            self.binary.display(),
+            self.members
+        )?;
+        throughput_table(f, &self.throughput)
+    }
+}
+
 impl fmt::Display for RaftBenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -308,23 +420,7 @@ impl fmt::Display for RaftBenchReport {
             "Raft store, {} nodes, fsync on, direct network",
             self.nodes
         )?;
-        writeln!(
-            f,
-            "{:>8} {:>12} {:>10} {:>10} {:>8} {:>8}",
-            "clients", "writes/s", "p50 ms", "p99 ms", "failed", "unknown"
-        )?;
-        for row in &self.throughput {
-            writeln!(
-                f,
-                "{:>8} {:>12.0} {:>10.2} {:>10.2} {:>8} {:>8}",
-                row.clients,
-                row.writes_per_s,
-                row.latency_ms_p50,
-                row.latency_ms_p99,
-                row.failed,
-                row.unknown
-            )?;
-        }
+        throughput_table(f, &self.throughput)?;
         let runs: Vec<String> = self
             .failover_ms
             .iter()

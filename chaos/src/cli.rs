@@ -187,4 +187,16 @@ pub enum BenchTarget {
         #[arg(long)]
         json: bool,
     },
+    /// A 3-member etcd cluster and then the Raft store, same driver: writes/s, p50/p99.
+    Etcd {
+        /// Seconds per concurrency level.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// The etcd executable (a path, or a name looked up on PATH).
+        #[arg(long, default_value = "etcd")]
+        binary: String,
+        /// Print both reports as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
