@@ -211,7 +211,7 @@ fn a_live_run_and_its_finished_pages_in_chromium() {
     assert!(lists(valid, &run_name), "valid keeps the finished run");
     assert_eq!(
         text_of_id(valid, "count"),
-        Some("1 runs match, page 1 of 1")
+        Some("1 run matches, page 1 of 1")
     );
     assert!(
         valid.contains("first anomaly</th>") && valid.contains("<td class=\"num anomaly\">—</td>"),

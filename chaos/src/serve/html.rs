@@ -43,7 +43,7 @@ table{border-collapse:collapse;background:#fff;box-shadow:0 1px 2px #0002}
 th,td{padding:5px 10px;border-bottom:1px solid #e4e7ec;text-align:left;vertical-align:top}
 th{background:#eef1f5;font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
-td.nowrap{white-space:nowrap}
+td.nowrap,span.check{white-space:nowrap}
 a{color:#2357b5}
 .badge{display:inline-block;padding:1px 7px;border-radius:9px;font-size:12px;color:#fff;background:#7a8394;margin:1px}
 .badge.valid{background:#1f8a4c}.badge.invalid{background:#c62f2f}
