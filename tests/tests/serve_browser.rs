@@ -30,7 +30,7 @@ use nix::unistd::Pid;
 
 use serve_support::{
     Served, assert_not_blank, chromium_available, dump_dom, get, screenshot, screenshot_dir,
-    tag_of_id, text_of_id,
+    tag_of_id, text_content_of_id, text_of_id,
 };
 
 /// Long enough for two live loads and the filter checks while it runs, even with a slow
@@ -231,7 +231,7 @@ fn a_live_run_and_its_finished_pages_in_chromium() {
         frame.contains("data-loaded=\"true\""),
         "the report loaded into its frame: {frame}"
     );
-    let reproduce = text_of_id(finished, "reproduce").expect("the reproduce line");
+    let reproduce = text_content_of_id(finished, "reproduce").expect("the reproduce line");
     let schedule = run.join("schedule.yaml");
     let store_root = std::fs::canonicalize(&store).unwrap();
     assert_eq!(
