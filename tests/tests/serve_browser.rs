@@ -3,8 +3,8 @@
 //!
 //! - live: the run's page, loaded twice a few seconds apart, shows more `ok` completions
 //!   the second time, and its throughput chart was drawn by the page's JavaScript from
-//!   `live.json` (the svg has points); in between, the runs page's verdict filter, as the
-//!   browser loads the URL its form submits, keeps the run under `running`;
+//!   `live.json` (the svg has points); with the first load, the runs page's verdict
+//!   filter, as the browser loads the URL its form submits, keeps the run under `running`;
 //! - finished (the same process still serving): the filter now keeps it under `valid` and
 //!   drops it under `running`; the run page loaded its report into the frame (the frame's
 //!   script read the report's height, which it can only do once the report is there), the
@@ -30,7 +30,7 @@ use nix::unistd::Pid;
 
 use serve_support::{
     Served, assert_not_blank, chromium_available, dump_dom, get, screenshot, screenshot_dir,
-    tag_of_id, text_of_id,
+    tag_of_id, text_content_of_id, text_of_id,
 };
 
 /// Long enough for two live loads and the filter checks while it runs, even with a slow
@@ -118,16 +118,23 @@ fn a_live_run_and_its_finished_pages_in_chromium() {
     let run_name = run.file_name().unwrap().to_string_lossy().into_owned();
     let page = served.url(&format!("/run/serve-live/{run_name}"));
 
-    // Live: two loads, counters up; the chart drawn by the script. Between them, the
+    // Live: two loads, counters up; the chart drawn by the script. With the first, the
     // filter as its form submits it (a GET of these fields) keeps the run under `running`.
     println!("at {:.1} s: history", started.elapsed().as_secs_f64());
-    let first = dump_dom(&page);
+    let running_url = served.url("/?verdict=running&name=serve-live");
+    let (first, running) = std::thread::scope(|scope| {
+        let running = scope.spawn(|| dump_dom(&running_url));
+        let first = dump_dom(&page);
+        (first, running.join().expect("a chromium load"))
+    });
     let ok_first = ok_count(&first);
-    let running = dump_dom(&served.url("/?verdict=running&name=serve-live"));
     for field in ["<select name=\"verdict\">", "<select name=\"name\">"] {
         assert!(running.contains(field), "the filter form has {field}");
     }
-    println!("at {:.1} s: load1+filter", started.elapsed().as_secs_f64());
+    println!(
+        "at {:.1} s: first load and filter",
+        started.elapsed().as_secs_f64()
+    );
     let second = dump_dom(&page);
     let ok_second = ok_count(&second);
     assert!(
@@ -211,7 +218,7 @@ fn a_live_run_and_its_finished_pages_in_chromium() {
     assert!(lists(valid, &run_name), "valid keeps the finished run");
     assert_eq!(
         text_of_id(valid, "count"),
-        Some("1 runs match, page 1 of 1")
+        Some("1 run matches, page 1 of 1")
     );
     assert!(
         valid.contains("first anomaly</th>") && valid.contains("<td class=\"num anomaly\">—</td>"),
@@ -224,7 +231,7 @@ fn a_live_run_and_its_finished_pages_in_chromium() {
         frame.contains("data-loaded=\"true\""),
         "the report loaded into its frame: {frame}"
     );
-    let reproduce = text_of_id(finished, "reproduce").expect("the reproduce line");
+    let reproduce = text_content_of_id(finished, "reproduce").expect("the reproduce line");
     let schedule = run.join("schedule.yaml");
     let store_root = std::fs::canonicalize(&store).unwrap();
     assert_eq!(

@@ -10,7 +10,7 @@
 
 mod serve_support;
 
-use serve_support::{Served, chromium_available, dump_dom, get};
+use serve_support::{Served, chromium_available, dump_dom, get, text_content_of_id};
 use tests::run_faultline;
 
 /// Three nodes, four seconds, one pause: a valid run with every store file.
@@ -84,9 +84,10 @@ fn serve_lists_a_real_run_filters_it_and_refuses_paths_out_of_the_store() {
         page.contains("report.html"),
         "the run page links its report"
     );
+    let reproduce = text_content_of_id(&page, "reproduce").expect("a reproduce line");
     assert!(
-        page.contains("faultline run"),
-        "the run page has a reproduce line"
+        reproduce.starts_with("faultline run ") && reproduce.contains(" --seed 7 "),
+        "the run page's reproduce line: {reproduce}"
     );
     let (status, report) = get(&addr, &format!("{run_path}files/report.html"));
     assert_eq!(status, 200);

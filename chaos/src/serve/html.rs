@@ -43,7 +43,7 @@ table{border-collapse:collapse;background:#fff;box-shadow:0 1px 2px #0002}
 th,td{padding:5px 10px;border-bottom:1px solid #e4e7ec;text-align:left;vertical-align:top}
 th{background:#eef1f5;font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
-td.nowrap{white-space:nowrap}
+td.nowrap,span.check{white-space:nowrap}
 a{color:#2357b5}
 .badge{display:inline-block;padding:1px 7px;border-radius:9px;font-size:12px;color:#fff;background:#7a8394;margin:1px}
 .badge.valid{background:#1f8a4c}.badge.invalid{background:#c62f2f}
@@ -53,7 +53,8 @@ td.cell.valid{background:#1f8a4c}td.cell.invalid{background:#c62f2f}
 td.cell.unknown{background:#c98a0b}td.cell.running{background:#2d6fd6}td.cell.other{background:#7a8394}
 form.filters{margin-bottom:12px;display:flex;gap:10px;align-items:center}
 pre{background:#fff;padding:10px;overflow:auto;box-shadow:0 1px 2px #0002;max-height:480px}
-code.repro{display:block;background:#1d2330;color:#e8edf5;padding:8px 10px;border-radius:4px;overflow-x:auto;white-space:pre}
+code.repro{display:block;background:#1d2330;color:#e8edf5;padding:8px 10px;border-radius:4px;overflow-x:auto}
+code.repro span{white-space:nowrap}
 .cards{display:flex;gap:12px;flex-wrap:wrap;margin:10px 0}
 .card{background:#fff;padding:8px 14px;box-shadow:0 1px 2px #0002;min-width:90px}
 .card .k{font-size:12px;color:#5b6475}.card .v{font-size:20px;font-variant-numeric:tabular-nums}

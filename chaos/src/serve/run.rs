@@ -256,9 +256,15 @@ pub fn run_page(
         Ok(args) => (args, String::new()),
         Err(why) => (Vec::new(), format!("<p class=\"note\">{}</p>", text(&why))),
     };
+    // One span per word, so that a long line wraps between words only, never inside
+    // `--node-arg=--x`; copying the text gives the command back, spaces included.
+    let words: Vec<String> = reproduce_command(root, run, &node_args)
+        .split(' ')
+        .map(|w| format!("<span>{}</span>", text(w)))
+        .collect();
     body.push_str(&format!(
         "<h2>Reproduce</h2><code class=\"repro\" id=\"reproduce\">{}</code>{node_args_note}",
-        text(&reproduce_command(root, run, &node_args))
+        words.join(" ")
     ));
     body.push_str("<h2>Files</h2><ul id=\"files\">");
     let base = run.href();

@@ -131,11 +131,15 @@ pub fn runs_page(root: &Path, cache: &SummaryCache, query: &RunsQuery) -> String
     body.push_str("</select></label><button type=\"submit\">Filter</button></form>");
     let pages = total.div_ceil(RUNS_PER_PAGE).max(1);
     body.push_str(&format!(
-        "<p id=\"count\">{total} runs{}, page {} of {pages}</p>",
-        if query.verdict.is_empty() && query.name.is_empty() {
-            String::new()
-        } else {
-            " match".to_string()
+        "<p id=\"count\">{total} run{}{}, page {} of {pages}</p>",
+        if total == 1 { "" } else { "s" },
+        match (
+            query.verdict.is_empty() && query.name.is_empty(),
+            total == 1
+        ) {
+            (true, _) => "",
+            (false, true) => " matches",
+            (false, false) => " match",
         },
         query.page
     ));
@@ -154,7 +158,9 @@ pub fn runs_page(root: &Path, cache: &SummaryCache, query: &RunsQuery) -> String
                 duration(s.duration_s),
                 s.checks
                     .iter()
-                    .map(|(c, v)| format!("{}&nbsp;{}", text(c), badge(v)))
+                    .map(|(c, v)| {
+                        format!("<span class=\"check\">{}&nbsp;{}</span>", text(c), badge(v))
+                    })
                     .collect::<Vec<_>>()
                     .join(" "),
                 s.ops.to_string(),

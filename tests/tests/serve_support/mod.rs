@@ -305,6 +305,29 @@ pub fn text_of_id<'a>(dom: &'a str, id: &str) -> Option<&'a str> {
     Some(rest[start..end].trim())
 }
 
+/// The text of the element with `id` in a dumped DOM, tags inside it dropped (up to its
+/// closing `</tag>`; the element must not nest one of its own kind).
+pub fn text_content_of_id(dom: &str, id: &str) -> Option<String> {
+    let open = tag_of_id(dom, id)?;
+    let name: String = open[1..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let start = dom.find(open)? + open.len();
+    let end = dom[start..].find(&format!("</{name}>"))? + start;
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in dom[start..end].chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    Some(text.trim().to_string())
+}
+
 /// The opening tag of the element with `id` in a dumped DOM.
 pub fn tag_of_id<'a>(dom: &'a str, id: &str) -> Option<&'a str> {
     let marker = format!("id=\"{id}\"");
