@@ -199,7 +199,10 @@ impl FileCache {
             }
             let valid = (self.size - start).min(PAGE_BYTES) as usize;
             if bytes[valid..].iter().any(|&b| b != 0) {
-                return Err(format!("page {page} holds non-zero bytes past size {}", self.size));
+                return Err(format!(
+                    "page {page} holds non-zero bytes past size {}",
+                    self.size
+                ));
             }
         }
         Ok(())

@@ -1,2 +1,31 @@
-//! The `faultfs` binary (the mount daemon; filled in by the next commits).
-fn main() {}
+//! The `faultfs` binary: the mount daemon of [`faultfs::daemon`].
+//!
+//! `faultfs --backing DIR --mount DIR --control SOCKET [--max-dirty-mb N]`; exit 0 after
+//! a clean unmount, 70 when mounting or serving failed.
+
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "faultfs",
+    about = "A FUSE filesystem that can lose what was not fsynced"
+)]
+struct Cli {
+    #[command(flatten)]
+    args: faultfs::daemon::Args,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(error) = faultfs::daemon::run(&cli.args) {
+        eprintln!("faultfs: {error}");
+        std::process::exit(70);
+    }
+}

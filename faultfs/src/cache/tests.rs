@@ -42,7 +42,10 @@ fn unflushed_writes_are_visible_then_lost_on_drop() {
     let mut cache = FileCache::new(7);
     cache.write(&mut backing, 7, b" and more").expect("write");
     assert_eq!(read_all(&cache, &mut backing), b"durable and more");
-    assert_eq!(backing.0, b"durable", "the backing file is untouched before a flush");
+    assert_eq!(
+        backing.0, b"durable",
+        "the backing file is untouched before a flush"
+    );
     drop(cache);
     let cache = FileCache::new(backing.0.len() as u64);
     assert_eq!(read_all(&cache, &mut backing), b"durable");
@@ -84,7 +87,11 @@ fn a_write_past_the_end_leaves_a_zero_hole() {
     assert_eq!(content.len(), 10_001);
     assert_eq!(&content[..2], b"ab");
     assert!(content[2..10_000].iter().all(|&b| b == 0));
-    assert_eq!(cache.dirty_bytes(), PAGE_BYTES, "only the written page is held");
+    assert_eq!(
+        cache.dirty_bytes(),
+        PAGE_BYTES,
+        "only the written page is held"
+    );
 }
 
 #[derive(Debug, Clone)]
