@@ -24,6 +24,8 @@ use std::io;
 
 /// Bytes per cached page.
 pub const PAGE_BYTES: u64 = 4096;
+/// The largest single write a flush sends to the backing file.
+const MAX_FLUSH_WRITE_BYTES: usize = 1024 * 1024;
 
 /// The backing file a cache reads base content from and flushes to.
 pub trait Backing {
@@ -172,12 +174,26 @@ impl FileCache {
             backing.set_len(self.zeros_from)?;
         }
         let mut stats = FlushStats::default();
+        // Consecutive pages go out as one write of at most MAX_FLUSH_WRITE_BYTES.
+        let mut run: Vec<u8> = Vec::new();
+        let mut run_start = 0u64;
         for (&page, bytes) in &self.pages {
             let start = page * PAGE_BYTES;
             let len = (self.size - start).min(PAGE_BYTES) as usize;
-            backing.write_all_at(&bytes[..len], start)?;
+            let contiguous = run_start + run.len() as u64 == start;
+            if !run.is_empty() && (!contiguous || run.len() + len > MAX_FLUSH_WRITE_BYTES) {
+                backing.write_all_at(&run, run_start)?;
+                run.clear();
+            }
+            if run.is_empty() {
+                run_start = start;
+            }
+            run.extend_from_slice(&bytes[..len]);
             stats.pages += 1;
             stats.bytes += len as u64;
+        }
+        if !run.is_empty() {
+            backing.write_all_at(&run, run_start)?;
         }
         backing.set_len(self.size)?;
         *self = FileCache::new(self.size);
