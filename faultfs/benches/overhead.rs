@@ -34,7 +34,8 @@ impl Daemon {
             eprintln!("skipped: faultfs benches need /dev/fuse and root");
             return None;
         }
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("faultfs-bench-{}", std::process::id()));
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("faultfs-bench-{}", std::process::id()));
         let backing = root.join("backing");
         let mount = root.join("mount");
         std::fs::create_dir_all(&backing).expect("backing dir");
@@ -92,7 +93,11 @@ fn bench_fsync(c: &mut Criterion, daemon: &Daemon) {
 }
 
 fn bench_sequential(c: &mut Criterion, daemon: &Daemon, fsync: bool) {
-    let label = if fsync { "seq_write_8m_fdatasync" } else { "seq_write_8m_no_sync" };
+    let label = if fsync {
+        "seq_write_8m_fdatasync"
+    } else {
+        "seq_write_8m_no_sync"
+    };
     let mut group = c.benchmark_group(label);
     group.throughput(Throughput::Bytes(SEQ_BYTES as u64));
     for (name, dir) in [("plain", &daemon.backing), ("faultfs", &daemon.mount)] {
@@ -122,7 +127,9 @@ fn bench_sequential(c: &mut Criterion, daemon: &Daemon, fsync: bool) {
 }
 
 fn overhead(c: &mut Criterion) {
-    let Some(daemon) = Daemon::start() else { return };
+    let Some(daemon) = Daemon::start() else {
+        return;
+    };
     bench_fsync(c, &daemon);
     bench_sequential(c, &daemon, true);
     bench_sequential(c, &daemon, false);

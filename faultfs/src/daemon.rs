@@ -32,7 +32,7 @@ pub struct Args {
     pub control: PathBuf,
     /// Dirty page budget of the whole filesystem; past it every cache is written back
     /// without fsync (and then survives a loss). See the crate docs.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 256)]
     pub max_dirty_mb: u64,
 }
 

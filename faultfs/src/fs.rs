@@ -344,12 +344,14 @@ impl State {
         self.file(ino)?;
         let inode = self.inodes.get(&ino).expect("file() checked the inode");
         let file = inode.file.as_ref().expect("file() opened it");
-        if !self.caches.contains_key(&ino) {
-            let size = file.metadata()?.len();
-            self.caches.insert(ino, FileCache::new(size));
-            self.stats.dirty_files += 1;
-        }
-        Ok((self.caches.get_mut(&ino).expect("inserted above"), file))
+        let cache = match self.caches.entry(ino) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                self.stats.dirty_files += 1;
+                entry.insert(FileCache::new(file.metadata()?.len()))
+            }
+        };
+        Ok((cache, file))
     }
 
     fn read(&mut self, ino: u64, offset: u64, len: usize) -> io::Result<Vec<u8>> {

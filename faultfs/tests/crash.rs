@@ -60,7 +60,9 @@ fn parse(bytes: &[u8]) -> Result<u32, String> {
             .get(position..position + expected.len())
             .ok_or_else(|| format!("torn record {seq} at byte {position}"))?;
         if got_seq != seq || got != expected.as_slice() {
-            return Err(format!("record {seq} at byte {position} is corrupt (seq field {got_seq})"));
+            return Err(format!(
+                "record {seq} at byte {position} is corrupt (seq field {got_seq})"
+            ));
         }
         position += expected.len();
         seq += 1;
@@ -74,7 +76,10 @@ fn child_writer_entry_point() {
     let Ok(path) = std::env::var(CHILD_ENV) else {
         return; // run as an ordinary test: nothing to do
     };
-    let seed: u64 = std::env::var("FAULTFS_CRASH_SEED").expect("seed").parse().expect("seed");
+    let seed: u64 = std::env::var("FAULTFS_CRASH_SEED")
+        .expect("seed")
+        .parse()
+        .expect("seed");
     let mut rng = Rng(seed | 1);
     let mut file = std::fs::OpenOptions::new()
         .create(true)
@@ -106,7 +111,13 @@ fn child_writer_entry_point() {
 fn run_round(fs: &Mounted, name: &str, seed: u64, kill_after: Duration) -> (u32, u32, u32) {
     let path = fs.path(name);
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "child_writer_entry_point", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "child_writer_entry_point",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env(CHILD_ENV, &path)
         .env("FAULTFS_CRASH_SEED", seed.to_string())
         .stdout(Stdio::piped())
@@ -150,7 +161,10 @@ fn every_fsynced_record_survives_a_kill_and_a_loss() {
         return;
     }
     let Some(fs) = Mounted::start() else { return };
-    let seed = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos() as u64;
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos() as u64;
     println!("seed {seed}");
     let mut rng = Rng(seed | 1);
     let mut kept = Vec::new();
@@ -158,12 +172,21 @@ fn every_fsynced_record_survives_a_kill_and_a_loss() {
         let name = format!("log-{round}");
         let kill_after = Duration::from_millis(50 + rng.below(400));
         let (synced, syncing, count) = run_round(&fs, &name, rng.next(), kill_after);
-        println!("round {round}: killed after {kill_after:?}: synced {synced}, syncing {syncing}, kept {count}");
-        kept.push((name, std::fs::read(fs.path(&format!("log-{round}"))).expect("read")));
+        println!(
+            "round {round}: killed after {kill_after:?}: synced {synced}, syncing {syncing}, kept {count}"
+        );
+        kept.push((
+            name,
+            std::fs::read(fs.path(&format!("log-{round}"))).expect("read"),
+        ));
     }
     // Later losses never touch what earlier rounds fsynced.
     for (name, bytes) in &kept {
-        assert_eq!(&std::fs::read(Path::new(&fs.mount).join(name)).expect("read"), bytes, "{name}");
+        assert_eq!(
+            &std::fs::read(Path::new(&fs.mount).join(name)).expect("read"),
+            bytes,
+            "{name}"
+        );
     }
     let lost = fs.status().stats.lost_bytes;
     println!("lost bytes over all rounds: {lost}");

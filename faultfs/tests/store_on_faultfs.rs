@@ -48,9 +48,21 @@ fn skip_fsync_survives_a_reopen_but_not_a_loss() {
     let Some(fs) = Mounted::start() else { return };
     let dir = write_ten_entries(&fs, true);
     let (_, recovered) = Storage::open(&dir).expect("reopen as after a kill -9");
-    assert_eq!(recovered.entries, entries(1..=10, 3), "the writes reached the file");
+    assert_eq!(
+        recovered.entries,
+        entries(1..=10, 3),
+        "the writes reached the file"
+    );
     fs.lose_unfsynced();
     let (_, recovered) = Storage::open(&dir).expect("reopen after the loss");
-    assert!(recovered.entries.is_empty(), "acknowledged entries lost: {:?}", recovered.entries);
-    assert_eq!(recovered.hard_state, HardState::default(), "the vote is lost too");
+    assert!(
+        recovered.entries.is_empty(),
+        "acknowledged entries lost: {:?}",
+        recovered.entries
+    );
+    assert_eq!(
+        recovered.hard_state,
+        HardState::default(),
+        "the vote is lost too"
+    );
 }

@@ -91,7 +91,8 @@ impl Mounted {
             child: Some(child),
         };
         if let Err(error) = control::wait_ready(&mounted.control, Duration::from_secs(20)) {
-            let log = std::fs::read_to_string(mounted.dir.path().join("faultfs.log")).unwrap_or_default();
+            let log =
+                std::fs::read_to_string(mounted.dir.path().join("faultfs.log")).unwrap_or_default();
             mounted.stop();
             panic!("faultfs did not come up: {error}\n{log}");
         }
@@ -110,8 +111,12 @@ impl Mounted {
 
     /// Forgets every unfsynced write; returns the daemon's answer.
     pub fn lose_unfsynced(&self) -> Response {
-        control::request(&self.control, Request::LoseUnfsynced, Duration::from_secs(20))
-            .expect("lose-unfsynced")
+        control::request(
+            &self.control,
+            Request::LoseUnfsynced,
+            Duration::from_secs(20),
+        )
+        .expect("lose-unfsynced")
     }
 
     /// The daemon's counters.
