@@ -40,19 +40,20 @@ impl Daemon {
         let mount = root.join("mount");
         std::fs::create_dir_all(&backing).expect("backing dir");
         std::fs::create_dir_all(&mount).expect("mount dir");
-        let control = root.join("control.sock");
+        let args = faultfs::daemon::Args {
+            backing: backing.clone(),
+            mount: mount.clone(),
+            control: root.join("control.sock"),
+            max_dirty_mb: 256,
+        };
         let child = Command::new(env!("CARGO_BIN_EXE_faultfs"))
-            .arg("--backing")
-            .arg(&backing)
-            .arg("--mount")
-            .arg(&mount)
-            .arg("--control")
-            .arg(&control)
+            .args(args.to_command_args())
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .spawn()
             .expect("spawn faultfs");
-        faultfs::control::wait_ready(&control, Duration::from_secs(20)).expect("faultfs ready");
+        faultfs::control::wait_ready(&args.control, Duration::from_secs(20))
+            .expect("faultfs ready");
         Some(Daemon {
             child,
             root,

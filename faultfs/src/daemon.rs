@@ -36,6 +36,23 @@ pub struct Args {
     pub max_dirty_mb: u64,
 }
 
+impl Args {
+    /// The daemon's command-line arguments for these settings (for whoever spawns it:
+    /// the tests, the bench, the controller through its process spawner).
+    pub fn to_command_args(&self) -> Vec<std::ffi::OsString> {
+        vec![
+            "--backing".into(),
+            self.backing.clone().into(),
+            "--mount".into(),
+            self.mount.clone().into(),
+            "--control".into(),
+            self.control.clone().into(),
+            "--max-dirty-mb".into(),
+            self.max_dirty_mb.to_string().into(),
+        ]
+    }
+}
+
 /// Failures of the daemon.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {

@@ -817,16 +817,29 @@ fn errno(error: io::Error) -> Errno {
     Errno::from(error)
 }
 
+/// Answers a request that names a new or looked-up inode.
+fn reply_entry(reply: ReplyEntry, result: io::Result<FileAttr>) {
+    match result {
+        Ok(attr) => reply.entry(&TTL, &attr, Generation(0)),
+        Err(e) => reply.error(errno(e)),
+    }
+}
+
+/// Answers a request with no payload.
+fn reply_empty(reply: ReplyEmpty, result: io::Result<()>) {
+    match result {
+        Ok(()) => reply.ok(),
+        Err(e) => reply.error(errno(e)),
+    }
+}
+
 impl Filesystem for FaultFs {
     fn destroy(&mut self) {
         tracing::info!("unmounted");
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        match self.lock().lookup(parent.0, name) {
-            Ok(attr) => reply.entry(&TTL, &attr, Generation(0)),
-            Err(e) => reply.error(errno(e)),
-        }
+        reply_entry(reply, self.lock().lookup(parent.0, name));
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
@@ -884,13 +897,11 @@ impl Filesystem for FaultFs {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        match self
-            .lock()
-            .mknod(parent.0, name, mode, rdev, req.uid(), req.gid())
-        {
-            Ok(attr) => reply.entry(&TTL, &attr, Generation(0)),
-            Err(e) => reply.error(errno(e)),
-        }
+        reply_entry(
+            reply,
+            self.lock()
+                .mknod(parent.0, name, mode, rdev, req.uid(), req.gid()),
+        );
     }
 
     fn mkdir(
@@ -902,27 +913,22 @@ impl Filesystem for FaultFs {
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        match self
-            .lock()
-            .mkdir(parent.0, name, mode, req.uid(), req.gid())
-        {
-            Ok(attr) => reply.entry(&TTL, &attr, Generation(0)),
-            Err(e) => reply.error(errno(e)),
-        }
+        reply_entry(
+            reply,
+            self.lock()
+                .mkdir(parent.0, name, mode, req.uid(), req.gid()),
+        );
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self.lock().unlink(parent.0, name, 0) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        }
+        reply_empty(reply, self.lock().unlink(parent.0, name, 0));
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self.lock().unlink(parent.0, name, libc::AT_REMOVEDIR) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        }
+        reply_empty(
+            reply,
+            self.lock().unlink(parent.0, name, libc::AT_REMOVEDIR),
+        );
     }
 
     fn symlink(
@@ -933,13 +939,11 @@ impl Filesystem for FaultFs {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        match self
-            .lock()
-            .symlink(parent.0, link_name, target, req.uid(), req.gid())
-        {
-            Ok(attr) => reply.entry(&TTL, &attr, Generation(0)),
-            Err(e) => reply.error(errno(e)),
-        }
+        reply_entry(
+            reply,
+            self.lock()
+                .symlink(parent.0, link_name, target, req.uid(), req.gid()),
+        );
     }
 
     fn rename(
@@ -952,13 +956,11 @@ impl Filesystem for FaultFs {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        match self
-            .lock()
-            .rename(parent.0, name, newparent.0, newname, flags.bits())
-        {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        }
+        reply_empty(
+            reply,
+            self.lock()
+                .rename(parent.0, name, newparent.0, newname, flags.bits()),
+        );
     }
 
     fn link(
@@ -969,10 +971,7 @@ impl Filesystem for FaultFs {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        match self.lock().link(ino.0, newparent.0, newname) {
-            Ok(attr) => reply.entry(&TTL, &attr, Generation(0)),
-            Err(e) => reply.error(errno(e)),
-        }
+        reply_entry(reply, self.lock().link(ino.0, newparent.0, newname));
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -1058,10 +1057,7 @@ impl Filesystem for FaultFs {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        match self.lock().fsync(ino.0, datasync) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        }
+        reply_empty(reply, self.lock().fsync(ino.0, datasync));
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
@@ -1112,10 +1108,7 @@ impl Filesystem for FaultFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        match self.lock().fsyncdir(ino.0) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        }
+        reply_empty(reply, self.lock().fsyncdir(ino.0));
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {

@@ -302,7 +302,7 @@ fn hard_links_share_one_cache() {
 
 #[test]
 fn past_the_dirty_budget_data_is_written_back_and_survives() {
-    let Some(fs) = Mounted::start_with(&["--max-dirty-mb", "1"]) else {
+    let Some(fs) = Mounted::start_with_budget(1) else {
         return;
     };
     let mut file = File::create(fs.path("big")).expect("create");

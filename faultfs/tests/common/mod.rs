@@ -51,11 +51,15 @@ pub struct Mounted {
 impl Mounted {
     /// Mounts, or returns `None` after `tool_missing` when FUSE is unavailable.
     pub fn start() -> Option<Mounted> {
-        Mounted::start_with(&[])
+        Mounted::start_with(256)
     }
 
-    /// As [`Mounted::start`] with extra daemon arguments.
-    pub fn start_with(extra: &[&str]) -> Option<Mounted> {
+    /// As [`Mounted::start`] with another dirty page budget.
+    pub fn start_with_budget(max_dirty_mb: u64) -> Option<Mounted> {
+        Mounted::start_with(max_dirty_mb)
+    }
+
+    fn start_with(max_dirty_mb: u64) -> Option<Mounted> {
         if let Some(reason) = fuse_unavailable() {
             tool_missing(&reason);
             return None;
@@ -64,25 +68,28 @@ impl Mounted {
             .prefix("faultfs-test-")
             .tempdir()
             .expect("temp dir");
-        let backing = dir.path().join("backing");
-        let mount = dir.path().join("mount");
-        let control = dir.path().join("control.sock");
-        std::fs::create_dir(&backing).expect("backing dir");
-        std::fs::create_dir(&mount).expect("mount dir");
+        let args = faultfs::daemon::Args {
+            backing: dir.path().join("backing"),
+            mount: dir.path().join("mount"),
+            control: dir.path().join("control.sock"),
+            max_dirty_mb,
+        };
+        std::fs::create_dir(&args.backing).expect("backing dir");
+        std::fs::create_dir(&args.mount).expect("mount dir");
         let log = File::create(dir.path().join("faultfs.log")).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_faultfs"))
-            .arg("--backing")
-            .arg(&backing)
-            .arg("--mount")
-            .arg(&mount)
-            .arg("--control")
-            .arg(&control)
-            .args(extra)
+            .args(args.to_command_args())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))
             .stderr(log)
             .spawn()
             .expect("spawn faultfs");
+        let faultfs::daemon::Args {
+            backing,
+            mount,
+            control,
+            ..
+        } = args;
         let mut mounted = Mounted {
             dir,
             backing,
