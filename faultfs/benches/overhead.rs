@@ -70,7 +70,7 @@ impl Drop for Daemon {
             nix::sys::signal::Signal::SIGTERM,
         );
         let _ = self.child.wait();
-        faultfs::cleanup_stale_mounts(&self.root).expect("cleanup");
+        faultfs::cleanup_stale_mounts(&self.root, false).expect("cleanup");
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }

@@ -6,12 +6,15 @@
 //! `/proc/self/mountinfo`. The daemon unmounts on SIGTERM, SIGINT and SIGHUP (SIGTERM is
 //! its parent-death signal); a daemon killed with SIGKILL leaves its mount behind, dead
 //! ("Transport endpoint is not connected"). [`cleanup_stale_mounts`] detaches those
-//! lazily. (fuser's `auto_unmount`, a `fusermount3` helper that unmounts when the
+//! lazily, and keeps the mounts whose daemon still answers (another controller's run)
+//! unless forced. (fuser's `auto_unmount`, a `fusermount3` helper that unmounts when the
 //! daemon dies, did not unmount on this machine's kernel and fuse3, so it is not used.)
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::mpsc;
+use std::time::Duration;
 
 /// The mount source (`fsname`) of every faultfs mount.
 pub const SOURCE: &str = "faultfs";
@@ -85,16 +88,50 @@ pub fn faultfs_mounts_under(text: &str, prefix: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// Lazily unmounts every faultfs mount at or under `prefix` (`umount2(MNT_DETACH)`, or
-/// `fusermount3 -u -z` when not permitted). Returns the mount points it detached.
-pub fn cleanup_stale_mounts(prefix: &Path) -> io::Result<Vec<PathBuf>> {
+/// What [`cleanup_stale_mounts`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MountCleanup {
+    /// Mount points detached.
+    pub detached: Vec<PathBuf>,
+    /// Mount points left alone because their daemon still answers.
+    pub kept_live: Vec<PathBuf>,
+}
+
+/// How long a mount point may take to answer `stat` before it counts as live (a daemon
+/// that is alive but stopped never answers; only a dead one fails at once).
+const LIVENESS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Whether the daemon behind `mount_point` is gone: `stat` fails with ENOTCONN.
+fn is_dead(mount_point: &Path) -> bool {
+    let (tx, rx) = mpsc::channel();
+    let path = mount_point.to_path_buf();
+    // A stat of a stopped daemon's mount blocks: the thread is left behind then.
+    let spawned = std::thread::Builder::new()
+        .name("faultfs-liveness".into())
+        .spawn(move || {
+            let dead = std::fs::metadata(&path)
+                .err()
+                .and_then(|e| e.raw_os_error())
+                == Some(libc::ENOTCONN);
+            let _ = tx.send(dead);
+        });
+    spawned.is_ok() && rx.recv_timeout(LIVENESS_TIMEOUT).unwrap_or(false)
+}
+
+/// Lazily unmounts every faultfs mount at or under `prefix` whose daemon is dead (all of
+/// them with `force`): `umount2(MNT_DETACH)`, or `fusermount3 -u -z` when not permitted.
+pub fn cleanup_stale_mounts(prefix: &Path, force: bool) -> io::Result<MountCleanup> {
     let text = std::fs::read_to_string("/proc/self/mountinfo")?;
-    let mut detached = Vec::new();
+    let mut report = MountCleanup::default();
     for mount_point in faultfs_mounts_under(&text, prefix) {
-        detach(&mount_point)?;
-        detached.push(mount_point);
+        if force || is_dead(&mount_point) {
+            detach(&mount_point)?;
+            report.detached.push(mount_point);
+        } else {
+            report.kept_live.push(mount_point);
+        }
     }
-    Ok(detached)
+    Ok(report)
 }
 
 fn detach(mount_point: &Path) -> io::Result<()> {

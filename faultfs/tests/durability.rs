@@ -353,7 +353,19 @@ fn sigterm_unmounts_and_a_sigkilled_daemon_leaves_a_mount_cleanup_removes() {
         common::is_mounted(&fs.mount),
         "a SIGKILLed daemon cannot unmount"
     );
-    let detached = faultfs::cleanup_stale_mounts(fs.dir.path()).expect("cleanup");
-    assert_eq!(detached, vec![fs.mount.clone()]);
+    let report = faultfs::cleanup_stale_mounts(fs.dir.path(), false).expect("cleanup");
+    assert_eq!(report.detached, vec![fs.mount.clone()]);
     assert!(!common::is_mounted(&fs.mount));
+
+    let Some(live) = Mounted::start() else {
+        return;
+    };
+    let report = faultfs::cleanup_stale_mounts(live.dir.path(), false).expect("cleanup");
+    assert_eq!(
+        report.kept_live,
+        vec![live.mount.clone()],
+        "a live daemon's mount is kept"
+    );
+    assert!(report.detached.is_empty());
+    assert!(common::is_mounted(&live.mount));
 }

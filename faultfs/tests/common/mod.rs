@@ -161,7 +161,7 @@ impl Mounted {
             );
             self.wait_exit();
         }
-        faultfs::cleanup_stale_mounts(self.dir.path()).expect("cleanup of stale mounts");
+        faultfs::cleanup_stale_mounts(self.dir.path(), false).expect("cleanup of stale mounts");
     }
 }
 
