@@ -1,7 +1,8 @@
 //! The FUSE adapter: a passthrough over a backing directory, file data through
 //! [`FileCache`] (see `cache.rs`), everything else straight to the backing directory.
 //!
-//! Inodes: each inode the kernel knows holds an `O_PATH` descriptor of its backing file
+//! Inodes: an inode's number is its backing file's (`st_ino`), so `stat` and `readdir`
+//! agree; each inode the kernel knows holds an `O_PATH` descriptor of its backing file
 //! (as libfuse's `passthrough_ll` does), so renames never need path bookkeeping and
 //! namespace operations are `*at` calls relative to the parent's descriptor. Inodes are
 //! keyed by the backing `(st_dev, st_ino)`, so hard links share one inode and one cache.
@@ -48,6 +49,8 @@ use crate::cache::{Backing, FileCache};
 /// filesystem, and a loss invalidates the kernel's caches of the files it touched.
 const TTL: Duration = Duration::from_secs(1);
 const ROOT_INO: u64 = 1;
+/// Inode numbers handed out when the backing one cannot be used (far above real ones).
+const FALLBACK_INO_START: u64 = 1 << 62;
 
 /// The backing file's identity.
 type Key = (u64, u64);
@@ -234,7 +237,7 @@ impl State {
             root: root.to_path_buf(),
             inodes: HashMap::from([(ROOT_INO, root_inode)]),
             by_key: HashMap::from([(key, ROOT_INO)]),
-            next_ino: ROOT_INO + 1,
+            next_ino: FALLBACK_INO_START,
             caches: HashMap::new(),
             handles: HashMap::new(),
             dirs: HashMap::new(),
@@ -282,8 +285,15 @@ impl State {
         let fd = openat(parent_fd, name, libc::O_PATH | libc::O_NOFOLLOW, 0)?;
         let st = fstat(fd.as_raw_fd())?;
         let key = (st.st_dev, st.st_ino);
-        let ino = self.next_ino;
-        self.next_ino += 1;
+        // The backing inode number, so that `stat` and `readdir` agree on `st_ino`; a
+        // number taken (the root's 1, or another device's file) gets one from the top half.
+        let ino = if st.st_ino != ROOT_INO && !self.inodes.contains_key(&st.st_ino) {
+            st.st_ino
+        } else {
+            let ino = self.next_ino;
+            self.next_ino += 1;
+            ino
+        };
         self.inodes.insert(
             ino,
             Inode {

@@ -267,6 +267,15 @@ fn namespace_operations_are_durable_at_once_and_data_follows_its_inode() {
         .collect();
     names.sort();
     assert_eq!(names, ["careless", "dir", "new", "new-name", "target"]);
+    for entry in fs::read_dir(&fs.mount).expect("readdir") {
+        let entry = entry.expect("entry");
+        let st_ino = std::os::unix::fs::MetadataExt::ino(&entry.metadata().expect("stat"));
+        assert_eq!(
+            std::os::unix::fs::DirEntryExt::ino(&entry),
+            st_ino,
+            "readdir and stat agree"
+        );
+    }
 }
 
 #[test]
