@@ -1,7 +1,7 @@
 //! The `faultfs` binary: the mount daemon of [`faultfs::daemon`].
 //!
 //! `faultfs --backing DIR --mount DIR --control SOCKET [--max-dirty-mb N]`; exit 0 after
-//! a clean unmount, 70 when mounting or serving failed.
+//! a clean unmount, 64 on bad usage, 70 when mounting or serving failed.
 
 use clap::Parser;
 
@@ -16,7 +16,11 @@ struct Cli {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|error| {
+        let usage = error.use_stderr();
+        let _ = error.print();
+        std::process::exit(if usage { 64 } else { 0 });
+    });
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
