@@ -126,7 +126,14 @@ pub fn run(args: &Args) -> Result<(), DaemonError> {
         .map_err(|e| io_err("waiting for a signal")(e.into()))?;
     tracing::info!(?signal, "unmounting");
     let _ = std::fs::remove_file(&args.control);
-    session
-        .umount_and_join()
-        .map_err(io_err(format!("unmounting {}", mount.display())))
+    match session.umount_and_join() {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            // Busy (a process still has a file or its cwd inside): detach lazily, so the
+            // mount leaves the namespace now; our exit ends the connection for the rest.
+            tracing::warn!(%error, "unmount failed: detaching lazily");
+            nix::mount::umount2(&mount, nix::mount::MntFlags::MNT_DETACH)
+                .map_err(|e| io_err(format!("unmounting {} ({error})", mount.display()))(e.into()))
+        }
+    }
 }

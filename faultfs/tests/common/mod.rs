@@ -161,7 +161,9 @@ impl Mounted {
             );
             self.wait_exit();
         }
-        faultfs::cleanup_stale_mounts(self.dir.path(), false).expect("cleanup of stale mounts");
+        // The daemon is gone: whatever is mounted under our dir is stale, whether or not
+        // it already fails with ENOTCONN (forced, so a slow stat under load cannot keep it).
+        faultfs::cleanup_stale_mounts(self.dir.path(), true).expect("cleanup of stale mounts");
     }
 }
 
