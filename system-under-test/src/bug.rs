@@ -34,6 +34,13 @@ pub enum Bug {
     /// The state machine ignores client request ids: a retried write (or append) applies
     /// twice.
     NoDedup,
+    /// The WAL's appends are written to the file but never fdatasynced, while the node
+    /// goes on as if they were durable (votes, acknowledgements, commits). A kill -9 loses
+    /// nothing (the kernel's page cache keeps the writes); a machine crash, modelled by
+    /// faultfs's `lose_unfsynced`, loses every append since the file was last synced.
+    /// Snapshots and log rewrites still fsync (their loss would only stop the node from
+    /// starting, not lose acknowledged writes quietly).
+    SkipFsync,
 }
 
 impl fmt::Display for Bug {
@@ -45,6 +52,7 @@ impl fmt::Display for Bug {
             Bug::CommitOldTerm => "commit-old-term",
             Bug::AckBeforeWrite => "ack-before-write",
             Bug::NoDedup => "no-dedup",
+            Bug::SkipFsync => "skip-fsync",
         };
         f.write_str(name)
     }

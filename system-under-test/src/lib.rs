@@ -167,6 +167,8 @@
 //!   storage thread keeps its last batch in memory until the next one arrives, so a
 //!   kill -9 loses it.
 //! - `no-dedup`: the state machine ignores `(client, seq)`, so retries apply twice.
+//! - `skip-fsync`: WAL appends are written but not fdatasynced: invisible to kill -9,
+//!   lost when faultfs forgets what was not fsynced (a machine crash).
 //!
 //! # The two-phase-commit bank
 //!

@@ -140,6 +140,8 @@ pub struct Storage {
     hard_state: HardState,
     /// Records encoded but not yet written.
     pending: Vec<u8>,
+    /// The planted bug `skip-fsync`: `sync` writes but does not fdatasync.
+    skip_fsync: bool,
 }
 
 impl Storage {
@@ -173,6 +175,7 @@ impl Storage {
             wal,
             hard_state: recovered.hard_state.clone(),
             pending: Vec::new(),
+            skip_fsync: false,
         };
         storage.reconcile_with_snapshot(&mut recovered, snapshot_meta)?;
         Ok((storage, recovered))
@@ -224,7 +227,8 @@ impl Storage {
         encode_record(&mut self.pending, &WalRecord::HardState(hard_state.clone()));
     }
 
-    /// Writes everything queued and makes it durable with one fdatasync.
+    /// Writes everything queued and makes it durable with one fdatasync (only written,
+    /// not synced, under the planted bug `skip-fsync`).
     pub fn sync(&mut self) -> Result<(), StorageError> {
         if self.pending.is_empty() {
             return Ok(());
@@ -233,7 +237,15 @@ impl Storage {
             .write_all(&self.pending)
             .map_err(io_err(&self.wal_path))?;
         self.pending.clear();
+        if self.skip_fsync {
+            return Ok(());
+        }
         self.wal.sync_data().map_err(io_err(&self.wal_path))
+    }
+
+    /// Turns the planted bug `skip-fsync` on or off (see `crate::bug::Bug::SkipFsync`).
+    pub fn set_skip_fsync(&mut self, skip: bool) {
+        self.skip_fsync = skip;
     }
 
     /// Makes a snapshot durable (atomically replacing the previous one).

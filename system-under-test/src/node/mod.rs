@@ -142,7 +142,8 @@ pub fn node_main(args: NodeArgs) -> Result<(), NodeError> {
 /// The async body of [`node_main`], for callers that already run a tokio runtime.
 pub async fn run_node(args: NodeArgs) -> Result<(), NodeError> {
     args.validate()?;
-    let (storage, recovered) = Storage::open(&args.data_dir)?;
+    let (mut storage, recovered) = Storage::open(&args.data_dir)?;
+    storage.set_skip_fsync(args.bug == Some(Bug::SkipFsync));
     tracing::info!(
         id = %args.id,
         term = recovered.hard_state.term,
