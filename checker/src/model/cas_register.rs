@@ -7,7 +7,8 @@
 //! Jepsen's reading or becomes "observed a value other than `from`" under Porcupine's.
 
 use super::{
-    Completion, FailedCasReading, Interner, Model, ModelConfig, ModelKind, unknown_function,
+    Completion, FailedCasReading, Interner, Model, ModelConfig, ModelKind, RegisterAccess,
+    unknown_function,
 };
 use rustc_hash::FxHashSet;
 
@@ -181,6 +182,19 @@ impl Model for CasRegister {
             !call.is_info() || observed.contains(&written)
         });
         before - calls.len()
+    }
+
+    fn register_access(&self, op: &RegisterOp) -> Option<RegisterAccess<u32>> {
+        let (observes, writes) = match *op {
+            RegisterOp::Read(v) => (Some(v), None),
+            RegisterOp::Write(v) => (None, Some(v)),
+            RegisterOp::Cas { from, to } => (Some(from), Some(to)),
+            // May or may not have swapped: it requires nothing and may leave `to`.
+            RegisterOp::CasUnknown { to, .. } => (None, Some(to)),
+            // "Not `from`" names no single value.
+            RegisterOp::NotEqual(_) => return None,
+        };
+        Some(RegisterAccess { observes, writes })
     }
 
     fn is_pure(&self, op: &RegisterOp) -> bool {
