@@ -151,6 +151,14 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             check.verdict.name(),
             check.summary
         );
+        print!(
+            "{}",
+            check
+                .result
+                .as_ref()
+                .map(|r| r.in_words())
+                .unwrap_or_default()
+        );
         for window in &check.blocked {
             println!(
                 "  {:<9} #{:<3} {:>7.3}-{:<7.3} s: {:>4} ok transfers, longest without ok {:>6.0} ms, until first ok {}",

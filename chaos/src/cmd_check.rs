@@ -152,8 +152,15 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         println!("{text}");
     } else {
         println!("{}", result.summary_line());
-        if let Some(explanation) = &result.explanation {
+        for explanation in result.explanations() {
             print!("{}", explanation.to_text());
+        }
+        let more = result.keys_invalid - result.explanations().count();
+        if more > 0 {
+            println!(
+                "({more} more invalid {} not explained)",
+                if more == 1 { "key" } else { "keys" }
+            );
         }
     }
     Ok(ExitCode::from(result.verdict.exit_code()))

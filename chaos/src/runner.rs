@@ -463,7 +463,7 @@ fn check_and_report(
         .iter()
         .filter_map(|c| c.result.as_ref())
         .find(|r| r.verdict == Verdict::Invalid)
-        .map(checker::html::fragment);
+        .map(|r| crate::report::counterexample_html(r, &ops));
     let input = ReportInput {
         title: schedule.name.clone(),
         seed: request.seed,

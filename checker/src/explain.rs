@@ -242,7 +242,10 @@ impl<S> Impossible<S> {
         let is_read = model.is_pure(&observer.op);
         let (what, verb) = if is_read {
             (
-                format!("read{of_key} by process {} returned {value}", observer.process),
+                format!(
+                    "read{of_key} by process {} returned {value}",
+                    observer.process
+                ),
                 "read",
             )
         } else {
@@ -270,10 +273,11 @@ impl<S> Impossible<S> {
             Some(last) => {
                 let last = &history.calls[last as usize];
                 sentence.push_str(&format!(
-                    ": the last write of {value}, {} by process {} ({}), had completed before it began",
+                    " (the last op to write {value}, {} by process {}, {}, had completed before {} began)",
                     model.describe_op(&last.op),
                     last.process,
-                    call_lines(last)
+                    call_lines(last),
+                    model.describe_op(&overwrite.op),
                 ));
             }
             None => sentence.push_str(&format!(" ({value} is the initial value)")),

@@ -68,9 +68,38 @@ pub struct CheckResult {
     /// For an invalid verdict: the key, the culprit, the longest linearizable prefix.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<Explanation>,
+    /// More invalid keys, explained the same way (at most
+    /// [`crate::check::EXPLAINED_KEYS_MAX`] explanations in all; `keys_invalid` counts
+    /// every invalid key found).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_explanations: Vec<Explanation>,
 }
 
 impl CheckResult {
+    /// The explained keys in words, one indented line each (nothing for a valid verdict),
+    /// and how many invalid keys are left unexplained.
+    pub fn in_words(&self) -> String {
+        let mut out = String::new();
+        let mut explained = 0;
+        for explanation in self.explanations() {
+            explained += 1;
+            out.push_str(&format!("  in words: {}\n", explanation.in_words));
+        }
+        let more = self.keys_invalid.saturating_sub(explained);
+        if more > 0 {
+            out.push_str(&format!(
+                "  ({more} more invalid {} not explained)\n",
+                if more == 1 { "key" } else { "keys" }
+            ));
+        }
+        out
+    }
+
+    /// Every explanation: the first invalid key's, then the others.
+    pub fn explanations(&self) -> impl Iterator<Item = &Explanation> {
+        self.explanation.iter().chain(&self.other_explanations)
+    }
+
     /// The one-line summary `faultline check` prints.
     pub fn summary_line(&self) -> String {
         let reason = self

@@ -26,6 +26,10 @@
 //!   summaries, fault descriptions, the schedule text) so that a hostile name cannot inject
 //!   markup. The checker's explanation fragment is the one exception: it arrives already
 //!   rendered and escaped, and is inserted as is.
+//!
+//! One stylesheet: the page's own rules and the checker's ([`checker::html::STYLE`],
+//! every rule scoped under `.lin-check` with `lc-` classes), so no rule of one part styles
+//! the other; the page's `pre` rule is the schedule's (`pre.schedule`) alone.
 
 mod charts;
 mod demo;
@@ -158,6 +162,18 @@ pub fn bank_section(
         title: "Bank: availability per fault window".into(),
         body_html: body,
     }
+}
+
+/// The checker's counterexample fragment for an invalid result, with a time axis in ms
+/// since the run began: history line `n` is the op of index `n - 1` of `ops` (one record a
+/// line, as the recorder writes them); a line that does not match gives positions instead.
+pub fn counterexample_html(result: &checker::CheckResult, ops: &[Op]) -> String {
+    let time_ns_of_line = |line: u32| {
+        let index = u64::from(line).checked_sub(1)?;
+        let op = ops.get(usize::try_from(index).ok()?)?;
+        (op.index == index).then_some(op.time_ns)
+    };
+    checker::html::fragment_timed(result, &time_ns_of_line)
 }
 
 /// Renders the whole page.
@@ -299,7 +315,7 @@ th { font-size:12px; text-transform:uppercase; letter-spacing:.05em; color:var(-
 td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
 .swatch { display:inline-block; width:10px; height:10px; border-radius:2px; margin-right:6px; }
 details summary { cursor:pointer; font-weight:600; font-size:16px; }
-pre { background:#1f2430; color:#e6e9ef; padding:14px 16px; border-radius:8px; overflow:auto;
+pre.schedule { background:#1f2430; color:#e6e9ef; padding:14px 16px; border-radius:8px; overflow:auto;
   font:13px/1.45 ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; }
 .explanation { overflow:auto; }
 td .details { color:var(--muted); font-size:12px; overflow-wrap:anywhere; }
@@ -311,8 +327,9 @@ fn head(title: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · faultline report</title><style>{STYLE}</style></head>\n",
-        text(title)
+         <title>{} · faultline report</title><style>{STYLE}{}</style></head>\n",
+        text(title),
+        checker::html::STYLE,
     )
 }
 
@@ -550,7 +567,7 @@ fn warnings_section(facts: &RunFacts) -> String {
 
 fn schedule_section(schedule_yaml: &str) -> String {
     format!(
-        "<section><details><summary>Schedule as run</summary><pre>{}</pre></details></section>\n",
+        "<section><details><summary>Schedule as run</summary><pre class=\"schedule\">{}</pre></details></section>\n",
         text(schedule_yaml)
     )
 }
