@@ -34,7 +34,7 @@ const MIN_BAR_PX: f64 = 4.0;
 /// The fragment's stylesheet, scoped under `.lin-check`.
 pub const STYLE: &str = "\
 .lin-check{color:#1f2430;background:#fff;font-family:system-ui,sans-serif}\
-.lin-check .lc-summary{margin:0 0 10px;color:#1f2430}\
+.lin-check.lc-summary{margin:0 0 10px;color:#1f2430}\
 .lin-check h3.lc-key{font-size:16px;margin:16px 0 6px;color:#1f2430}\
 .lin-check .lc-words{margin:0 0 10px;padding:8px 12px;border-left:4px solid #b3261e;\
 background:#fbeceb;color:#1f2430;font-size:15px;line-height:1.5}\
@@ -69,13 +69,19 @@ pub fn render(result: &CheckResult, title: &str) -> String {
         encode_text(title),
         result.verdict,
     );
+    let _ = write!(
+        page,
+        "<p class=\"lin-check lc-summary\">{}</p>\n",
+        encode_text(&result.summary_line())
+    );
     page.push_str(&fragment(result));
     page.push_str("</body></html>\n");
     page
 }
 
-/// The page's body part alone, for embedding in a larger self-contained report (which
-/// includes [`STYLE`] once). Times are drawn as positions in the history.
+/// The page's body part alone (the summary line is the embedding page's to show), for
+/// embedding in a larger self-contained report (which includes [`STYLE`] once). Times are
+/// drawn as positions in the history.
 pub fn fragment(result: &CheckResult) -> String {
     fragment_timed(result, &|_| None)
 }
@@ -87,11 +93,7 @@ pub fn fragment_timed(
     time_ns_of_line: &dyn Fn(u32) -> Option<u64>,
 ) -> String {
     let mut out = String::with_capacity(16 * 1024);
-    let _ = writeln!(
-        out,
-        "<div class=\"lin-check\">\n<p class=\"lc-summary\">{}</p>",
-        encode_text(&result.summary_line())
-    );
+    out.push_str("<div class=\"lin-check\">\n");
     let mut explained = 0;
     for explanation in result.explanations() {
         explained += 1;

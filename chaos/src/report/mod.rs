@@ -274,7 +274,7 @@ fn overall_verdict(verdicts: &[CheckSummary]) -> &'static str {
 
 const STYLE: &str = r#"
 :root { --ink:#1f2430; --muted:#5c6370; --line:#e3e6eb; --bg:#f5f6f8; --card:#fff;
-  --ok:#2ca02c; --fail:#d62728; --info:#f09a00; }
+  --ok:#1a7f37; --fail:#c62828; --info:#b35900; }
 * { box-sizing: border-box; }
 body { margin:0; background:var(--bg); color:var(--ink);
   font:15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
