@@ -178,24 +178,41 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     println!(
-        "verdict: {}{}  ({} ops: {} ok, {} fail, {} info; {} nemesis events)",
+        "verdict: {}{}  ({}: {} ok, {} fail{}, {} info{}; {})",
         results.verdict.name(),
         if results.interrupted {
             " (interrupted)"
         } else {
             ""
         },
-        results.stats.ops,
+        checker::verdict::count(results.stats.ops, "op", "ops"),
         results.stats.ok,
         results.stats.fail,
+        by_error(&results.stats.fail_by_error),
         results.stats.info,
-        results.stats.nemesis_events
+        by_error(&results.stats.info_by_error),
+        checker::verdict::count(
+            results.stats.nemesis_events,
+            "nemesis event",
+            "nemesis events"
+        ),
     );
     println!("report:  {}", outcome.dir.report().display());
     if results.interrupted {
         return Ok(exit::code(exit::INTERRUPTED));
     }
     Ok(exit::code(results.verdict.exit_code()))
+}
+
+/// ` (cas-mismatch 1584, not-leader 36)`, most frequent first; empty for none.
+fn by_error(counts: &std::collections::BTreeMap<String, u64>) -> String {
+    let mut sorted: Vec<(&String, &u64)> = counts.iter().collect();
+    sorted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    if sorted.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = sorted.iter().map(|(e, n)| format!("{e} {n}")).collect();
+    format!(" ({})", parts.join(", "))
 }
 
 /// A watch that turns `true` on the first Ctrl-C or SIGTERM; a second one exits at once

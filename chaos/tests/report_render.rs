@@ -355,7 +355,7 @@ fn the_bank_section_shows_blocked_time_per_window_and_the_bad_read() {
         "{row}"
     );
     assert!(
-        page.contains("1 bad reads. First: op 7") && page.contains("sums to 190 (expected 200)"),
+        page.contains("1 bad read. First: op 7") && page.contains("sums to 190 (expected 200)"),
         "the bad read is named"
     );
 }

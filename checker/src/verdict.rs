@@ -52,10 +52,11 @@ pub struct CheckResult {
     pub model: ModelKind,
     /// The format read (after detection); `None` for in-memory histories.
     pub format: Option<Format>,
-    /// Records read, nemesis records included.
-    pub ops: u64,
-    /// Operations checked: invokes paired with completions, `fail`s and unknown reads dropped.
-    pub calls: u64,
+    /// Lines (records) read, nemesis records included; an op is an invoke line and,
+    /// unless its outcome is unknown, a completion line.
+    pub history_lines: u64,
+    /// Ops checked: invokes paired with completions, `fail`s and unknown reads dropped.
+    pub ops_checked: u64,
     pub keys: usize,
     pub keys_valid: usize,
     pub keys_invalid: usize,
@@ -107,11 +108,11 @@ impl CheckResult {
             .map(|r| format!(" ({r})"))
             .unwrap_or_default();
         format!(
-            "{}{reason}: {} ops, {} checked, {} keys ({} valid, {} invalid, {} unknown), model {}, {:.1} ms",
+            "{}{reason}: {}, {} checked, {} ({} valid, {} invalid, {} unknown), model {}, {:.1} ms",
             self.verdict,
-            self.ops,
-            self.calls,
-            self.keys,
+            count(self.history_lines, "history line", "history lines"),
+            count(self.ops_checked, "op", "ops"),
+            count(self.keys as u64, "key", "keys"),
             self.keys_valid,
             self.keys_invalid,
             self.keys_unknown,
@@ -119,4 +120,9 @@ impl CheckResult {
             self.elapsed_ms
         )
     }
+}
+
+/// `1 op`, `2 ops`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

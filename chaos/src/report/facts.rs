@@ -46,6 +46,8 @@ pub(crate) struct OpSpan {
     pub invoke_ns: u64,
     pub end_ns: u64,
     pub outcome: Outcome,
+    /// The completion's `error` (`cas-mismatch`, `timeout`...), if it named one.
+    pub error: Option<String>,
 }
 
 impl OpSpan {
@@ -130,6 +132,11 @@ pub(crate) struct RunFacts {
     /// The time of the last record: the run's length as far as the history knows.
     pub end_ns: u64,
     pub client_processes: usize,
+    /// Of those, the processes of the final reads (see [`final_read_processes`]).
+    pub final_read_processes: usize,
+    /// Fail and info completions per error (`none` when the completion named none).
+    pub fail_by_error: BTreeMap<String, u64>,
+    pub info_by_error: BTreeMap<String, u64>,
     pub nemesis_events: usize,
     pub warnings: Vec<String>,
     pub warnings_total: usize,
@@ -221,6 +228,7 @@ impl ClientPairing {
                 invoke_ns: op.time_ns,
                 end_ns: op.time_ns,
                 outcome: Outcome::InFlight,
+                error: None,
             });
             return;
         }
@@ -230,7 +238,10 @@ impl ClientPairing {
             _ => Outcome::Info,
         };
         match self.open.remove(&process) {
-            Some(span) => close_span(&mut facts.spans[span], op.time_ns, outcome),
+            Some(span) => {
+                close_span(&mut facts.spans[span], op.time_ns, outcome);
+                facts.spans[span].error = op.error.clone();
+            }
             None => facts.warn(format!(
                 "op {}: a {:?} completion of process {process} with no invoke before it (ignored)",
                 op.index, op.kind
@@ -243,8 +254,16 @@ impl ClientPairing {
             facts.spans[span].end_ns = end_ns;
         }
         facts.client_processes = self.seen.len();
+        facts.final_read_processes = final_read_processes(&facts.spans);
         for span in &facts.spans {
             facts.counts.add(span.outcome);
+            let by_error = match span.outcome {
+                Outcome::Fail => &mut facts.fail_by_error,
+                Outcome::Info => &mut facts.info_by_error,
+                _ => continue,
+            };
+            let error = span.error.as_deref().unwrap_or("none");
+            *by_error.entry(error.to_string()).or_default() += 1;
         }
     }
 }
@@ -365,6 +384,40 @@ fn percentile(sorted: &[u64], quantile: f64) -> Option<u64> {
     }
     let rank = (quantile * sorted.len() as f64).ceil() as usize;
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+/// The processes of the final reads: the run's last processes to start, all after every
+/// op of every other process had ended (the final phase reads once the workload is over
+/// and the cluster quiesced), doing nothing but reads. Where several such tails exist, the
+/// one after the longest pause is taken; 0 when there is none.
+fn final_read_processes(spans: &[OpSpan]) -> usize {
+    let mut per_process: BTreeMap<u64, (u64, u64, bool)> = BTreeMap::new();
+    for span in spans {
+        let entry = per_process
+            .entry(span.process)
+            .or_insert((span.invoke_ns, span.end_ns, true));
+        entry.0 = entry.0.min(span.invoke_ns);
+        entry.1 = entry.1.max(span.end_ns);
+        entry.2 &= span.f == "read";
+    }
+    let mut by_start: Vec<(u64, u64, bool)> = per_process.into_values().collect();
+    by_start.sort_unstable();
+    // Per position: the latest end among the processes that started before it, and
+    // whether every process from it on only read.
+    let mut ended_by = Vec::with_capacity(by_start.len());
+    let mut latest = 0;
+    for &(_, end, _) in &by_start {
+        ended_by.push(latest);
+        latest = latest.max(end);
+    }
+    let mut reads_only_from = vec![true; by_start.len() + 1];
+    for at in (0..by_start.len()).rev() {
+        reads_only_from[at] = reads_only_from[at + 1] && by_start[at].2;
+    }
+    (1..by_start.len())
+        .filter(|&at| reads_only_from[at] && ended_by[at] <= by_start[at].0)
+        .max_by_key(|&at| (by_start[at].0 - ended_by[at], at))
+        .map_or(0, |at| by_start.len() - at)
 }
 
 #[cfg(test)]

@@ -99,8 +99,8 @@ pub fn bank_section(
     );
     if let Some(read) = &result.first_bad_read {
         body.push_str(&format!(
-            "<p class=\"error\">{} bad reads. First: op {} at {:.3} s, process {}: {{{}}} sums to {} (expected {}){}</p>",
-            result.bad_reads,
+            "<p class=\"error\">{}. First: op {} at {:.3} s, process {}: {{{}}} sums to {} (expected {}){}</p>",
+            plural(result.bad_reads, "bad read", "bad reads"),
             read.index,
             read.time_ns as f64 / 1e9,
             read.process,
@@ -297,7 +297,8 @@ h2 { font-size:18px; margin:0 0 6px; }
 .card { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:10px 14px; }
 .card .k { font-size:12px; color:var(--muted); text-transform:uppercase; letter-spacing:.05em; }
 .card .v { font-size:24px; font-weight:650; font-variant-numeric:tabular-nums; }
-.card.ok .v { color:var(--ok); } .card.fail .v { color:var(--fail); } .card.info .v { color:var(--info); }
+.card.ok .v { color:var(--ok); } .card.info .v { color:var(--info); }
+.card .by { font-size:12px; color:var(--muted); overflow-wrap:anywhere; }
 section { background:var(--card); border:1px solid var(--line); border-radius:10px;
   padding:16px 18px; margin:0 0 18px; }
 .caption { color:var(--muted); font-size:14px; margin:0 0 8px; }
@@ -338,17 +339,66 @@ fn header(input: &ReportInput, facts: &RunFacts) -> String {
     format!(
         "<header><div class=\"titles\"><div class=\"eyebrow\">faultline run report</div>\
          <h1>{}</h1><div class=\"meta\">run <code>{}</code> · seed <code>{}</code> · \
-         {:.1} s · {} client processes · {} nemesis events</div></div>\
+         {:.1} s · {} · {}</div></div>\
          <div class=\"overall {}\">{}</div></header>\n",
         text(&input.title),
         text(&input.run_id),
         input.seed,
         facts.duration_s(),
-        facts.client_processes,
-        facts.nemesis_events,
+        client_processes(facts),
+        plural(
+            facts.nemesis_events as u64,
+            "nemesis event",
+            "nemesis events"
+        ),
         overall.replace(' ', "-"),
         overall,
     )
+}
+
+/// `1 op`, `2 ops`, with thousands grouped.
+fn plural(count: u64, one: &str, many: &str) -> String {
+    format!(
+        "{} {}",
+        thousands(count),
+        if count == 1 { one } else { many }
+    )
+}
+
+/// How many client processes, and why there are more than client threads: a thread takes
+/// a new process id after an op with an unknown outcome, and each final read has its own.
+fn client_processes(facts: &RunFacts) -> String {
+    let all = plural(
+        facts.client_processes as u64,
+        "client process",
+        "client processes",
+    );
+    let finals = facts.final_read_processes;
+    let workload = facts.client_processes - finals;
+    let renewed = if facts.counts.info > 0 {
+        " (a client thread takes a new process id after each op with an unknown outcome)"
+    } else {
+        ""
+    };
+    match finals {
+        0 if renewed.is_empty() => all,
+        0 => format!("{all}{renewed}"),
+        _ => format!(
+            "{all}: {workload} in the workload{renewed} and {} of the final reads",
+            finals
+        ),
+    }
+}
+
+/// `cas-mismatch 1,584 · not-leader 36`, most frequent first.
+fn by_error(counts: &std::collections::BTreeMap<String, u64>) -> String {
+    let mut sorted: Vec<(&String, &u64)> = counts.iter().collect();
+    sorted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    sorted
+        .iter()
+        .map(|(error, count)| format!("{} {}", text(error), thousands(**count)))
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 fn stat_cards(facts: &RunFacts) -> String {
@@ -359,20 +409,53 @@ fn stat_cards(facts: &RunFacts) -> String {
     } else {
         "–".to_string()
     };
-    let cards: [(&str, &str, String); 8] = [
-        ("", "duration", format!("{:.1} s", facts.duration_s())),
-        ("", "ops invoked", thousands(counts.invoked())),
-        ("ok", "ok", thousands(counts.ok)),
-        ("fail", "fail", thousands(counts.fail)),
-        ("info", "info", thousands(counts.info)),
-        ("info", "in flight", thousands(counts.in_flight)),
-        ("", "completed ops/s", rate),
-        ("", "faults", facts.faults.len().to_string()),
+    // A fail is an ordinary answer (a cas that did not match, a node that is not the
+    // leader); an unknown outcome is what a fault leaves behind: only that is coloured.
+    let alarming = |count: u64| if count > 0 { "info" } else { "" };
+    let cards: [(&str, &str, String, String); 8] = [
+        (
+            "",
+            "duration",
+            format!("{:.1} s", facts.duration_s()),
+            String::new(),
+        ),
+        (
+            "",
+            "ops invoked",
+            thousands(counts.invoked()),
+            String::new(),
+        ),
+        ("ok", "ok", thousands(counts.ok), String::new()),
+        (
+            "",
+            "fail",
+            thousands(counts.fail),
+            by_error(&facts.fail_by_error),
+        ),
+        (
+            alarming(counts.info),
+            "info",
+            thousands(counts.info),
+            by_error(&facts.info_by_error),
+        ),
+        (
+            alarming(counts.in_flight),
+            "in flight",
+            thousands(counts.in_flight),
+            String::new(),
+        ),
+        ("", "completed ops/s", rate, String::new()),
+        ("", "faults", facts.faults.len().to_string(), String::new()),
     ];
     let mut html = String::from("<div class=\"cards\">");
-    for (class, key, value) in cards {
+    for (class, key, value, by) in cards {
+        let by = if by.is_empty() {
+            by
+        } else {
+            format!("<div class=\"by\">{by}</div>")
+        };
         html.push_str(&format!(
-            "<div class=\"card {class}\"><div class=\"k\">{key}</div><div class=\"v\">{value}</div></div>"
+            "<div class=\"card {class}\"><div class=\"k\">{key}</div><div class=\"v\">{value}</div>{by}</div>"
         ));
     }
     html.push_str("</div>\n");
