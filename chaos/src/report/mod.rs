@@ -376,7 +376,7 @@ fn client_processes(facts: &RunFacts) -> String {
     let finals = facts.final_read_processes;
     let workload = facts.client_processes - finals;
     let renewed = if facts.counts.info > 0 {
-        " (a client thread takes a new process id after each op with an unknown outcome)"
+        " (a thread takes a new id after an unknown outcome)"
     } else {
         ""
     };
@@ -384,8 +384,8 @@ fn client_processes(facts: &RunFacts) -> String {
         0 if renewed.is_empty() => all,
         0 => format!("{all}{renewed}"),
         _ => format!(
-            "{all}: {workload} in the workload{renewed} and {} of the final reads",
-            finals
+            "{all}: {workload} in the workload{renewed}, {}",
+            plural(finals as u64, "final read", "final reads")
         ),
     }
 }
