@@ -439,6 +439,37 @@ mod tests {
     }
 
     #[test]
+    fn final_reads_and_errors_are_told_apart() {
+        use OpType::{Fail, Info, Invoke, Ok};
+        let c = Process::Client;
+        let mut ops = vec![
+            op(0, 10, c(0), Invoke, "cas", json!([1, 2])),
+            op(1, 20, c(0), Fail, "cas", json!([1, 2])),
+            op(2, 30, c(1), Invoke, "write", json!(3)),
+            op(3, 40, c(1), Info, "write", json!(3)),
+            op(4, 50, c(3), Invoke, "read", Value::Null),
+            op(5, 60, c(3), Ok, "read", json!(3)),
+            // After a pause, one final read per key, concurrent.
+            op(6, 1_000, c(4), Invoke, "read", Value::Null),
+            op(7, 1_001, c(5), Invoke, "read", Value::Null),
+            op(8, 1_010, c(4), Ok, "read", json!(3)),
+            op(9, 1_020, c(5), Ok, "read", json!(3)),
+        ];
+        ops[1].error = Some("cas-mismatch".into());
+        ops[3].error = Some("timeout".into());
+        let facts = derive_facts(&ops);
+        assert_eq!(facts.client_processes, 5);
+        assert_eq!(facts.final_read_processes, 2);
+        assert_eq!(facts.fail_by_error.get("cas-mismatch"), Some(&1));
+        assert_eq!(facts.info_by_error.get("timeout"), Some(&1));
+        // Without the pause's reads-only tail, no process is taken for a final read.
+        let facts = derive_facts(&ops[..6]);
+        assert_eq!(facts.final_read_processes, 1, "process 3 read alone after the others");
+        let facts = derive_facts(&ops[..4]);
+        assert_eq!(facts.final_read_processes, 0);
+    }
+
+    #[test]
     fn pairs_ops_and_faults_and_draws_open_ones_to_the_end() {
         let c = Process::Client;
         let n = Process::Nemesis;
