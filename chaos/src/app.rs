@@ -204,15 +204,12 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(exit::code(results.verdict.exit_code()))
 }
 
-/// ` (cas-mismatch 1584, not-leader 36)`, most frequent first; empty for none.
+/// ` (cas-mismatch 1,584, not-leader 36)`, most frequent first; empty for none.
 fn by_error(counts: &std::collections::BTreeMap<String, u64>) -> String {
-    let mut sorted: Vec<(&String, &u64)> = counts.iter().collect();
-    sorted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    if sorted.is_empty() {
+    if counts.is_empty() {
         return String::new();
     }
-    let parts: Vec<String> = sorted.iter().map(|(e, n)| format!("{e} {n}")).collect();
-    format!(" ({})", parts.join(", "))
+    format!(" ({})", crate::report::by_error(counts))
 }
 
 /// A watch that turns `true` on the first Ctrl-C or SIGTERM; a second one exits at once

@@ -464,7 +464,10 @@ mod tests {
         assert_eq!(facts.info_by_error.get("timeout"), Some(&1));
         // Without the pause's reads-only tail, no process is taken for a final read.
         let facts = derive_facts(&ops[..6]);
-        assert_eq!(facts.final_read_processes, 1, "process 3 read alone after the others");
+        assert_eq!(
+            facts.final_read_processes, 1,
+            "process 3 read alone after the others"
+        );
         let facts = derive_facts(&ops[..4]);
         assert_eq!(facts.final_read_processes, 0);
     }

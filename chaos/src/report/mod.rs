@@ -390,15 +390,16 @@ fn client_processes(facts: &RunFacts) -> String {
     }
 }
 
-/// `cas-mismatch 1,584 · not-leader 36`, most frequent first.
-fn by_error(counts: &std::collections::BTreeMap<String, u64>) -> String {
+/// `cas-mismatch 1,584, not-leader 36`: completions per error, most frequent first (the
+/// run's terminal line and the report's cards).
+pub fn by_error(counts: &std::collections::BTreeMap<String, u64>) -> String {
     let mut sorted: Vec<(&String, &u64)> = counts.iter().collect();
     sorted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     sorted
         .iter()
-        .map(|(error, count)| format!("{} {}", text(error), thousands(**count)))
+        .map(|(error, count)| format!("{error} {}", thousands(**count)))
         .collect::<Vec<_>>()
-        .join(" · ")
+        .join(", ")
 }
 
 fn stat_cards(facts: &RunFacts) -> String {
@@ -430,13 +431,13 @@ fn stat_cards(facts: &RunFacts) -> String {
             "",
             "fail",
             thousands(counts.fail),
-            by_error(&facts.fail_by_error),
+            text(&by_error(&facts.fail_by_error)),
         ),
         (
             alarming(counts.info),
             "info",
             thousands(counts.info),
-            by_error(&facts.info_by_error),
+            text(&by_error(&facts.info_by_error)),
         ),
         (
             alarming(counts.in_flight),
