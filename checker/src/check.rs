@@ -4,8 +4,9 @@
 //!
 //! The first violation cancels the other keys' searches, so an invalid verdict comes as
 //! fast as the easiest invalid key allows. To explain more than that one key, a last pass
-//! then searches the keys left undecided, each within a bounded step budget, until
-//! [`EXPLAINED_KEYS_MAX`] keys are explained: keys it does not decide stay `unknown`.
+//! then searches the keys left undecided, each within a bounded step budget and all within
+//! as long again as the verdict took (at least 200 ms), until [`EXPLAINED_KEYS_MAX`] keys
+//! are explained: keys it does not decide stay `unknown`, and the verdict stays invalid.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -221,6 +222,8 @@ impl OpSink for Sniffer {
 const FIRST_PASS_STEPS: u64 = 1 << 17;
 /// Steps each undecided key may take in the pass that explains more invalid keys.
 const EXPLAIN_PASS_STEPS: u64 = 1 << 20;
+/// The least time the pass that explains more invalid keys may take.
+const EXPLAIN_PASS_MIN: Duration = Duration::from_millis(200);
 /// How many invalid keys a result explains at most (the first, then the others).
 pub const EXPLAINED_KEYS_MAX: usize = 4;
 
@@ -304,11 +307,15 @@ where
     }
     let explained = found.load(Ordering::Relaxed);
     if explained > 0 && explained < EXPLAINED_KEYS_MAX {
-        // The verdict is invalid already; explain a few more keys if they are easy.
+        // The verdict is invalid already; explain a few more keys if they are easy, in
+        // at most as long again as the verdict took (and never past the time limit).
         let cancel = AtomicBool::new(false);
+        let budget = started.elapsed().max(EXPLAIN_PASS_MIN);
+        let pass_deadline = Instant::now() + budget;
         let limits = Limits {
             cancel: &cancel,
             max_steps: EXPLAIN_PASS_STEPS,
+            deadline: Some(limits.deadline.map_or(pass_deadline, |d| d.min(pass_deadline))),
             ..limits
         };
         let more = Violations {
@@ -323,8 +330,9 @@ where
             .filter(|(_, outcome)| undecided(outcome))
             .for_each(|(history, outcome)| {
                 let again = check_key(history, &limits, &more);
-                // A search the full count stopped decides nothing new.
-                if again.is_some() {
+                // Only a decision replaces the first outcome: a search this pass's budget
+                // or the full count stopped says nothing new.
+                if matches!(again, Some((Some(_), _) | (None, None))) {
                     *outcome = again;
                 }
             });
