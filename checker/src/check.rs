@@ -315,7 +315,11 @@ where
         let limits = Limits {
             cancel: &cancel,
             max_steps: EXPLAIN_PASS_STEPS,
-            deadline: Some(limits.deadline.map_or(pass_deadline, |d| d.min(pass_deadline))),
+            deadline: Some(
+                limits
+                    .deadline
+                    .map_or(pass_deadline, |d| d.min(pass_deadline)),
+            ),
             ..limits
         };
         let more = Violations {

@@ -69,9 +69,9 @@ pub fn render(result: &CheckResult, title: &str) -> String {
         encode_text(title),
         result.verdict,
     );
-    let _ = write!(
+    let _ = writeln!(
         page,
-        "<p class=\"lin-check lc-summary\">{}</p>\n",
+        "<p class=\"lin-check lc-summary\">{}</p>",
         encode_text(&result.summary_line())
     );
     page.push_str(&fragment(result));
