@@ -420,18 +420,22 @@ mod tests {
         let ops = records
             .iter()
             .enumerate()
-            .map(|(i, (p, kind, f, value))| Op {
-                index: i as u64,
-                time_ns: i as u64,
-                process: Process::Client(*p),
-                kind: *kind,
-                f: f.to_string(),
-                key: Some("k0".into()),
-                value: value.clone(),
-                error: None,
-            });
+            .map(|(i, (p, kind, f, value))| record(i, "k0", *p, *kind, f, value.clone()));
         check_history(ops, Some(ModelKind::CasRegister), &CheckOptions::default())
             .expect("a well-formed history")
+    }
+
+    fn record(index: usize, key: &str, process: u64, kind: OpType, f: &str, value: Value) -> Op {
+        Op {
+            index: index as u64,
+            time_ns: index as u64,
+            process: Process::Client(process),
+            kind,
+            f: f.to_string(),
+            key: Some(key.into()),
+            value,
+            error: None,
+        }
     }
 
     fn words(result: &CheckResult) -> &str {
@@ -522,16 +526,7 @@ mod tests {
                 (p + 2, Invoke, "read", Value::Null),
                 (p + 2, Ok, "read", json!(1)),
             ] {
-                ops.push(Op {
-                    index: ops.len() as u64,
-                    time_ns: 0,
-                    process: Process::Client(process),
-                    kind,
-                    f: f.into(),
-                    key: Some(key.clone()),
-                    value,
-                    error: None,
-                });
+                ops.push(record(ops.len(), &key, process, kind, f, value));
             }
         }
         let result = check_history(ops, None, &CheckOptions::default()).expect("well formed");
