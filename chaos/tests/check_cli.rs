@@ -235,4 +235,17 @@ fn check_says_in_words_why_each_invalid_key_is_impossible_and_nothing_for_a_vali
         "{stdout}"
     );
     assert!(!stdout.contains("in words"), "{stdout}");
+
+    // The --html page of a JSONL history has a time axis, in ms since the run began.
+    let page = dir.path().join("page.html");
+    let out = faultline(&[
+        "check",
+        invalid.to_str().unwrap(),
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("ms since the run began"), "{html}");
+    assert!(html.contains("<h3 class=\"lc-key\">Key k1</h3>"), "{html}");
 }

@@ -59,8 +59,18 @@ margin-right:5px;vertical-align:-1px}\
 .lin-check .lc-axis{stroke:#5c6370;stroke-width:1}\
 .lin-check .lc-grid{stroke:#e3e6eb;stroke-width:1}";
 
-/// Renders the page; `title` is usually the history's file name.
+/// Renders the page; `title` is usually the history's file name. Times are drawn as
+/// positions in the history.
 pub fn render(result: &CheckResult, title: &str) -> String {
+    render_timed(result, title, &|_| None)
+}
+
+/// [`render`] with a time axis (see [`fragment_timed`]).
+pub fn render_timed(
+    result: &CheckResult,
+    title: &str,
+    time_ns_of_line: &dyn Fn(u32) -> Option<u64>,
+) -> String {
     let mut page = String::with_capacity(16 * 1024);
     let _ = write!(
         page,
@@ -74,7 +84,7 @@ pub fn render(result: &CheckResult, title: &str) -> String {
         "<p class=\"lin-check lc-summary\">{}</p>",
         encode_text(&result.summary_line())
     );
-    page.push_str(&fragment(result));
+    page.push_str(&fragment_timed(result, time_ns_of_line));
     page.push_str("</body></html>\n");
     page
 }
@@ -217,7 +227,14 @@ fn svg(explanation: &Explanation, time_ns_of_line: &dyn Fn(u32) -> Option<u64>) 
         if timeline.omitted == 1 { "op" } else { "ops" }
     );
     // The axis: grid lines, ticks and their labels, and what the unit is.
-    for tick in ticks(low, high, 8) {
+    let ticks = ticks(low, high, 8);
+    // As many decimals as the tick step needs (none from a step of 1 up).
+    let step = match ticks.as_slice() {
+        [a, b, ..] => b - a,
+        _ => 1.0,
+    };
+    let decimals = (-step.log10().floor()).clamp(0.0, 9.0) as usize;
+    for tick in ticks {
         let tx = x(tick);
         let _ = writeln!(
             out,
@@ -226,7 +243,7 @@ fn svg(explanation: &Explanation, time_ns_of_line: &dyn Fn(u32) -> Option<u64>) 
 <text class=\"lc-axis-label\" x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
             plot_bottom + 4.0,
             plot_bottom + 16.0,
-            tick.round()
+            format!("{tick:.decimals$}")
         );
     }
     let _ = writeln!(

@@ -168,12 +168,17 @@ pub fn bank_section(
 /// since the run began: history line `n` is the op of index `n - 1` of `ops` (one record a
 /// line, as the recorder writes them); a line that does not match gives positions instead.
 pub fn counterexample_html(result: &checker::CheckResult, ops: &[Op]) -> String {
-    let time_ns_of_line = |line: u32| {
+    checker::html::fragment_timed(result, &time_ns_of_line(ops))
+}
+
+/// The time of a line of our own `history.jsonl` read as `ops` (see
+/// [`counterexample_html`]).
+pub fn time_ns_of_line(ops: &[Op]) -> impl Fn(u32) -> Option<u64> + '_ {
+    move |line: u32| {
         let index = u64::from(line).checked_sub(1)?;
         let op = ops.get(usize::try_from(index).ok()?)?;
         (op.index == index).then_some(op.time_ns)
-    };
-    checker::html::fragment_timed(result, &time_ns_of_line)
+    }
 }
 
 /// Renders the whole page.
