@@ -156,6 +156,14 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             check.verdict.name(),
             check.summary
         );
+        print!(
+            "{}",
+            check
+                .result
+                .as_ref()
+                .map(|r| r.in_words())
+                .unwrap_or_default()
+        );
         for window in &check.blocked {
             println!(
                 "  {:<9} #{:<3} {:>7.3}-{:<7.3} s: {:>4} ok transfers, longest without ok {:>6.0} ms, until first ok {}",
@@ -175,18 +183,24 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     println!(
-        "verdict: {}{}  ({} ops: {} ok, {} fail, {} info; {} nemesis events)",
+        "verdict: {}{}  ({}: {} ok, {} fail{}, {} info{}; {})",
         results.verdict.name(),
         if results.interrupted {
             " (interrupted)"
         } else {
             ""
         },
-        results.stats.ops,
+        checker::verdict::count(results.stats.ops, "op", "ops"),
         results.stats.ok,
         results.stats.fail,
+        by_error(&results.stats.fail_by_error),
         results.stats.info,
-        results.stats.nemesis_events
+        by_error(&results.stats.info_by_error),
+        checker::verdict::count(
+            results.stats.nemesis_events,
+            "nemesis event",
+            "nemesis events"
+        ),
     );
     println!("report:  {}", outcome.dir.report().display());
     if let Some((addr, server)) = server {
@@ -211,6 +225,14 @@ async fn serve_alongside(
     std::fs::create_dir_all(store).with_context(|| format!("creating {}", store.display()))?;
     let server = crate::serve::Server::bind(store, listen).await?;
     Ok((server.addr, tokio::spawn(server.run(shutdown))))
+}
+
+/// ` (cas-mismatch 1,584, not-leader 36)`, most frequent first; empty for none.
+fn by_error(counts: &std::collections::BTreeMap<String, u64>) -> String {
+    if counts.is_empty() {
+        return String::new();
+    }
+    format!(" ({})", crate::report::by_error(counts))
 }
 
 /// A watch that turns `true` on the first Ctrl-C or SIGTERM; a second one exits at once

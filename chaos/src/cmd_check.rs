@@ -150,7 +150,14 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     };
     if let Some(path) = &args.html {
         let title = args.history.display().to_string();
-        if let Err(e) = std::fs::write(path, html::render(&result, &title)) {
+        // Our own JSONL history has times: the picture gets a ms axis. Any other history
+        // (or one that does not read as ours) is drawn by position, as the page says.
+        let ops = match result.format {
+            Some(Format::Jsonl) => workloads::recorder::read_history(&history).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let page = html::render_timed(&result, &title, &crate::report::time_ns_of_line(&ops));
+        if let Err(e) = std::fs::write(path, page) {
             eprintln!("cannot write {}: {e}", path.display());
             return Ok(exit::code(exit::HARNESS_FAILURE));
         }
@@ -160,8 +167,15 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         println!("{text}");
     } else {
         println!("{}", result.summary_line());
-        if let Some(explanation) = &result.explanation {
+        for explanation in result.explanations() {
             print!("{}", explanation.to_text());
+        }
+        let more = result.keys_invalid - result.explanations().count();
+        if more > 0 {
+            println!(
+                "({more} more invalid {} not explained)",
+                if more == 1 { "key" } else { "keys" }
+            );
         }
     }
     Ok(ExitCode::from(result.verdict.exit_code()))

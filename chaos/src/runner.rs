@@ -132,10 +132,16 @@ pub struct CheckOutcome {
 /// Counts and latencies of the run's client ops.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunStats {
+    /// Client ops invoked (an op is an invoke line and, unless in flight at the end, a
+    /// completion line of the history).
     pub ops: u64,
     pub ok: u64,
     pub fail: u64,
     pub info: u64,
+    /// Fail and info completions per error (`none` when one named no error), e.g.
+    /// `{"cas-mismatch": 1584, "not-leader": 36}`.
+    pub fail_by_error: std::collections::BTreeMap<String, u64>,
+    pub info_by_error: std::collections::BTreeMap<String, u64>,
     pub nemesis_events: u64,
     pub latency_ms_p50: f64,
     pub latency_ms_p99: f64,
@@ -520,7 +526,7 @@ fn check_and_report(
         .iter()
         .filter_map(|c| c.result.as_ref())
         .find(|r| r.verdict == Verdict::Invalid)
-        .map(checker::html::fragment);
+        .map(|r| crate::report::counterexample_html(r, &ops));
     let input = ReportInput {
         title: schedule.name.clone(),
         seed: request.seed,
@@ -707,6 +713,14 @@ fn run_stats(ops: &[checker::history::Op]) -> RunStats {
             (_, OpType::Fail) => stats.fail += 1,
             (_, OpType::Info) => stats.info += 1,
         }
+        let by_error = match (op.process, op.kind) {
+            (Process::Client(_), OpType::Fail) => &mut stats.fail_by_error,
+            (Process::Client(_), OpType::Info) => &mut stats.info_by_error,
+            _ => continue,
+        };
+        *by_error
+            .entry(op.error.clone().unwrap_or_else(|| "none".into()))
+            .or_default() += 1;
     }
     stats.duration_s = ops.last().map(|op| op.time_ns as f64 / 1e9).unwrap_or(0.0);
     // The one percentile definition (nearest rank over ok ops), as the report uses.

@@ -318,3 +318,79 @@ fn jepsen_histories_are_read_as_knossos_reads_them() {
     assert!(help.contains("Knossos"), "{help}");
     assert!(help.contains("jepsen-json"), "{help}");
 }
+
+/// Two keys with a stale read each (write 1, write 2 completed, then a read of 1), and a
+/// valid third key.
+const TWO_STALE_KEYS: &str = r#"{"index":0,"time":100,"process":0,"type":"invoke","f":"write","key":"k0","value":1}
+{"index":1,"time":110,"process":0,"type":"ok","f":"write","key":"k0","value":1}
+{"index":2,"time":200,"process":1,"type":"invoke","f":"write","key":"k0","value":2}
+{"index":3,"time":210,"process":1,"type":"ok","f":"write","key":"k0","value":2}
+{"index":4,"time":300,"process":2,"type":"invoke","f":"read","key":"k0","value":null}
+{"index":5,"time":310,"process":2,"type":"ok","f":"read","key":"k0","value":1}
+{"index":6,"time":400,"process":3,"type":"invoke","f":"write","key":"k1","value":7}
+{"index":7,"time":410,"process":3,"type":"ok","f":"write","key":"k1","value":7}
+{"index":8,"time":500,"process":4,"type":"invoke","f":"read","key":"k1","value":null}
+{"index":9,"time":510,"process":4,"type":"ok","f":"read","key":"k1","value":null}
+{"index":10,"time":600,"process":5,"type":"invoke","f":"write","key":"k2","value":3}
+{"index":11,"time":610,"process":5,"type":"ok","f":"write","key":"k2","value":3}
+"#;
+
+#[test]
+fn check_says_in_words_why_each_invalid_key_is_impossible_and_nothing_for_a_valid_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let invalid = dir.path().join("invalid.jsonl");
+    std::fs::write(&invalid, TWO_STALE_KEYS).unwrap();
+    let out = faultline(&["check", invalid.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with(
+            "invalid: 12 history lines, 6 ops checked, 3 keys (1 valid, 2 invalid, 0 unknown)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "  in words: read of k0 by process 2 returned 1 (lines 5-6), but write 2 by process 1 \
+             had completed before that read began (lines 3-4), and nothing wrote 1 after it \
+             (the last op to write 1, write 1 by process 0, lines 1-2, had completed before \
+             write 2 began)\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "  in words: read of k1 by process 4 returned null (lines 9-10), but write 7 by \
+             process 3 had completed before that read began (lines 7-8), and nothing wrote \
+             null after it (null is the initial value)\n"
+        ),
+        "{stdout}"
+    );
+
+    let valid = dir.path().join("valid.jsonl");
+    let lines: Vec<&str> = TWO_STALE_KEYS.lines().collect();
+    std::fs::write(&valid, lines[..4].join("\n") + "\n").unwrap();
+    let out = faultline(&["check", valid.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with(
+            "valid: 4 history lines, 2 ops checked, 1 key (1 valid, 0 invalid, 0 unknown)"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("in words"), "{stdout}");
+
+    // The --html page of a JSONL history has a time axis, in ms since the run began.
+    let page = dir.path().join("page.html");
+    let out = faultline(&[
+        "check",
+        invalid.to_str().unwrap(),
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("ms since the run began"), "{html}");
+    assert!(html.contains("<h3 class=\"lc-key\">Key k1</h3>"), "{html}");
+}

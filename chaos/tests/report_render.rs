@@ -1,7 +1,9 @@
 //! Tests of `report.html`: what the page shows for a small hand-made history (verdicts, fault
 //! labels, counts, one SVG per chart, the timeline's thread rows), that run-supplied text is
 //! escaped, that the page stays small for a long history and needs nothing from the network,
-//! and — when Debian's chromium is installed — that a real browser renders it.
+//! and — when Debian's chromium is installed — that a real browser renders it and that every
+//! text on the page of an invalid run, the counterexample first, contrasts with what is
+//! painted behind it (WCAG 2.1 AA, success criterion 1.4.3: 4.5:1, 3:1 for large text).
 
 mod common;
 
@@ -9,7 +11,8 @@ use std::path::Path;
 use std::process::Command;
 
 use chaos::report::{
-    CheckSummary, DemoShape, ReportInput, demo_history, render_report, write_report,
+    CheckSummary, DemoShape, ReportInput, counterexample_html, demo_history, render_report,
+    write_report,
 };
 use checker::history::{Op, OpType, Process};
 use serde_json::{Value, json};
@@ -352,7 +355,207 @@ fn the_bank_section_shows_blocked_time_per_window_and_the_bad_read() {
         "{row}"
     );
     assert!(
-        page.contains("1 bad reads. First: op 7") && page.contains("sums to 190 (expected 200)"),
+        page.contains("1 bad read. First: op 7") && page.contains("sums to 190 (expected 200)"),
         "the bad read is named"
+    );
+}
+
+/// Two keys, each with a stale read: write 1, write 2 (both ok), then a read of 1 that
+/// began after write 2 completed; a partition in the middle and a failed op.
+fn invalid_history() -> Vec<Op> {
+    use OpType::{Fail, Info, Invoke, Ok};
+    let c = Process::Client;
+    let keyed = |mut op: Op, key: &str| {
+        op.key = Some(key.to_string());
+        op
+    };
+    let mut ops = Vec::new();
+    for (k, key) in ["k0", "k1"].into_iter().enumerate() {
+        let at = k as u64 * 1_000;
+        ops.extend([
+            keyed(op(at + 100, c(0), Invoke, "write", json!(1)), key),
+            keyed(op(at + 110, c(0), Ok, "write", json!(1)), key),
+            keyed(op(at + 200, c(1), Invoke, "write", json!(2)), key),
+            keyed(op(at + 230, c(1), Ok, "write", json!(2)), key),
+            keyed(op(at + 300, c(2), Invoke, "read", Value::Null), key),
+            keyed(op(at + 320, c(2), Ok, "read", json!(1)), key),
+            keyed(op(at + 400, c(3), Invoke, "cas", json!([5, 6])), key),
+            keyed(op(at + 410, c(3), Fail, "cas", json!([5, 6])), key),
+        ]);
+    }
+    ops.insert(
+        4,
+        op(
+            250,
+            Process::Nemesis,
+            Info,
+            "start-partition",
+            json!({"id": 1, "groups": [["n1"], ["n2", "n3"]]}),
+        ),
+    );
+    ops.push(op(
+        1_500,
+        Process::Nemesis,
+        Info,
+        "stop-partition",
+        json!({"id": 1}),
+    ));
+    for (index, op) in ops.iter_mut().enumerate() {
+        op.index = index as u64;
+    }
+    ops
+}
+
+#[test]
+fn every_invalid_key_is_explained_in_words_with_a_time_axis() {
+    let ops = invalid_history();
+    let result = checker::check_history(ops.clone(), None, &checker::CheckOptions::default())
+        .expect("a well-formed history");
+    assert_eq!(result.verdict, checker::Verdict::Invalid);
+    assert_eq!(result.keys_invalid, 2, "{}", result.summary_line());
+    let fragment = counterexample_html(&result, &ops);
+    for key in ["k0", "k1"] {
+        assert!(
+            fragment.contains(&format!("<h3 class=\"lc-key\">Key {key}</h3>")),
+            "{key} explained"
+        );
+    }
+    // History line n is op n - 1: the invoke of k0's stale read is line 6 (a nemesis
+    // record came before it).
+    assert!(
+        fragment.contains(
+            "read of k0 by process 2 returned 1 (lines 6-7), but write 2 by process 1 had \
+             completed before that read began (lines 3-4), and nothing wrote 1 after it"
+        ),
+        "{fragment}"
+    );
+    assert!(fragment.contains("ms since the run began"));
+    assert!(
+        fragment.contains("<title>process 2: read -&gt; 1 (lines 6-7, 300.0-320.0 ms); cannot be linearized</title>"),
+        "full label on hover: {fragment}"
+    );
+    assert!(!fragment.contains('…'), "no label is cut");
+    assert!(
+        !fragment.contains("<style"),
+        "the page holds the one stylesheet"
+    );
+}
+
+/// The page of an invalid run: `ops` drawn, `checked` (well formed) checked.
+fn contrast_input<'a>(ops: &'a [Op], checked: &[Op]) -> ReportInput<'a> {
+    let result = checker::check_history(checked.to_vec(), None, &checker::CheckOptions::default())
+        .expect("a well-formed history");
+    let mut report = input("contrast", ops);
+    report.verdicts[0].summary = result.summary_line();
+    report.explanation_html = Some(counterexample_html(&result, ops));
+    let bank = bank_history();
+    let options = checker::bank::BankOptions {
+        accounts: vec!["a0".into(), "a1".into()],
+        total: 200,
+    };
+    let bank_result = checker::bank::check_bank(&bank, &options).expect("a bank history");
+    report.extra_sections = vec![chaos::report::bank_section(
+        &bank_result,
+        &checker::blocked::blocked_windows(&bank),
+    )];
+    report
+}
+
+#[test]
+fn every_text_of_an_invalid_report_contrasts_with_its_background_in_chromium() {
+    let chromium = Path::new("/usr/bin/chromium");
+    if !chromium.exists() {
+        common::tool_missing("/usr/bin/chromium is not installed (apt-get install chromium)");
+        return;
+    }
+    let checked = invalid_history();
+    let mut ops = checked.clone();
+    // A stray completion, so that the warnings section is drawn too.
+    let stray = op(1_600, Process::Client(9), OpType::Ok, "read", json!(1));
+    ops.push(Op {
+        index: ops.len() as u64,
+        ..stray
+    });
+    let page = render_report(&contrast_input(&ops, &checked));
+    let script = include_str!("report_render/contrast.js");
+    let page = page.replace("</body>", &format!("<script>{script}</script></body>"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("report.html");
+    std::fs::write(&path, page).expect("write the page");
+    let output = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1280,1000",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile").display()
+        ))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", path.display()))
+        .output()
+        .expect("run chromium");
+    let dom = String::from_utf8_lossy(&output.stdout);
+    let json = dom
+        .split("CONTRAST-BEGIN")
+        .nth(1)
+        .and_then(|rest| rest.split("CONTRAST-END").next())
+        .unwrap_or_else(|| {
+            panic!(
+                "chromium did not run the contrast script (status {}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+    // --dump-dom escapes the text it serialises.
+    let json = json
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    let measured: Value = serde_json::from_str(&json).expect("the script's JSON");
+    let results = measured["results"].as_array().expect("results");
+    let sections = |name: &str| results.iter().filter(|r| r["section"] == name).count();
+    for section in [
+        "Counterexample",
+        "Checks",
+        "Latency",
+        "Timeline",
+        "Faults",
+        "Operations by function",
+        "Schedule as run",
+        "Bank: availability per fault window",
+        "header",
+    ] {
+        assert!(sections(section) > 0, "no text measured in {section}");
+    }
+    assert!(
+        results.iter().any(|r| r["section"] == "Counterexample"
+            && r["text"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("read of k0")),
+        "the counterexample's words are measured"
+    );
+    let low: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["ratio"].as_f64().unwrap_or(0.0) < r["required"].as_f64().unwrap_or(4.5))
+        .collect();
+    assert!(
+        low.is_empty(),
+        "{} of {} texts contrast too little with their background:\n{}",
+        low.len(),
+        results.len(),
+        low.iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }

@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let result = result.expect("checked at least once");
     println!("{}", result.summary_line());
-    if let Some(explanation) = &result.explanation {
+    for explanation in result.explanations() {
         print!("{}", explanation.to_text());
     }
     if repeat > 1 {

@@ -185,8 +185,8 @@ pub struct BankResult {
     pub total: i64,
     /// True when the accounts and total came from the history's first read.
     pub options_inferred: bool,
-    /// Records in the history, nemesis records included.
-    pub ops: u64,
+    /// Lines (records) of the history, nemesis records included; an op is two of them.
+    pub history_lines: u64,
     pub transfers: OutcomeCounts,
     pub reads: OutcomeCounts,
     pub bad_reads: u64,
@@ -268,7 +268,7 @@ pub fn check_bank(ops: &[Op], options: &BankOptions) -> Result<BankResult, Shape
         accounts: options.accounts.clone(),
         total: options.total,
         options_inferred: false,
-        ops: ops.len() as u64,
+        history_lines: ops.len() as u64,
         transfers,
         reads,
         bad_reads,
@@ -553,10 +553,10 @@ impl BankResult {
         };
         let _ = writeln!(
             out,
-            "bank: {}: {} ops; transfers {} ok, {} fail, {} info; reads {} ok, {} fail, {} info; \
+            "bank: {}: {} history lines; transfers {} ok, {} fail, {} info; reads {} ok, {} fail, {} info; \
              {} accounts, total {}{inferred}",
             self.verdict,
-            self.ops,
+            self.history_lines,
             self.transfers.ok,
             self.transfers.fail,
             self.transfers.info,

@@ -1,9 +1,15 @@
 //! The entry points: [`check_file`] and [`check_history`] read a history, pick the model
 //! (given, or implied by the first decisive function name), split it by key and check the
 //! keys in parallel with rayon, largest first.
+//!
+//! The first violation cancels the other keys' searches, so an invalid verdict comes as
+//! fast as the easiest invalid key allows. To explain more than that one key, a last pass
+//! then searches the keys left undecided, each within a bounded step budget and all within
+//! as long again as the verdict took (at least 200 ms), until [`EXPLAINED_KEYS_MAX`] keys
+//! are explained: keys it does not decide stay `unknown`, and the verdict stays invalid.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
@@ -233,17 +239,34 @@ impl OpSink for Sniffer {
 
 /// Steps each key may take in the first pass.
 const FIRST_PASS_STEPS: u64 = 1 << 17;
+/// Steps each undecided key may take in the pass that explains more invalid keys.
+const EXPLAIN_PASS_STEPS: u64 = 1 << 20;
+/// The least time the pass that explains more invalid keys may take.
+const EXPLAIN_PASS_MIN: Duration = Duration::from_millis(200);
+/// How many invalid keys a result explains at most (the first, then the others).
+pub const EXPLAINED_KEYS_MAX: usize = 4;
 
-/// One key's search; `None` when it ran out of its first-pass step budget.
+type Outcome = Option<(Option<Explanation>, Option<UnknownReason>)>;
+
+/// Counts violations; the search of every key stops once `stop_at` are found.
+struct Violations<'a> {
+    found: &'a AtomicUsize,
+    stop_at: usize,
+}
+
+/// One key's search; `None` when it ran out of its step budget.
 fn check_key<M: Model>(
     history: &mut KeyHistory<M>,
     limits: &Limits<'_>,
-) -> Option<(Option<Explanation>, Option<UnknownReason>)> {
+    violations: &Violations<'_>,
+) -> Outcome {
     let outcome = check_calls(&mut history.model, &history.calls, &history.order, limits);
     match outcome {
         KeyOutcome::Linearizable => Some((None, None)),
         KeyOutcome::NotLinearizable(violation) => {
-            limits.cancel.store(true, Ordering::Relaxed);
+            if violations.found.fetch_add(1, Ordering::Relaxed) + 1 >= violations.stop_at {
+                limits.cancel.store(true, Ordering::Relaxed);
+            }
             Some((Some(explain(history, &violation)), None))
         }
         KeyOutcome::Unknown(UnknownReason::StepBudget) => None,
@@ -251,7 +274,8 @@ fn check_key<M: Model>(
     }
 }
 
-/// Checks every key, largest first, in parallel; stops the others at the first violation.
+/// Checks every key, largest first, in parallel; stops the others at the first violation,
+/// then tries to explain a few more invalid keys.
 fn check_keys<M: Model>(
     mut keys: Vec<KeyHistory<M>>,
     records: u64,
@@ -267,6 +291,11 @@ where
     });
     keys.sort_unstable_by_key(|k| std::cmp::Reverse(k.calls.len()));
     let cancel = AtomicBool::new(false);
+    let found = AtomicUsize::new(0);
+    let first_violation = Violations {
+        found: &found,
+        stop_at: 1,
+    };
     let mut limits = Limits {
         deadline: options.time_limit.map(|limit| started + limit),
         memo_limit_bytes: options.memo_limit_bytes,
@@ -278,20 +307,58 @@ where
     if let [history] = keys.as_mut_slice() {
         // One key (an unkeyed history): no thread pool to start, no second pass to plan.
         limits.max_steps = u64::MAX;
-        let outcome = check_key(history, &limits);
+        let outcome = check_key(history, &limits, &first_violation);
         return summarize(keys, vec![outcome], records, started);
     }
     limits.memo_limit_bytes = options.memo_limit_bytes / rayon::current_num_threads().max(1);
-    let mut outcomes: Vec<Option<(Option<Explanation>, Option<UnknownReason>)>> = keys
+    let mut outcomes: Vec<Outcome> = keys
         .par_iter_mut()
-        .map(|history| check_key(history, &limits))
+        .map(|history| check_key(history, &limits, &first_violation))
         .collect();
     if !cancel.load(Ordering::Relaxed) {
         limits.max_steps = u64::MAX;
         keys.par_iter_mut()
             .zip(outcomes.par_iter_mut())
             .filter(|(_, outcome)| outcome.is_none())
-            .for_each(|(history, outcome)| *outcome = check_key(history, &limits));
+            .for_each(|(history, outcome)| {
+                *outcome = check_key(history, &limits, &first_violation)
+            });
+    }
+    let explained = found.load(Ordering::Relaxed);
+    if explained > 0 && explained < EXPLAINED_KEYS_MAX {
+        // The verdict is invalid already; explain a few more keys if they are easy, in
+        // at most as long again as the verdict took (and never past the time limit).
+        let cancel = AtomicBool::new(false);
+        let budget = started.elapsed().max(EXPLAIN_PASS_MIN);
+        let pass_deadline = Instant::now() + budget;
+        let limits = Limits {
+            cancel: &cancel,
+            max_steps: EXPLAIN_PASS_STEPS,
+            deadline: Some(
+                limits
+                    .deadline
+                    .map_or(pass_deadline, |d| d.min(pass_deadline)),
+            ),
+            ..limits
+        };
+        let more = Violations {
+            found: &found,
+            stop_at: EXPLAINED_KEYS_MAX,
+        };
+        let undecided = |outcome: &Outcome| {
+            matches!(outcome, None | Some((None, Some(UnknownReason::Cancelled))))
+        };
+        keys.par_iter_mut()
+            .zip(outcomes.par_iter_mut())
+            .filter(|(_, outcome)| undecided(outcome))
+            .for_each(|(history, outcome)| {
+                let again = check_key(history, &limits, &more);
+                // Only a decision replaces the first outcome: a search this pass's budget
+                // or the full count stopped says nothing new.
+                if matches!(again, Some((Some(_), _) | (None, None))) {
+                    *outcome = again;
+                }
+            });
     }
     summarize(keys, outcomes, records, started)
 }
@@ -299,7 +366,7 @@ where
 /// The verdict from every key's outcome (`None`: not finished).
 fn summarize<M: Model>(
     keys: Vec<KeyHistory<M>>,
-    outcomes: Vec<Option<(Option<Explanation>, Option<UnknownReason>)>>,
+    outcomes: Vec<Outcome>,
     records: u64,
     started: Instant,
 ) -> CheckResult {
@@ -314,10 +381,12 @@ fn summarize<M: Model>(
         .iter()
         .filter_map(|(_, u)| *u)
         .min_by_key(|r| *r == UnknownReason::Cancelled);
-    let explanation = outcomes
-        .into_iter()
-        .filter_map(|(e, _)| e)
-        .min_by(|a, b| a.key.cmp(&b.key));
+    let mut explanations: Vec<Explanation> = outcomes.into_iter().filter_map(|(e, _)| e).collect();
+    explanations.sort_by(|a, b| a.key.cmp(&b.key));
+    explanations.truncate(EXPLAINED_KEYS_MAX);
+    let mut explanations = explanations.into_iter();
+    let explanation = explanations.next();
+    let other_explanations: Vec<Explanation> = explanations.collect();
     let verdict = if explanation.is_some() {
         Verdict::Invalid
     } else if keys_unknown > 0 {
@@ -329,8 +398,8 @@ fn summarize<M: Model>(
         verdict,
         model: M::KIND,
         format: None,
-        ops: records,
-        calls: keys.iter().map(|k| k.calls.len() as u64).sum(),
+        history_lines: records,
+        ops_checked: keys.iter().map(|k| k.calls.len() as u64).sum(),
         keys: keys.len(),
         keys_valid: keys.len() - keys_invalid - keys_unknown,
         keys_invalid,
@@ -342,5 +411,6 @@ fn summarize<M: Model>(
             None
         },
         explanation,
+        other_explanations,
     }
 }

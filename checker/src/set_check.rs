@@ -209,8 +209,8 @@ impl SetCounts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SetResult {
     pub verdict: Verdict,
-    /// Records in the history, nemesis records included.
-    pub ops: u64,
+    /// Lines (records) of the history, nemesis records included; an op is two of them.
+    pub history_lines: u64,
     /// Keys checked (1 for an unkeyed history with client ops, 0 for none).
     pub keys: usize,
     pub keys_invalid: usize,
@@ -236,7 +236,7 @@ pub fn check_set(ops: &[Op]) -> Result<SetResult, ShapeError> {
     }
     let mut result = SetResult {
         verdict: Verdict::Valid,
-        ops: ops.len() as u64,
+        history_lines: ops.len() as u64,
         keys: by_key.len(),
         keys_invalid: 0,
         keys_unknown: 0,
@@ -635,9 +635,9 @@ impl SetResult {
         let c = &self.counts;
         let _ = writeln!(
             out,
-            "set: {}: {} ops, {} keys; adds {} ok, {} fail, {} info; reads {} ok, {} fail, {} info",
+            "set: {}: {} history lines, {} keys; adds {} ok, {} fail, {} info; reads {} ok, {} fail, {} info",
             self.verdict,
-            self.ops,
+            self.history_lines,
             self.keys,
             c.adds.ok,
             c.adds.fail,

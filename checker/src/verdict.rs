@@ -52,10 +52,11 @@ pub struct CheckResult {
     pub model: ModelKind,
     /// The format read (after detection); `None` for in-memory histories.
     pub format: Option<Format>,
-    /// Records read, nemesis records included.
-    pub ops: u64,
-    /// Operations checked: invokes paired with completions, `fail`s and unknown reads dropped.
-    pub calls: u64,
+    /// Lines (records) read, nemesis records included; an op is an invoke line and,
+    /// unless its outcome is unknown, a completion line.
+    pub history_lines: u64,
+    /// Ops checked: invokes paired with completions, `fail`s and unknown reads dropped.
+    pub ops_checked: u64,
     pub keys: usize,
     pub keys_valid: usize,
     pub keys_invalid: usize,
@@ -68,9 +69,38 @@ pub struct CheckResult {
     /// For an invalid verdict: the key, the culprit, the longest linearizable prefix.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<Explanation>,
+    /// More invalid keys, explained the same way (at most
+    /// [`crate::check::EXPLAINED_KEYS_MAX`] explanations in all; `keys_invalid` counts
+    /// every invalid key found).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_explanations: Vec<Explanation>,
 }
 
 impl CheckResult {
+    /// The explained keys in words, one indented line each (nothing for a valid verdict),
+    /// and how many invalid keys are left unexplained.
+    pub fn in_words(&self) -> String {
+        let mut out = String::new();
+        let mut explained = 0;
+        for explanation in self.explanations() {
+            explained += 1;
+            out.push_str(&format!("  in words: {}\n", explanation.in_words));
+        }
+        let more = self.keys_invalid.saturating_sub(explained);
+        if more > 0 {
+            out.push_str(&format!(
+                "  ({more} more invalid {} not explained)\n",
+                if more == 1 { "key" } else { "keys" }
+            ));
+        }
+        out
+    }
+
+    /// Every explanation: the first invalid key's, then the others.
+    pub fn explanations(&self) -> impl Iterator<Item = &Explanation> {
+        self.explanation.iter().chain(&self.other_explanations)
+    }
+
     /// The one-line summary `faultline check` prints.
     pub fn summary_line(&self) -> String {
         let reason = self
@@ -78,11 +108,11 @@ impl CheckResult {
             .map(|r| format!(" ({r})"))
             .unwrap_or_default();
         format!(
-            "{}{reason}: {} ops, {} checked, {} keys ({} valid, {} invalid, {} unknown), model {}, {:.1} ms",
+            "{}{reason}: {}, {} checked, {} ({} valid, {} invalid, {} unknown), model {}, {:.1} ms",
             self.verdict,
-            self.ops,
-            self.calls,
-            self.keys,
+            count(self.history_lines, "history line", "history lines"),
+            count(self.ops_checked, "op", "ops"),
+            count(self.keys as u64, "key", "keys"),
             self.keys_valid,
             self.keys_invalid,
             self.keys_unknown,
@@ -90,4 +120,9 @@ impl CheckResult {
             self.elapsed_ms
         )
     }
+}
+
+/// `1 op`, `2 ops`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

@@ -75,7 +75,7 @@ fn options_from_balances_sum_them() {
 fn empty_history_is_valid() {
     let result = check_bank(&[], &options()).unwrap();
     assert_eq!(result.verdict, Verdict::Valid);
-    assert_eq!(result.ops, 0);
+    assert_eq!(result.history_lines, 0);
     assert!(result.availability.is_empty());
     assert_eq!(result.whole_run.transfers_invoked, 0);
 }

@@ -46,7 +46,7 @@ fn jsonl_stale_read_is_invalid_and_explained() {
     assert_eq!(explanation.state, "2");
     let page = html::render(&result, "<history & co>");
     assert!(page.contains("&lt;history &amp; co&gt;") && !page.contains("<history &"));
-    assert!(page.contains("<svg") && page.contains("class=\"culprit"));
+    assert!(page.contains("<svg") && page.contains("class=\"lc-culprit"));
 }
 
 #[test]

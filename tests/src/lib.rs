@@ -551,6 +551,8 @@ pub struct InvalidRun {
     pub seed: u64,
     pub dir: PathBuf,
     pub results: Value,
+    /// What `faultline run` printed.
+    pub stdout: String,
 }
 
 /// Runs `schedule` (which must turn on `bug`) with seeds 1, 2, ... up to `max_seeds` in a
@@ -583,7 +585,12 @@ pub fn run_until_invalid(schedule: &Path, bug: &str, max_seeds: u64, work: &Path
                 let results = read_json(&dir.join("results.json"));
                 assert_eq!(results["verdict"], "invalid", "{results:#}");
                 eprintln!("{bug} found with seed {seed} (before: {tries:?})");
-                return InvalidRun { seed, dir, results };
+                return InvalidRun {
+                    seed,
+                    dir,
+                    results,
+                    stdout: out.stdout,
+                };
             }
             Some(0) => tries.push((seed, "valid")),
             _ => panic!("seed {seed}: neither valid nor invalid: {}", out.describe()),

@@ -151,7 +151,10 @@ fn a_misspelt_raft_bug_is_refused_with_the_stores_own_bug_names() {
     refused(
         "name: r\nsystem: { kind: raft, nodes: 3, bug: stale-reed }\nduration: 5s\nworkload: { kind: register }\n",
         "2:38",
-        &["expected a planted bug of the raft store (stale-read, ", "found `stale-reed`"],
+        &[
+            "expected a planted bug of the raft store (stale-read, ",
+            "found `stale-reed`",
+        ],
     );
 }
 

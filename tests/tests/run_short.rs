@@ -47,6 +47,13 @@ fn short_run_is_valid_writes_every_store_file_and_its_report_renders() {
     );
     assert_eq!(out.code, Some(0), "{}", out.describe());
     assert!(out.stdout.contains("verdict: valid"), "{}", out.describe());
+    // A valid run has nothing to say in words; its counts say what they count.
+    assert!(!out.stdout.contains("in words"), "{}", out.describe());
+    assert!(
+        out.stdout.contains(" history lines, "),
+        "{}",
+        out.describe()
+    );
 
     let run = std::fs::canonicalize(store.join("latest")).expect("store/latest resolves");
     assert_eq!(
@@ -137,6 +144,17 @@ fn check_results(run: &Path) {
         "{results:#}"
     );
     assert!(results["stats"]["nemesis_events"].as_u64().unwrap_or(0) >= 6);
+    // Fail and info broken down by error, adding up to the totals.
+    for outcome in ["fail", "info"] {
+        let by_error = results["stats"][format!("{outcome}_by_error")]
+            .as_object()
+            .unwrap_or_else(|| panic!("stats.{outcome}_by_error: {results:#}"));
+        let sum: u64 = by_error
+            .values()
+            .filter_map(serde_json::Value::as_u64)
+            .sum();
+        assert_eq!(Some(sum), results["stats"][outcome].as_u64(), "{results:#}");
+    }
 }
 
 fn check_report(run: &Path) {

@@ -3,7 +3,8 @@
 //! client threads bound to their own leader guess) ends `invalid` (exit 1), and
 //! `results.json` names the key whose history cannot be linearized and the read that
 //! shows it. The key is checked against `history.jsonl`: some read of it really returned a
-//! stale value (see [`keys_with_a_stale_read`]).
+//! stale value (see [`keys_with_a_stale_read`]). `faultline run` itself says why in words,
+//! as `faultline check` of the stored run does.
 //!
 //! Finding a race is a matter of chance per run. The schedule was measured to find the bug
 //! in most seeds (see its comments); this test tries up to [`MAX_SEEDS`] seeds and stops at
@@ -14,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use tests::{explained_key, read_history_records, run_until_invalid};
+use tests::{explained_key, read_history_records, run_faultline, run_until_invalid};
 
 const MAX_SEEDS: u64 = 3;
 
@@ -38,6 +39,29 @@ fn the_planted_stale_read_bug_is_found() {
          keys where one did: {stale:?}",
         run.seed
     );
+    // The run's own output explains in words, the same sentences `check` prints.
+    let words: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|line| line.starts_with("  in words: "))
+        .collect();
+    assert!(
+        words.iter().any(|line| line
+            .starts_with(&format!("  in words: read of {key} by process "))
+            && line.contains("had completed before that read began")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("history lines"), "{}", run.stdout);
+    let check = run_faultline(["check", "store/latest"], work.path());
+    assert_eq!(check.code, Some(1), "{}", check.describe());
+    for line in &words {
+        assert!(
+            check.stdout.contains(line.trim_start()),
+            "check prints {line:?} too: {}",
+            check.stdout
+        );
+    }
 }
 
 /// One completed op on a key: its value and its real-time interval (ns).

@@ -615,6 +615,7 @@ mod tests {
             invoke_ns: invoke_s * 1_000_000_000,
             end_ns: end_s * 1_000_000_000,
             outcome,
+            error: None,
         };
         let spans = [
             span(0, 0, 1, Outcome::Ok),

@@ -47,6 +47,8 @@ pub(crate) struct OpSpan {
     pub invoke_ns: u64,
     pub end_ns: u64,
     pub outcome: Outcome,
+    /// The completion's `error` (`cas-mismatch`, `timeout`...), if it named one.
+    pub error: Option<String>,
 }
 
 impl OpSpan {
@@ -131,6 +133,11 @@ pub(crate) struct RunFacts {
     /// The time of the last record: the run's length as far as the history knows.
     pub end_ns: u64,
     pub client_processes: usize,
+    /// Of those, the processes of the final reads (see [`final_read_processes`]).
+    pub final_read_processes: usize,
+    /// Fail and info completions per error (`none` when the completion named none).
+    pub fail_by_error: BTreeMap<String, u64>,
+    pub info_by_error: BTreeMap<String, u64>,
     pub nemesis_events: usize,
     pub warnings: Vec<String>,
     pub warnings_total: usize,
@@ -222,6 +229,7 @@ impl ClientPairing {
                 invoke_ns: op.time_ns,
                 end_ns: op.time_ns,
                 outcome: Outcome::InFlight,
+                error: None,
             });
             return;
         }
@@ -231,7 +239,10 @@ impl ClientPairing {
             _ => Outcome::Info,
         };
         match self.open.remove(&process) {
-            Some(span) => close_span(&mut facts.spans[span], op.time_ns, outcome),
+            Some(span) => {
+                close_span(&mut facts.spans[span], op.time_ns, outcome);
+                facts.spans[span].error = op.error.clone();
+            }
             None => facts.warn(format!(
                 "op {}: a {:?} completion of process {process} with no invoke before it (ignored)",
                 op.index, op.kind
@@ -244,8 +255,16 @@ impl ClientPairing {
             facts.spans[span].end_ns = end_ns;
         }
         facts.client_processes = self.seen.len();
+        facts.final_read_processes = final_read_processes(&facts.spans);
         for span in &facts.spans {
             facts.counts.add(span.outcome);
+            let by_error = match span.outcome {
+                Outcome::Fail => &mut facts.fail_by_error,
+                Outcome::Info => &mut facts.info_by_error,
+                _ => continue,
+            };
+            let error = span.error.as_deref().unwrap_or("none");
+            *by_error.entry(error.to_string()).or_default() += 1;
         }
     }
 }
@@ -360,6 +379,40 @@ fn function_stats(spans: &[OpSpan]) -> Vec<FunctionStats> {
         .collect()
 }
 
+/// The processes of the final reads: the run's last processes to start, all after every
+/// op of every other process had ended (the final phase reads once the workload is over
+/// and the cluster quiesced), doing nothing but reads. Where several such tails exist, the
+/// one after the longest pause is taken; 0 when there is none.
+fn final_read_processes(spans: &[OpSpan]) -> usize {
+    let mut per_process: BTreeMap<u64, (u64, u64, bool)> = BTreeMap::new();
+    for span in spans {
+        let entry = per_process
+            .entry(span.process)
+            .or_insert((span.invoke_ns, span.end_ns, true));
+        entry.0 = entry.0.min(span.invoke_ns);
+        entry.1 = entry.1.max(span.end_ns);
+        entry.2 &= span.f == "read";
+    }
+    let mut by_start: Vec<(u64, u64, bool)> = per_process.into_values().collect();
+    by_start.sort_unstable();
+    // Per position: the latest end among the processes that started before it, and
+    // whether every process from it on only read.
+    let mut ended_by = Vec::with_capacity(by_start.len());
+    let mut latest = 0;
+    for &(_, end, _) in &by_start {
+        ended_by.push(latest);
+        latest = latest.max(end);
+    }
+    let mut reads_only_from = vec![true; by_start.len() + 1];
+    for at in (0..by_start.len()).rev() {
+        reads_only_from[at] = reads_only_from[at + 1] && by_start[at].2;
+    }
+    (1..by_start.len())
+        .filter(|&at| reads_only_from[at] && ended_by[at] <= by_start[at].0)
+        .max_by_key(|&at| (by_start[at].0 - ended_by[at], at))
+        .map_or(0, |at| by_start.len() - at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,6 +429,40 @@ mod tests {
             value,
             error: None,
         }
+    }
+
+    #[test]
+    fn final_reads_and_errors_are_told_apart() {
+        use OpType::{Fail, Info, Invoke, Ok};
+        let c = Process::Client;
+        let mut ops = vec![
+            op(0, 10, c(0), Invoke, "cas", json!([1, 2])),
+            op(1, 20, c(0), Fail, "cas", json!([1, 2])),
+            op(2, 30, c(1), Invoke, "write", json!(3)),
+            op(3, 40, c(1), Info, "write", json!(3)),
+            op(4, 50, c(3), Invoke, "read", Value::Null),
+            op(5, 60, c(3), Ok, "read", json!(3)),
+            // After a pause, one final read per key, concurrent.
+            op(6, 1_000, c(4), Invoke, "read", Value::Null),
+            op(7, 1_001, c(5), Invoke, "read", Value::Null),
+            op(8, 1_010, c(4), Ok, "read", json!(3)),
+            op(9, 1_020, c(5), Ok, "read", json!(3)),
+        ];
+        ops[1].error = Some("cas-mismatch".into());
+        ops[3].error = Some("timeout".into());
+        let facts = derive_facts(&ops);
+        assert_eq!(facts.client_processes, 5);
+        assert_eq!(facts.final_read_processes, 2);
+        assert_eq!(facts.fail_by_error.get("cas-mismatch"), Some(&1));
+        assert_eq!(facts.info_by_error.get("timeout"), Some(&1));
+        // Without the pause's reads-only tail, no process is taken for a final read.
+        let facts = derive_facts(&ops[..6]);
+        assert_eq!(
+            facts.final_read_processes, 1,
+            "process 3 read alone after the others"
+        );
+        let facts = derive_facts(&ops[..4]);
+        assert_eq!(facts.final_read_processes, 0);
     }
 
     #[test]

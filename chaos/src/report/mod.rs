@@ -26,6 +26,10 @@
 //!   summaries, fault descriptions, the schedule text) so that a hostile name cannot inject
 //!   markup. The checker's explanation fragment is the one exception: it arrives already
 //!   rendered and escaped, and is inserted as is.
+//!
+//! One stylesheet: the page's own rules and the checker's ([`checker::html::STYLE`],
+//! every rule scoped under `.lin-check` with `lc-` classes), so no rule of one part styles
+//! the other; the page's `pre` rule is the schedule's (`pre.schedule`) alone.
 
 mod charts;
 mod demo;
@@ -95,8 +99,8 @@ pub fn bank_section(
     );
     if let Some(read) = &result.first_bad_read {
         body.push_str(&format!(
-            "<p class=\"error\">{} bad reads. First: op {} at {:.3} s, process {}: {{{}}} sums to {} (expected {}){}</p>",
-            result.bad_reads,
+            "<p class=\"error\">{}. First: op {} at {:.3} s, process {}: {{{}}} sums to {} (expected {}){}</p>",
+            plural(result.bad_reads, "bad read", "bad reads"),
             read.index,
             read.time_ns as f64 / 1e9,
             read.process,
@@ -157,6 +161,23 @@ pub fn bank_section(
     ReportSection {
         title: "Bank: availability per fault window".into(),
         body_html: body,
+    }
+}
+
+/// The checker's counterexample fragment for an invalid result, with a time axis in ms
+/// since the run began: history line `n` is the op of index `n - 1` of `ops` (one record a
+/// line, as the recorder writes them); a line that does not match gives positions instead.
+pub fn counterexample_html(result: &checker::CheckResult, ops: &[Op]) -> String {
+    checker::html::fragment_timed(result, &time_ns_of_line(ops))
+}
+
+/// The time of a line of our own `history.jsonl` read as `ops` (see
+/// [`counterexample_html`]).
+pub fn time_ns_of_line(ops: &[Op]) -> impl Fn(u32) -> Option<u64> + '_ {
+    move |line: u32| {
+        let index = u64::from(line).checked_sub(1)?;
+        let op = ops.get(usize::try_from(index).ok()?)?;
+        (op.index == index).then_some(op.time_ns)
     }
 }
 
@@ -258,7 +279,7 @@ fn overall_verdict(verdicts: &[CheckSummary]) -> &'static str {
 
 const STYLE: &str = r#"
 :root { --ink:#1f2430; --muted:#5c6370; --line:#e3e6eb; --bg:#f5f6f8; --card:#fff;
-  --ok:#2ca02c; --fail:#d62728; --info:#f09a00; }
+  --ok:#1a7f37; --fail:#c62828; --info:#b35900; }
 * { box-sizing: border-box; }
 body { margin:0; background:var(--bg); color:var(--ink);
   font:15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
@@ -281,7 +302,8 @@ h2 { font-size:18px; margin:0 0 6px; }
 .card { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:10px 14px; }
 .card .k { font-size:12px; color:var(--muted); text-transform:uppercase; letter-spacing:.05em; }
 .card .v { font-size:24px; font-weight:650; font-variant-numeric:tabular-nums; }
-.card.ok .v { color:var(--ok); } .card.fail .v { color:var(--fail); } .card.info .v { color:var(--info); }
+.card.ok .v { color:var(--ok); } .card.info .v { color:var(--info); }
+.card .by { font-size:12px; color:var(--muted); overflow-wrap:anywhere; }
 section { background:var(--card); border:1px solid var(--line); border-radius:10px;
   padding:16px 18px; margin:0 0 18px; }
 .caption { color:var(--muted); font-size:14px; margin:0 0 8px; }
@@ -299,7 +321,7 @@ th { font-size:12px; text-transform:uppercase; letter-spacing:.05em; color:var(-
 td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
 .swatch { display:inline-block; width:10px; height:10px; border-radius:2px; margin-right:6px; }
 details summary { cursor:pointer; font-weight:600; font-size:16px; }
-pre { background:#1f2430; color:#e6e9ef; padding:14px 16px; border-radius:8px; overflow:auto;
+pre.schedule { background:#1f2430; color:#e6e9ef; padding:14px 16px; border-radius:8px; overflow:auto;
   font:13px/1.45 ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; }
 .explanation { overflow:auto; }
 td .details { color:var(--muted); font-size:12px; overflow-wrap:anywhere; }
@@ -311,8 +333,9 @@ fn head(title: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · faultline report</title><style>{STYLE}</style></head>\n",
-        text(title)
+         <title>{} · faultline report</title><style>{STYLE}{}</style></head>\n",
+        text(title),
+        checker::html::STYLE,
     )
 }
 
@@ -321,17 +344,67 @@ fn header(input: &ReportInput, facts: &RunFacts) -> String {
     format!(
         "<header><div class=\"titles\"><div class=\"eyebrow\">faultline run report</div>\
          <h1>{}</h1><div class=\"meta\">run <code>{}</code> · seed <code>{}</code> · \
-         {:.1} s · {} client processes · {} nemesis events</div></div>\
+         {:.1} s · {} · {}</div></div>\
          <div class=\"overall {}\">{}</div></header>\n",
         text(&input.title),
         text(&input.run_id),
         input.seed,
         facts.duration_s(),
-        facts.client_processes,
-        facts.nemesis_events,
+        client_processes(facts),
+        plural(
+            facts.nemesis_events as u64,
+            "nemesis event",
+            "nemesis events"
+        ),
         overall.replace(' ', "-"),
         overall,
     )
+}
+
+/// `1 op`, `2 ops`, with thousands grouped.
+fn plural(count: u64, one: &str, many: &str) -> String {
+    format!(
+        "{} {}",
+        thousands(count),
+        if count == 1 { one } else { many }
+    )
+}
+
+/// How many client processes, and why there are more than client threads: a thread takes
+/// a new process id after an op with an unknown outcome, and each final read has its own.
+fn client_processes(facts: &RunFacts) -> String {
+    let all = plural(
+        facts.client_processes as u64,
+        "client process",
+        "client processes",
+    );
+    let finals = facts.final_read_processes;
+    let workload = facts.client_processes - finals;
+    let renewed = if facts.counts.info > 0 {
+        " (a thread takes a new id after an unknown outcome)"
+    } else {
+        ""
+    };
+    match finals {
+        0 if renewed.is_empty() => all,
+        0 => format!("{all}{renewed}"),
+        _ => format!(
+            "{all}: {workload} in the workload{renewed}, {}",
+            plural(finals as u64, "final read", "final reads")
+        ),
+    }
+}
+
+/// `cas-mismatch 1,584, not-leader 36`: completions per error, most frequent first (the
+/// run's terminal line and the report's cards).
+pub fn by_error(counts: &std::collections::BTreeMap<String, u64>) -> String {
+    let mut sorted: Vec<(&String, &u64)> = counts.iter().collect();
+    sorted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    sorted
+        .iter()
+        .map(|(error, count)| format!("{error} {}", thousands(**count)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn stat_cards(facts: &RunFacts) -> String {
@@ -342,20 +415,53 @@ fn stat_cards(facts: &RunFacts) -> String {
     } else {
         "–".to_string()
     };
-    let cards: [(&str, &str, String); 8] = [
-        ("", "duration", format!("{:.1} s", facts.duration_s())),
-        ("", "ops invoked", thousands(counts.invoked())),
-        ("ok", "ok", thousands(counts.ok)),
-        ("fail", "fail", thousands(counts.fail)),
-        ("info", "info", thousands(counts.info)),
-        ("info", "in flight", thousands(counts.in_flight)),
-        ("", "completed ops/s", rate),
-        ("", "faults", facts.faults.len().to_string()),
+    // A fail is an ordinary answer (a cas that did not match, a node that is not the
+    // leader); an unknown outcome is what a fault leaves behind: only that is coloured.
+    let alarming = |count: u64| if count > 0 { "info" } else { "" };
+    let cards: [(&str, &str, String, String); 8] = [
+        (
+            "",
+            "duration",
+            format!("{:.1} s", facts.duration_s()),
+            String::new(),
+        ),
+        (
+            "",
+            "ops invoked",
+            thousands(counts.invoked()),
+            String::new(),
+        ),
+        ("ok", "ok", thousands(counts.ok), String::new()),
+        (
+            "",
+            "fail",
+            thousands(counts.fail),
+            text(&by_error(&facts.fail_by_error)),
+        ),
+        (
+            alarming(counts.info),
+            "info",
+            thousands(counts.info),
+            text(&by_error(&facts.info_by_error)),
+        ),
+        (
+            alarming(counts.in_flight),
+            "in flight",
+            thousands(counts.in_flight),
+            String::new(),
+        ),
+        ("", "completed ops/s", rate, String::new()),
+        ("", "faults", facts.faults.len().to_string(), String::new()),
     ];
     let mut html = String::from("<div class=\"cards\">");
-    for (class, key, value) in cards {
+    for (class, key, value, by) in cards {
+        let by = if by.is_empty() {
+            by
+        } else {
+            format!("<div class=\"by\">{by}</div>")
+        };
         html.push_str(&format!(
-            "<div class=\"card {class}\"><div class=\"k\">{key}</div><div class=\"v\">{value}</div></div>"
+            "<div class=\"card {class}\"><div class=\"k\">{key}</div><div class=\"v\">{value}</div>{by}</div>"
         ));
     }
     html.push_str("</div>\n");
@@ -550,7 +656,7 @@ fn warnings_section(facts: &RunFacts) -> String {
 
 fn schedule_section(schedule_yaml: &str) -> String {
     format!(
-        "<section><details><summary>Schedule as run</summary><pre>{}</pre></details></section>\n",
+        "<section><details><summary>Schedule as run</summary><pre class=\"schedule\">{}</pre></details></section>\n",
         text(schedule_yaml)
     )
 }

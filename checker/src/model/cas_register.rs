@@ -9,7 +9,7 @@
 //! Jepsen's reading or becomes "observed a value other than `from`" under Porcupine's.
 
 use super::{
-    Completion, FailedCasReading, Interner, Model, ModelConfig, ModelKind, NilRead,
+    Completion, FailedCasReading, Interner, Model, ModelConfig, ModelKind, NilRead, RegisterAccess,
     unknown_function,
 };
 use rustc_hash::FxHashSet;
@@ -192,6 +192,19 @@ impl Model for CasRegister {
             !call.is_info() || observed.contains(&written)
         });
         before - calls.len()
+    }
+
+    fn register_access(&self, op: &RegisterOp) -> Option<RegisterAccess<u32>> {
+        let (observes, writes) = match *op {
+            RegisterOp::Read(v) => (Some(v), None),
+            RegisterOp::Write(v) => (None, Some(v)),
+            RegisterOp::Cas { from, to } => (Some(from), Some(to)),
+            // May or may not have swapped: it requires nothing and may leave `to`.
+            RegisterOp::CasUnknown { to, .. } => (None, Some(to)),
+            // "Not `from`" names no single value.
+            RegisterOp::NotEqual(_) => return None,
+        };
+        Some(RegisterAccess { observes, writes })
     }
 
     fn is_pure(&self, op: &RegisterOp) -> bool {

@@ -204,6 +204,13 @@ pub trait Model: Send + Sized + 'static {
     fn implied_order(&self, _calls: &[Call<Self::Op>]) -> Vec<(u32, u32)> {
         Vec::new()
     }
+    /// For the explanation in words: the state `op` needs before it (a read's result, an ok
+    /// cas's `from`) and the state it leaves (a write's value, a cas's `to`), for models
+    /// whose state is one value that ops read and overwrite. Default: `None` (the
+    /// explanation then says only what the search found).
+    fn register_access(&self, _op: &Self::Op) -> Option<RegisterAccess<Self::State>> {
+        None
+    }
     /// Heap bytes a state holds beyond its inline size (for the memo cap).
     fn state_heap_bytes(_state: &Self::State) -> usize {
         0
@@ -212,6 +219,15 @@ pub trait Model: Send + Sized + 'static {
     fn heap_bytes(&self) -> usize {
         0
     }
+}
+
+/// What a register-like op requires and leaves ([`Model::register_access`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterAccess<S> {
+    /// The value the op observed (it cannot take effect unless the state is this).
+    pub observes: Option<S>,
+    /// The value the op leaves when it takes effect.
+    pub writes: Option<S>,
 }
 
 /// Turns JSON values into small integers and back, per key.

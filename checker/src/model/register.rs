@@ -4,7 +4,7 @@
 //! plain register that somehow contains a cas is reported rather than silently accepted.
 
 use super::cas_register::{CasRegister, RegisterOp, RegisterPending};
-use super::{Completion, Model, ModelConfig, ModelKind};
+use super::{Completion, Model, ModelConfig, ModelKind, RegisterAccess};
 use crate::format::{SinkError, ValRef};
 
 /// The read/write register model for one key.
@@ -45,6 +45,10 @@ impl Model for Register {
 
     fn is_pure(&self, op: &RegisterOp) -> bool {
         self.0.is_pure(op)
+    }
+
+    fn register_access(&self, op: &RegisterOp) -> Option<RegisterAccess<u32>> {
+        self.0.register_access(op)
     }
 
     fn describe_state(&self, state: &u32) -> String {
