@@ -235,9 +235,7 @@ pub fn components(
         on_stack[root as usize] = true;
         while let Some(&mut (v, ref mut pos)) = calls.last_mut() {
             steps += 1;
-            if steps.is_multiple_of(1 << 20)
-                && deadline.is_some_and(|d| Instant::now() >= d)
-            {
+            if steps.is_multiple_of(1 << 20) && deadline.is_some_and(|d| Instant::now() >= d) {
                 return None;
             }
             let end = g.offsets[v as usize + 1];

@@ -27,10 +27,10 @@
 
 use rustc_hash::FxHashMap;
 
-use super::list_append::ListState;
-use super::mops::{Interner, MopF, ParsedTxn, ReadValue, Val};
 use super::Workload;
 use super::findings::{Finding, Findings};
+use super::list_append::ListState;
+use super::mops::{Interner, MopF, ParsedTxn, ReadValue, Val};
 use crate::format::{OpSink, OpView, SinkError, ValRef};
 use crate::history::{OpType, Process};
 
@@ -225,7 +225,13 @@ impl TxnSink {
         Ok(self.history)
     }
 
-    fn invoke(&mut self, process: u64, value: &ValRef<'_>, key: Option<&str>, line: u64) -> Result<(), SinkError> {
+    fn invoke(
+        &mut self,
+        process: u64,
+        value: &ValRef<'_>,
+        key: Option<&str>,
+        line: u64,
+    ) -> Result<(), SinkError> {
         if let Some(p) = self.pending.get(&process) {
             return Err(SinkError::new(
                 format!(
@@ -280,7 +286,14 @@ impl TxnSink {
         };
         let text = completion_text.unwrap_or(&pending.value);
         let mut parsed = std::mem::take(&mut self.parsed);
-        let result = self.store(&mut parsed, text, pending.txn, status, line, pending.key.as_deref());
+        let result = self.store(
+            &mut parsed,
+            text,
+            pending.txn,
+            status,
+            line,
+            pending.key.as_deref(),
+        );
         self.parsed = parsed;
         result?;
         let txn = pending.txn;
@@ -295,7 +308,9 @@ impl TxnSink {
                     let node = self.history.time_nodes;
                     self.history.time_nodes += 1;
                     if let Some(prev) = self.last_time_node {
-                        self.history.time_edges.push((TIME_NODE + prev, TIME_NODE + node));
+                        self.history
+                            .time_edges
+                            .push((TIME_NODE + prev, TIME_NODE + node));
                     }
                     self.open_time_node = Some(node);
                     node

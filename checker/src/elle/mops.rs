@@ -24,7 +24,7 @@ impl Val {
     fn small_int(n: i64) -> Option<Val> {
         (-SMALL_LIMIT..SMALL_LIMIT)
             .contains(&n)
-            .then(|| Val(((n << 1) ^ (n >> 63)) as u64))
+            .then_some(Val(((n << 1) ^ (n >> 63)) as u64))
     }
 
     pub fn is_null(self) -> bool {
@@ -32,7 +32,7 @@ impl Val {
     }
 
     fn interned(self) -> Option<usize> {
-        (self.0 & INTERNED != 0 && self != Val::NULL).then(|| (self.0 & !INTERNED) as usize)
+        (self.0 & INTERNED != 0 && self != Val::NULL).then_some((self.0 & !INTERNED) as usize)
     }
 
     fn as_small_int(self) -> Option<i64> {
@@ -205,7 +205,10 @@ impl ParsedTxn {
                             break;
                         }
                     }
-                    (Val::NULL, ReadValue::List(start, self.elements.len() as u32))
+                    (
+                        Val::NULL,
+                        ReadValue::List(start, self.elements.len() as u32),
+                    )
                 } else {
                     match p.scalar(interner)? {
                         Some(v) if v.is_null() => (Val::NULL, ReadValue::Null),
@@ -335,7 +338,10 @@ impl<'t> Cursor<'t> {
             Some(b'"') => {
                 let start = self.pos;
                 let body = &self.bytes[start + 1..];
-                match body.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20) {
+                match body
+                    .iter()
+                    .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                {
                     Some(len) if body[len] == b'"' => {
                         self.pos = start + len + 2;
                         Ok(Some(interner.val_of_text(&self.text[start..self.pos])))
@@ -395,7 +401,10 @@ mod tests {
         let (txn, interner) = parse(r#"[["w","a\"b",1.50],["r","x",-4]]"#).unwrap();
         assert_eq!(interner.json(txn.mops[0].key), r#""a\"b""#);
         assert_eq!(interner.json(txn.mops[0].value), "1.5");
-        assert_eq!(txn.mops[1].read, ReadValue::Scalar(Val::small_int(-4).unwrap()));
+        assert_eq!(
+            txn.mops[1].read,
+            ReadValue::Scalar(Val::small_int(-4).unwrap())
+        );
         let (big, interner) = parse(r#"[["w","x",9223372036854775807]]"#).unwrap();
         assert_eq!(interner.json(big.mops[0].value), "9223372036854775807");
     }
