@@ -77,6 +77,10 @@ async fn controller_command(command: Command) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => match args.target {
             BenchTarget::Raft { seconds, json } => bench_raft(seconds, json).await,
         },
+        Command::Serve(args) => {
+            crate::serve::serve(&args.store, args.listen, shutdown_on_signals()).await?;
+            Ok(exit::code(exit::VALID))
+        }
         Command::Cleanup => {
             let report = crate::cleanup::cleanup_stale(false)?;
             println!(

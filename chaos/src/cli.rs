@@ -32,6 +32,8 @@ pub enum Command {
     Cluster(ClusterArgs),
     /// Measure the system under test: throughput, latency, failover.
     Bench(BenchArgs),
+    /// Serve the store read-only in a browser: runs, one run, campaigns, live runs.
+    Serve(ServeArgs),
     /// Remove network namespaces and nftables tables left by a controller that was killed.
     Cleanup,
 }
@@ -52,6 +54,16 @@ pub struct RunArgs {
     /// No progress bar (also off when stderr is not a terminal).
     #[arg(long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The store to serve.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+    /// The address to listen on; loopback unless another address is asked for.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
 }
 
 #[derive(Debug, Args)]

@@ -17,7 +17,7 @@
 //!   checks, `results.json`, `report.html`); [`campaign`]: every (schedule, seed) pair,
 //!   resume, summary table, JUnit XML.
 //! - [`store`]: the run directories and `latest`; [`report`]: the self-contained HTML page;
-//!   [`progress`]: the progress line.
+//!   [`progress`]: the progress line; [`serve`]: `faultline serve`, the read-only web UI.
 //! - [`mod@bench`]: `faultline bench raft`.
 //! - The binary's edge: [`cli`] (clap types only), [`app`] (subcommands to exit codes, the
 //!   only place that uses anyhow besides [`cmd_check`]), [`exit`] (the exit-code table).
@@ -46,5 +46,6 @@ pub mod progress;
 pub mod report;
 pub mod runner;
 pub mod schedule;
+pub mod serve;
 pub mod store;
 pub mod supervisor;

@@ -180,7 +180,7 @@ fn a_panicking_controller_kills_and_resumes_its_nodes() {
 #[test]
 fn cleanup_stale_removes_namespaces_of_a_sigkilled_controller() {
     if let Err(reason) = chaos::network::netns::check_available() {
-        println!("skipped: {reason}");
+        common::tool_missing(&reason.to_string());
         return;
     }
     let mut controller = start_controller("wait", "netns");

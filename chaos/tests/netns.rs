@@ -1,5 +1,6 @@
-//! The netns network with a real raft cluster (root only; skipped with a printed reason
-//! otherwise): nodes in their own namespaces, kernel-level cuts, everything removed after.
+//! The netns network with a real raft cluster (root only: a failure under `CI=true` without
+//! it, skipped with a printed reason otherwise): nodes in their own namespaces, kernel-level
+//! cuts, everything removed after.
 
 mod common;
 
@@ -15,7 +16,7 @@ const SETTLE: Duration = Duration::from_secs(10);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn netns_cluster_partitions_heals_and_removes_its_namespaces() {
     if let Err(reason) = check_available() {
-        println!("skipped: {reason}");
+        common::tool_missing(&reason.to_string());
         return;
     }
     let dir = tempfile::tempdir().unwrap();

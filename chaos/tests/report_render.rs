@@ -3,6 +3,8 @@
 //! escaped, that the page stays small for a long history and needs nothing from the network,
 //! and — when Debian's chromium is installed — that a real browser renders it.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -260,7 +262,7 @@ fn write_report_leaves_only_the_page() {
 fn renders_in_headless_chromium() {
     let chromium = Path::new("/usr/bin/chromium");
     if !chromium.exists() {
-        eprintln!("skipped: /usr/bin/chromium is not installed (apt-get install chromium)");
+        common::tool_missing("/usr/bin/chromium is not installed (apt-get install chromium)");
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");

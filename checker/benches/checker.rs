@@ -2,7 +2,8 @@
 //! histories (1M ops on 1,000 keys and 100k ops on 100 keys, 64 processes, 1% info; 100k
 //! ops on 50 keys with one stale read). Targets (5x Porcupine, see the crate docs):
 //! etcd_002 40 ms, etcd_007 20 ms, etcd_099 12 ms, c50-ok 40 ms, whole set 160 ms,
-//! 1M/1000 keys 1.1 s, 100k/50 keys stale read 0.5 s. Measured numbers and how they were
+//! 1M/1000 keys 1.1 s, 100k/50 keys stale read 0.5 s; each key of kv/c50-bad.txt decided
+//! in under 10 s and 1 GiB (issue 16 §2). Measured numbers and how they were
 //! taken: `checker/BENCHMARKS.md`.
 //!
 //! `FAULTLINE_BENCH_QUICK=1` takes 10 samples of each with a short measurement time.
@@ -71,6 +72,36 @@ fn reference_set(c: &mut Criterion) {
     group.finish();
 }
 
+/// Porcupine's kv/c50-bad.txt whole and one key at a time (each key's records alone, as
+/// issue 16 §2 checks them): 50 clients appending unique tokens to one string per key,
+/// the keys the unpruned search could not decide in 1.8 GiB. Every key must be decided.
+fn c50_bad_keys(c: &mut Criterion) {
+    let path = reference_dir().join("kv/c50-bad.txt");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!("no reference history at {}; skipping", path.display());
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut keys: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split(":key \"").nth(1)?.split('"').next())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut group = c.benchmark_group("c50-bad");
+    assert_eq!(verdict_of(&path), Verdict::Invalid, "c50-bad.txt");
+    group.bench_function("whole file", |b| b.iter(|| verdict_of(&path)));
+    for key in keys {
+        let needle = format!(":key \"{key}\"");
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains(&needle)).collect();
+        let key_path = dir.path().join(format!("key-{key}.edn"));
+        std::fs::write(&key_path, lines.join("\n") + "\n").expect("write key file");
+        assert_ne!(verdict_of(&key_path), Verdict::Unknown, "key {key}");
+        group.bench_function(format!("key {key}"), |b| b.iter(|| verdict_of(&key_path)));
+    }
+    group.finish();
+}
+
 fn generated(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut cases = Vec::new();
@@ -111,6 +142,6 @@ fn generated(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = configure();
-    targets = reference_set, generated
+    targets = reference_set, c50_bad_keys, generated
 }
 criterion_main!(benches);

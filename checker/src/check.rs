@@ -220,7 +220,7 @@ fn check_key<M: Model>(
     history: &mut KeyHistory<M>,
     limits: &Limits<'_>,
 ) -> Option<(Option<Explanation>, Option<UnknownReason>)> {
-    let outcome = check_calls(&mut history.model, &history.calls, limits);
+    let outcome = check_calls(&mut history.model, &history.calls, &history.order, limits);
     match outcome {
         KeyOutcome::Linearizable => Some((None, None)),
         KeyOutcome::NotLinearizable(violation) => {
@@ -242,9 +242,10 @@ fn check_keys<M: Model>(
 where
     M::State: Sync,
 {
-    for key in &mut keys {
+    keys.par_iter_mut().for_each(|key| {
         key.model.prune_unneeded_info(&mut key.calls);
-    }
+        key.order = key.model.implied_order(&key.calls);
+    });
     keys.sort_unstable_by_key(|k| std::cmp::Reverse(k.calls.len()));
     let cancel = AtomicBool::new(false);
     let mut limits = Limits {

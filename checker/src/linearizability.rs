@@ -23,6 +23,11 @@
 //! the scan that looks for one also proves every other pure call up to the first return
 //! entry disabled in the current state, so the walk from there passes them unstepped.
 //!
+//! A model may also name pairs of calls whose order every explaining linearization keeps
+//! ([`Model::implied_order`]: kv-append's unique tokens); a call then waits until the
+//! calls that must precede it are linearized, which prunes only orders that explain
+//! nothing. Without such pairs the search runs as an instance that never looks at them.
+//!
 //! The search ends `Unknown` when the deadline passes, the memo exceeds its byte budget, or
 //! another key has already been found not linearizable; it never guesses.
 
@@ -466,11 +471,12 @@ impl<S: Clone> Deepest<S> {
 /// the first entry. In the second case every pure call up to the first return entry (all
 /// the walk from there will visit) fails in this state, so the walk skips them unstepped.
 #[inline]
-fn first_choice<M: Model>(
+fn first_choice<M: Model, const ORDERED: bool>(
     list: &EntryList,
     model: &mut M,
     state: &M::State,
     ops: &[M::Op],
+    precedence: &Precedence,
 ) -> (u32, bool) {
     let mut entry = list.first();
     loop {
@@ -479,17 +485,94 @@ fn first_choice<M: Model>(
             return (list.first(), false);
         };
         let op = &ops[c as usize];
-        if model.is_pure(op) && model.step(state, op).is_some() {
+        if model.is_pure(op) && (!ORDERED || precedence.ready(c)) && model.step(state, op).is_some()
+        {
             return (entry, true);
         }
         entry = here.next;
     }
 }
 
-/// Decides whether one key's calls are linearizable with respect to `model`.
+/// Orders the search must keep beyond real time ([`Model::implied_order`]): per call, how
+/// many of the calls that must precede it are not yet linearized, and whom it releases.
+struct Precedence {
+    waiting: Vec<u32>,
+    /// `successors[start[c]..start[c + 1]]`: the calls that wait for `c`.
+    start: Vec<u32>,
+    successors: Vec<u32>,
+}
+
+impl Precedence {
+    fn new(calls: usize, order: &[(u32, u32)]) -> Precedence {
+        let mut waiting = vec![0u32; calls];
+        let mut start = vec![0u32; calls + 1];
+        for &(before, after) in order {
+            assert!(
+                (before as usize) < calls && (after as usize) < calls,
+                "an implied order names calls of this key"
+            );
+            waiting[after as usize] += 1;
+            start[before as usize + 1] += 1;
+        }
+        for c in 0..calls {
+            start[c + 1] += start[c];
+        }
+        let mut fill = start.clone();
+        let mut successors = vec![0u32; order.len()];
+        for &(before, after) in order {
+            successors[fill[before as usize] as usize] = after;
+            fill[before as usize] += 1;
+        }
+        Precedence {
+            waiting,
+            start,
+            successors,
+        }
+    }
+
+    /// True when every call that must precede `c` is linearized.
+    #[inline]
+    fn ready(&self, c: u32) -> bool {
+        self.waiting[c as usize] == 0
+    }
+
+    #[inline]
+    fn linearized(&mut self, c: u32) {
+        let (from, to) = (self.start[c as usize], self.start[c as usize + 1]);
+        for &d in &self.successors[from as usize..to as usize] {
+            self.waiting[d as usize] -= 1;
+        }
+    }
+
+    #[inline]
+    fn undone(&mut self, c: u32) {
+        let (from, to) = (self.start[c as usize], self.start[c as usize + 1]);
+        for &d in &self.successors[from as usize..to as usize] {
+            self.waiting[d as usize] += 1;
+        }
+    }
+}
+
+/// Decides whether one key's calls are linearizable with respect to `model`, trying only
+/// orders that keep `order` (pairs of call indices, see [`Model::implied_order`]).
 pub fn check_calls<M: Model>(
     model: &mut M,
     calls: &[Call<M::Op>],
+    order: &[(u32, u32)],
+    limits: &Limits<'_>,
+) -> KeyOutcome<M::State> {
+    // Two instances, so that the search without implied orders pays nothing for them.
+    if order.is_empty() {
+        search::<M, false>(model, calls, Precedence::new(0, &[]), limits)
+    } else {
+        search::<M, true>(model, calls, Precedence::new(calls.len(), order), limits)
+    }
+}
+
+fn search<M: Model, const ORDERED: bool>(
+    model: &mut M,
+    calls: &[Call<M::Op>],
+    mut precedence: Precedence,
     limits: &Limits<'_>,
 ) -> KeyOutcome<M::State> {
     let mut list = EntryList::new(calls);
@@ -508,7 +591,8 @@ pub fn check_calls<M: Model>(
     let mut state = model.initial_state();
     // `at_forced`: `entry` is the enabled pure call `first_choice` picked; otherwise every
     // pure call the walk meets is known to fail in the current state.
-    let (mut entry, mut at_forced) = first_choice(&list, model, &state, &ops);
+    let (mut entry, mut at_forced) =
+        first_choice::<M, ORDERED>(&list, model, &state, &ops, &precedence);
     let mut steps_to_check = CHECK_EVERY_STEPS;
     let mut steps: u64 = 0;
     while remaining > 0 {
@@ -527,7 +611,7 @@ pub fn check_calls<M: Model>(
         if let Some(c) = here.invoked_call() {
             let op = &ops[c as usize];
             let forced = std::mem::replace(&mut at_forced, false);
-            if !forced && model.is_pure(op) {
+            if !forced && (model.is_pure(op) || (ORDERED && !precedence.ready(c))) {
                 entry = here.next;
                 continue;
             }
@@ -544,7 +628,11 @@ pub fn check_calls<M: Model>(
                     if list.lift(c) {
                         remaining -= 1;
                     }
-                    (entry, at_forced) = first_choice(&list, model, &state, &ops);
+                    if ORDERED {
+                        precedence.linearized(c);
+                    }
+                    (entry, at_forced) =
+                        first_choice::<M, ORDERED>(&list, model, &state, &ops, &precedence);
                     continue;
                 }
                 set.remove(c);
@@ -578,6 +666,9 @@ pub fn check_calls<M: Model>(
             set.remove(frame.call);
             if list.unlift(frame.call) {
                 remaining += 1;
+            }
+            if ORDERED {
+                precedence.undone(frame.call);
             }
             if !frame.forced {
                 entry = list.get(list.call_entry[frame.call as usize]).next;

@@ -43,6 +43,9 @@ pub struct KeyHistory<M: Model> {
     pub name: Box<str>,
     pub model: M,
     pub calls: Vec<Call<M::Op>>,
+    /// Pairs of indices into `calls` that every explaining linearization keeps
+    /// ([`Model::implied_order`]); filled in by the check once `calls` is final.
+    pub order: Vec<(u32, u32)>,
 }
 
 struct PendingCall<P> {
@@ -87,6 +90,7 @@ impl<M: Model> Partitioner<M> {
             name: key.into(),
             model: M::new(&self.config)?,
             calls: Vec::new(),
+            order: Vec::new(),
         });
         self.key_ids.insert(key.into(), id);
         Ok(id)

@@ -80,7 +80,9 @@
 //! ```text
 //! src/raft/types.rs      entries, hard state, snapshot metadata, peer messages
 //! src/raft/log.rs        the engine's in-memory log (entries after the compaction point)
-//! src/raft/engine.rs     the pure Raft engine: Input -> Actions
+//! src/raft/engine/       the pure Raft engine: Input -> Actions; mod.rs (types, state,
+//!                        step), time.rs, elections.rs, messages.rs, replication.rs,
+//!                        clients.rs
 //! src/state_machine.rs   the key-value map and the client-session (dedup) table
 //! src/storage.rs         WAL, hard state, snapshot file; recovery
 //! src/node/mod.rs        NodeArgs, start-up, the driver task that owns engine + machine

@@ -606,3 +606,14 @@ pub fn explained_key(results: &Value) -> String {
         .unwrap_or_else(|| panic!("the explanation names a key: {explanation:#}"))
         .to_string()
 }
+
+/// A test that needs a tool (a browser, root) and cannot find it: under CI (`CI=true`),
+/// where every tool is installed, that is a failure; locally the test skips with `reason`
+/// printed.
+pub fn tool_missing(reason: &str) {
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true and a required tool is missing: {reason}"
+    );
+    println!("skipped: {reason}");
+}

@@ -148,11 +148,10 @@ fn check_report(run: &Path) {
 /// `.ci/check-report.sh` on the run's report when chromium is installed.
 fn check_report_renders(report: &Path) {
     if !Path::new(CHROMIUM).exists() {
-        eprintln!(
-            "SKIPPED the browser check of {}: {CHROMIUM} is not installed \
-             (apt-get install chromium)",
+        tests::tool_missing(&format!(
+            "the browser check of {}: {CHROMIUM} is not installed (apt-get install chromium)",
             report.display()
-        );
+        ));
         return;
     }
     let script = repo_root().join(".ci/check-report.sh");

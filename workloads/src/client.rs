@@ -17,6 +17,7 @@
 
 pub mod bank;
 pub mod classify;
+pub mod etcd;
 pub mod pool;
 pub mod raft;
 pub mod status;
@@ -28,6 +29,7 @@ use std::future::Future;
 
 pub use bank::{BankClient, BankClientConfig, BankClientError};
 pub use classify::{Classified, Transport, classify};
+pub use etcd::{EtcdClient, EtcdClientConfig, EtcdClientError, EtcdWorkload, ReadMode};
 pub use raft::{ClientError, RaftClient, RaftClientConfig};
 pub use status::{NodeStatus, fetch_status};
 

@@ -393,6 +393,12 @@ impl Model for KvAppend {
         before - calls.len()
     }
 
+    /// The order the strings gets returned pin down: see `append_order.rs` for the rules
+    /// and the proof that every linearization explaining the history keeps them.
+    fn implied_order(&self, calls: &[Call<KvOp>]) -> Vec<(u32, u32)> {
+        super::append_order::implied_order(&self.strings, self.initial, calls)
+    }
+
     fn heap_bytes(&self) -> usize {
         self.strings.heap_bytes() + self.appended.capacity() * 16
     }

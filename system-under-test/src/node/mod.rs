@@ -89,6 +89,10 @@ pub enum NodeError {
     Snapshot(#[from] crate::state_machine::SnapshotDecodeError),
     #[error("the storage thread stopped")]
     StorageThreadGone,
+    /// The engine found a state the Raft rules make impossible and stopped (never with a
+    /// planted bug on); the node exits rather than act on it.
+    #[error(transparent)]
+    Invariant(#[from] crate::raft::engine::InvariantViolation),
 }
 
 impl NodeArgs {
@@ -161,6 +165,9 @@ pub async fn run_node(args: NodeArgs) -> Result<(), NodeError> {
         entries: recovered.entries,
     };
     let engine = Engine::new(engine_config(&args), initial, 0);
+    if let Some(violation) = engine.violation() {
+        return Err(violation.clone().into());
+    }
 
     let listener = bind(args.listen).await?;
     let peers = start_peer_senders(&args.peers, Duration::from_millis(args.rpc_timeout_ms));
@@ -346,6 +353,9 @@ impl Driver {
                 }
             }
             let actions = self.engine.drain_actions();
+            if let Some(violation) = self.engine.violation() {
+                return Err(violation.clone().into());
+            }
             self.execute(actions).await?;
             self.publish_status();
         }

@@ -10,7 +10,7 @@ use crate::state_machine::Command;
 
 const IDS: [&str; 3] = ["n1", "n2", "n3"];
 
-fn config(id: &str, bug: Option<Bug>) -> EngineConfig {
+pub(crate) fn config(id: &str, bug: Option<Bug>) -> EngineConfig {
     EngineConfig {
         id: id.into(),
         peers: IDS
@@ -29,7 +29,7 @@ fn config(id: &str, bug: Option<Bug>) -> EngineConfig {
     }
 }
 
-fn entries(terms: &[u64]) -> Vec<Entry> {
+pub(crate) fn entries(terms: &[u64]) -> Vec<Entry> {
     terms
         .iter()
         .enumerate()
@@ -758,4 +758,119 @@ fn snapshot_7_delayed_install_snapshot_keeps_acknowledged_entries_after_it() {
             .any(|(_, m, after_persist)| *after_persist
                 && matches!(m, Message::InstallSnapshotResponse { match_index: 3, .. }))
     );
+}
+
+/// An AppendEntries from `from` in `term` carrying `entries` after (`prev`, `prev_term`).
+fn append(term: u64, prev: u64, prev_term: u64, entries: Vec<Entry>, commit: u64) -> Message {
+    Message::AppendEntries {
+        term,
+        prev_log_index: prev,
+        prev_log_term: prev_term,
+        entries,
+        leader_commit: commit,
+        read_seq: 0,
+    }
+}
+
+fn noop_entry(term: u64, index: u64) -> Entry {
+    Entry {
+        term,
+        index,
+        payload: Payload::Noop,
+    }
+}
+
+/// A follower n2 with log terms [1, 1], both committed by n1 in term 1.
+fn follower_with_two_committed(bug: Option<Bug>) -> Engine {
+    let mut node = engine("n2", 1, &[1, 1], bug);
+    node.step(Input::Receive {
+        from: "n1".into(),
+        message: append(1, 2, 1, vec![], 2),
+    });
+    assert_eq!(node.commit_index(), 2);
+    node.drain_actions();
+    node
+}
+
+/// State Machine Safety (section 5.4.3) as the engine's own assertion: a correct leader
+/// never sends an entry that conflicts with a committed one (Leader Completeness), so a
+/// follower asked to cut a committed entry stops instead of obeying: no action leaves,
+/// and every later input is ignored.
+#[test]
+fn state_machine_safety_5_4_a_follower_asked_to_cut_a_committed_entry_stops() {
+    let mut node = follower_with_two_committed(None);
+    node.step(Input::Receive {
+        from: "n3".into(),
+        message: append(2, 1, 1, vec![noop_entry(2, 2)], 2),
+    });
+    let violation = node.violation().expect("the engine stopped").to_string();
+    assert!(
+        violation.contains("leader overwrites a committed entry") && violation.contains("n2"),
+        "{violation}"
+    );
+    assert!(node.drain_actions().is_empty(), "nothing may leave");
+    assert_eq!(node.term_at(2), Some(1), "the committed entry is kept");
+    node.step(Input::Tick { now_ms: 10_000 });
+    assert!(
+        node.drain_actions().is_empty(),
+        "a stopped engine ignores inputs"
+    );
+    assert_eq!(node.role(), Role::Follower);
+}
+
+/// With a planted bug on, the same impossible request is obeyed (the bugs exist to break
+/// these rules, and faultline must see the damage from outside).
+#[test]
+fn with_a_planted_bug_the_invariant_checks_log_and_carry_on() {
+    let mut node = follower_with_two_committed(Some(Bug::VoteWithoutLogCheck));
+    node.step(Input::Receive {
+        from: "n3".into(),
+        message: append(2, 1, 1, vec![noop_entry(2, 2)], 2),
+    });
+    assert!(node.violation().is_none());
+    assert_eq!(
+        node.term_at(2),
+        Some(2),
+        "the committed entry was overwritten"
+    );
+    let actions = node.drain_actions();
+    assert!(
+        actions.contains(&Action::AppendLog {
+            entries: vec![noop_entry(2, 2)]
+        }),
+        "{actions:?}"
+    );
+}
+
+/// Election Safety (section 5.2): a leader that hears AppendEntries (or InstallSnapshot)
+/// of its own term from another node has met a second leader of its term, and stops.
+#[test]
+fn election_safety_5_2_a_leader_hearing_another_leader_of_its_term_stops() {
+    let mut leader = elected_leader(1, &[1], None);
+    assert_eq!(leader.term(), 2);
+    leader.step(Input::Receive {
+        from: "n3".into(),
+        message: append(2, 1, 1, vec![], 0),
+    });
+    let violation = leader.violation().expect("stopped").to_string();
+    assert!(
+        violation.contains("second leader in the same term"),
+        "{violation}"
+    );
+    assert!(leader.drain_actions().is_empty());
+}
+
+/// The cheap checks also run on what a node recovers: a log entry of a term above the
+/// current term can only come from a corrupt or hand-edited disk, and the node must not
+/// start on it.
+#[test]
+fn a_recovered_log_entry_above_the_current_term_stops_the_engine() {
+    let node = engine("n1", 1, &[1, 3], None);
+    let violation = node.violation().expect("stopped at start").to_string();
+    assert!(
+        violation.contains("term 3, above the current term 1"),
+        "{violation}"
+    );
+    // A consistent disk starts normally.
+    assert!(engine("n1", 3, &[1, 3], None).violation().is_none());
 }

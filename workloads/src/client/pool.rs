@@ -15,6 +15,7 @@ use std::sync::{Mutex, MutexGuard};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, body::Incoming, header};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -71,7 +72,24 @@ impl NodePool {
         body: Bytes,
         deadline: Instant,
     ) -> Transport {
+        self.send_with_headers(method, path, body, &[], deadline)
+            .await
+    }
+
+    /// [`NodePool::send`] with extra request headers (etcd's gateway reads gRPC metadata
+    /// from `Grpc-Metadata-*` headers).
+    pub async fn send_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        extra_headers: &[(HeaderName, HeaderValue)],
+        deadline: Instant,
+    ) -> Transport {
         let mut request = self.build_request(method, path, body);
+        for (name, value) in extra_headers {
+            request.headers_mut().insert(name.clone(), value.clone());
+        }
         for attempt in 0..=MAX_UNSENT_RETRIES {
             // After a pooled connection handed the request back, only fresh ones are used.
             let pooled = if attempt == 0 { self.checkout() } else { None };
