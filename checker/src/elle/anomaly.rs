@@ -307,11 +307,14 @@ impl AnomalyKind {
             | AnomalyKind::G1b
             | AnomalyKind::IncompatibleOrder
             | AnomalyKind::DirtyUpdate
-            | AnomalyKind::FutureRead
-            | AnomalyKind::GarbageRead => &[ReadCommitted],
+            | AnomalyKind::FutureRead => &[ReadCommitted],
             AnomalyKind::Internal => &[ReadAtomic],
             AnomalyKind::LostUpdate => &[CursorStability, UpdateAtomic],
-            AnomalyKind::DuplicateElements | AnomalyKind::CyclicVersions => &[ReadUncommitted],
+            // Elle has no model boundary for garbage reads; a read of a version nobody
+            // wrote breaks every model's premise, so it rules out the weakest.
+            AnomalyKind::DuplicateElements
+            | AnomalyKind::CyclicVersions
+            | AnomalyKind::GarbageRead => &[ReadUncommitted],
         }
     }
 

@@ -28,7 +28,7 @@
 use rustc_hash::FxHashMap;
 
 use super::Workload;
-use super::findings::{Finding, Findings};
+use super::findings::Findings;
 use super::list_append::ListState;
 use super::mops::{Interner, MopF, ParsedTxn, ReadValue, Val};
 use crate::format::{OpSink, OpView, SinkError, ValRef};
@@ -103,6 +103,16 @@ impl Mop {
     }
 }
 
+/// Where a value was appended or written.
+#[derive(Debug, Clone, Copy)]
+pub struct Write {
+    pub txn: u32,
+    /// The global index of the micro-op.
+    pub mop: u32,
+    /// The transaction's last append or write to that key.
+    pub final_in_txn: bool,
+}
+
 /// Edges between transactions and time nodes, recorded while reading. A node id at or
 /// above [`TIME_NODE`] is time node `id - TIME_NODE`.
 pub const TIME_NODE: u32 = 1 << 31;
@@ -120,8 +130,10 @@ pub struct History {
     /// Where the workload was decided (line), for the error on a mixed history.
     workload_line: u64,
     pub list: ListState,
-    /// Elements of list reads that are not a prefix of their key's longest read, by mop.
-    pub odd_lists: FxHashMap<u32, Vec<Val>>,
+    /// (key, value) -> the append or write of it (values are unique per key).
+    pub writes: FxHashMap<(u32, Val), Write>,
+    /// List reads that are not a prefix of their key's longest read, by mop: (txn, list).
+    pub odd_lists: FxHashMap<u32, (u32, Vec<Val>)>,
     /// Anomalies found within single transactions while reading.
     pub findings: Findings,
     /// Time node -> time node and time node -> transaction (invoked after it).
@@ -369,22 +381,47 @@ impl TxnSink {
                         let list = parsed.list(mop.read);
                         let last = list.last().copied().unwrap_or(Val::NULL);
                         let len = u32::try_from(list.len()).unwrap_or(u32::MAX);
-                        let odd = trusted_reads
-                            && !h.list.observe(key, list, (txn, index), &mut h.findings);
+                        let odd = trusted_reads && !h.list.observe(key, list, txn);
                         if odd {
-                            h.odd_lists.insert(index, list.to_vec());
+                            h.odd_lists.insert(index, (txn, list.to_vec()));
                         }
                         Mop::new(MopF::Read, key, last, len.min(LEN_MASK), odd)
                     }
                 },
             };
             h.mops.push(stored);
+            if matches!(mop.f, MopF::Append | MopF::Write) {
+                let final_in_txn = !parsed.mops[i + 1..]
+                    .iter()
+                    .any(|o| o.key == mop.key && o.f == mop.f);
+                let write = Write {
+                    txn,
+                    mop: index,
+                    final_in_txn,
+                };
+                if let Some(previous) = h.writes.insert((key, mop.value), write) {
+                    let verb = if mop.f == MopF::Append {
+                        "appended"
+                    } else {
+                        "written"
+                    };
+                    return Err(SinkError::new(
+                        format!(
+                            "values {verb} once per key (the inference needs unique values): {}                              was already {verb} to key {} by the transaction invoked on line {}",
+                            h.interner.display(mop.value),
+                            h.interner.display(mop.key),
+                            h.txns[previous.txn as usize].invoke_line
+                        ),
+                        format!("{} {verb} again", h.interner.display(mop.value)),
+                    ));
+                }
+            }
         }
         let t = &mut h.txns[txn as usize];
         t.mop_start = start;
         t.mop_len = parsed.mops.len() as u32;
         if trusted_reads {
-            super::single::check_txn(h, txn, parsed);
+            super::internal::check_txn(h, txn, parsed);
         }
         Ok(())
     }
