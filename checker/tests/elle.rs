@@ -727,14 +727,16 @@ struct GenTxn {
     complete: u32,
 }
 
+/// A generated transaction's shape: micro-ops (append or read, key) and the two ends of
+/// its real-time interval (in either order).
+type Spec = (Vec<(bool, usize)>, u32, u32);
+/// Shapes, a serial order, and an optional tampering (transaction, prefix length).
+type Case = (Vec<Spec>, Vec<usize>, Option<(usize, usize)>);
+
 /// Builds a history: `spec` gives each transaction's micro-ops (append or read, key) and
 /// its interval; `order` a serial order in which they are executed to fill in the reads;
 /// `tamper` optionally replaces one read with another prefix of its key.
-fn build(
-    spec: &[(Vec<(bool, usize)>, u32, u32)],
-    order: &[usize],
-    tamper: Option<(usize, usize)>,
-) -> Vec<GenTxn> {
+fn build(spec: &[Spec], order: &[usize], tamper: Option<(usize, usize)>) -> Vec<GenTxn> {
     let mut next = 1;
     let mut txns: Vec<GenTxn> = spec
         .iter()
@@ -865,13 +867,7 @@ fn oracle(txns: &[GenTxn], strict: bool) -> bool {
     )
 }
 
-fn spec_strategy() -> impl Strategy<
-    Value = (
-        Vec<(Vec<(bool, usize)>, u32, u32)>,
-        Vec<usize>,
-        Option<(usize, usize)>,
-    ),
-> {
+fn spec_strategy() -> impl Strategy<Value = Case> {
     let txn = (
         prop::collection::vec((any::<bool>(), 0usize..3), 1..4),
         0u32..8,

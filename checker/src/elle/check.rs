@@ -410,7 +410,7 @@ impl Explainer<'_> {
         let longest = &self.h.list.longest[m.key as usize];
         list_text(
             &self.h.interner,
-            &longest[..(m.len() as usize).min(longest.len())],
+            &longest[..(m.read_len() as usize).min(longest.len())],
         )
     }
 
@@ -524,7 +524,7 @@ impl Explainer<'_> {
                 None
             }
             WR => h.mops_of(b).iter().find_map(|m| {
-                let n = m.len() as usize;
+                let n = m.read_len() as usize;
                 (m.f() == MopF::Read && !m.is_odd() && n > 0 && appended_by(m.key, n - 1, a)).then(
                     || {
                         let longest = &h.list.longest[m.key as usize];
@@ -538,7 +538,7 @@ impl Explainer<'_> {
                 )
             }),
             RW => h.mops_of(a).iter().find_map(|m| {
-                let n = m.len() as usize;
+                let n = m.read_len() as usize;
                 (m.f() == MopF::Read && !m.is_odd() && appended_by(m.key, n, b)).then(|| {
                     let longest = &h.list.longest[m.key as usize];
                     format!(

@@ -94,7 +94,7 @@ impl Mop {
         }
     }
 
-    pub fn len(self) -> u32 {
+    pub fn read_len(self) -> u32 {
         self.meta & LEN_MASK
     }
 

@@ -171,7 +171,7 @@ pub fn infer(h: &History, builder: &mut Builder, findings: &mut Findings) -> Ord
                 continue;
             }
             let key = m.key as usize;
-            let n = m.len() as usize;
+            let n = m.read_len() as usize;
             let appenders = &orders.appenders[key];
             if n > first_garbage[key] {
                 let list = &h.list.longest[key];
