@@ -897,7 +897,7 @@ fn judge(text: &str, m: Model) -> Verdict {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// With every append observed by a final read, list-append inference is exact: the
     /// checker's verdict equals the oracle's, for strict serializability (real time)

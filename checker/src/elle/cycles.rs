@@ -17,9 +17,11 @@
 //!
 //! plus process edges for `-process` and process and real-time edges for `-realtime`,
 //! where the variant's edge (a process, resp. real-time, edge) is required. The search
-//! starts from each edge of the first required kind inside the component in turn and
-//! breadth-first searches back from its target to its source over (node, requirements
-//! met) states, so the cycle found is a shortest one through that edge. A cycle with two
+//! first takes the components of the class's own edges inside the component (a cycle
+//! through `u -> w` needs both in one), then starts from each edge of the first required
+//! kind inside one of them in turn and breadth-first searches back from its target to
+//! its source over (node, requirements met) states, so the cycle found is a shortest
+//! one through that edge. Each search gets a twelfth of the step budget. A cycle with two
 //! or more rw edges is G-nonadjacent when no two of them are adjacent (cyclically), else
 //! G2-item. A class implied by one already found in the component is not searched there
 //! ([`cycle_implies`]).
@@ -270,41 +272,157 @@ fn find(
     } else {
         allowed & !PASS
     };
-    // For G-single the start edge is the one rw; the rest may not use rw.
-    let rest_allowed = allowed;
+    let in_comp = |v: u32| comp_of[v as usize] == ci;
+    // A cycle through `u -> w` over these edges exists only if `u` and `w` are in one
+    // component of the graph of these edges: the sub-components prune start edges and
+    // bound each search. For G-single, start edges whose ends are in one component of
+    // the rw-free edges close at once; they are tried first.
+    let sub_of = |mask: u8| -> Option<FxHashMap<u32, u32>> {
+        let subs = local_components(g, comp, mask, &in_comp, budget.deadline)?;
+        let mut of = FxHashMap::default();
+        for (i, sub) in subs.iter().enumerate() {
+            for &v in sub {
+                of.insert(v, i as u32);
+            }
+        }
+        Some(of)
+    };
+    let Some(scope) = sub_of(allowed | start_kind) else {
+        return Found::OutOfBudget;
+    };
+    let mut starts: Vec<(u32, u32, u8)> = Vec::new();
     for &u in comp {
+        let Some(&su) = scope.get(&u) else { continue };
         for (w, kinds) in g.out(u) {
-            if kinds & start_kind == 0 || comp_of[w as usize] != ci {
-                continue;
+            if kinds & start_kind != 0 && scope.get(&w) == Some(&su) {
+                starts.push((u, w, kinds));
             }
-            let k = attribute(kinds & start_kind, required & start_kind);
-            let state = required & !k;
-            match bfs(
-                g,
-                comp_of,
-                ci,
-                (u, w, k),
-                state,
-                rest_allowed,
-                budget,
-                steps,
-            ) {
-                Some(Some(path)) => return Found::Cycle(collapse(g, &path)),
-                Some(None) => {}
-                None => return Found::OutOfBudget,
-            }
+        }
+    }
+    if class == CycleClass::GSingle && !starts.is_empty() {
+        let Some(rw_free) = sub_of(allowed) else {
+            return Found::OutOfBudget;
+        };
+        starts.sort_by_key(|&(u, w, _)| {
+            let closes = rw_free.get(&u).is_some_and(|s| rw_free.get(&w) == Some(s));
+            !closes
+        });
+    }
+    // Each search gets a share of the budget, so that one hard class cannot starve the
+    // others.
+    let cap = (*steps)
+        .saturating_add(budget.max_steps / 12)
+        .min(budget.max_steps);
+    let share = Budget {
+        max_steps: cap,
+        deadline: budget.deadline,
+    };
+    for (u, w, kinds) in starts {
+        let k = attribute(kinds & start_kind, required & start_kind);
+        let state = required & !k;
+        let su = scope[&u];
+        let in_scope = |v: u32| scope.get(&v) == Some(&su);
+        match bfs(g, &in_scope, (u, w, k), state, allowed, &share, steps) {
+            Some(Some(path)) => return Found::Cycle(collapse(g, &path)),
+            Some(None) => {}
+            None => return Found::OutOfBudget,
         }
     }
     Found::None
 }
 
-/// Breadth-first from `w` back to `u` over `allowed` edges inside the component, until
+/// Tarjan's components of `comp`'s subgraph of `mask` edges, with memory in the size of
+/// `comp` (not of the whole graph, as [`components`] takes). `None`: past the deadline.
+fn local_components(
+    g: &Graph,
+    comp: &[u32],
+    mask: u8,
+    in_comp: &dyn Fn(u32) -> bool,
+    deadline: Option<Instant>,
+) -> Option<Vec<Vec<u32>>> {
+    const UNSEEN: u32 = u32::MAX;
+    let local: FxHashMap<u32, u32> = comp
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (v, i as u32))
+        .collect();
+    let n = comp.len();
+    let mut index = vec![UNSEEN; n];
+    let mut low = vec![0u32; n];
+    let mut on_stack = vec![false; n];
+    let mut stack: Vec<u32> = Vec::new();
+    let mut next_index = 0u32;
+    let mut out = Vec::new();
+    let mut steps = 0u64;
+    for root in 0..n as u32 {
+        if index[root as usize] != UNSEEN {
+            continue;
+        }
+        // Frames: (local node, its out-edges not yet looked at).
+        let mut calls: Vec<(u32, Vec<u32>)> = Vec::new();
+        let push = |v: u32,
+                    calls: &mut Vec<(u32, Vec<u32>)>,
+                    index: &mut Vec<u32>,
+                    low: &mut Vec<u32>,
+                    next_index: &mut u32| {
+            index[v as usize] = *next_index;
+            low[v as usize] = *next_index;
+            *next_index += 1;
+            let succ: Vec<u32> = g
+                .out(comp[v as usize])
+                .filter(|&(w, k)| k & mask != 0 && in_comp(w))
+                .filter_map(|(w, _)| local.get(&w).copied())
+                .collect();
+            calls.push((v, succ));
+        };
+        push(root, &mut calls, &mut index, &mut low, &mut next_index);
+        stack.push(root);
+        on_stack[root as usize] = true;
+        while let Some((v, succ)) = calls.last_mut() {
+            let v = *v;
+            steps += 1;
+            if steps.is_multiple_of(1 << 16) && deadline.is_some_and(|d| Instant::now() >= d) {
+                return None;
+            }
+            if let Some(w) = succ.pop() {
+                if index[w as usize] == UNSEEN {
+                    push(w, &mut calls, &mut index, &mut low, &mut next_index);
+                    stack.push(w);
+                    on_stack[w as usize] = true;
+                } else if on_stack[w as usize] {
+                    low[v as usize] = low[v as usize].min(index[w as usize]);
+                }
+                continue;
+            }
+            calls.pop();
+            if let Some((parent, _)) = calls.last() {
+                let p = *parent as usize;
+                low[p] = low[p].min(low[v as usize]);
+            }
+            if low[v as usize] == index[v as usize] {
+                let mut component = Vec::new();
+                loop {
+                    let w = stack.pop().expect("v is on the stack");
+                    on_stack[w as usize] = false;
+                    component.push(comp[w as usize]);
+                    if w == v {
+                        break;
+                    }
+                }
+                if component.len() > 1 {
+                    out.push(component);
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Breadth-first from `w` back to `u` over `allowed` edges inside the scope, until
 /// every bit of `state` (requirements still open) is met. `None`: out of budget.
-#[allow(clippy::too_many_arguments)]
 fn bfs(
     g: &Graph,
-    comp_of: &[u32],
-    ci: u32,
+    in_scope: &dyn Fn(u32) -> bool,
     start: (u32, u32, u8),
     state: u8,
     allowed: u8,
@@ -332,7 +450,7 @@ fn bfs(
                 return None;
             }
             let usable = kinds & allowed;
-            if usable == 0 || comp_of[x as usize] != ci {
+            if usable == 0 || !in_scope(x) {
                 continue;
             }
             let k = attribute(usable, open);
