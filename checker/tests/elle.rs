@@ -213,27 +213,71 @@ fn g_single_read_skew() {
     assert!(a.text.contains("without 1"), "{}", a.text);
 }
 
-/// The G-single example of the Elle paper's introduction, written out again: T1 appends
-/// 1 to x and 1 to y... here as in its Figure: three transactions where T2 reads T1's y
-/// but misses T1's x, which T3 observes later (section 2, "a G-single anomaly"). The
-/// history is serializable without T2's read of y; with it, it is not.
+/// The G-single cycle of the Elle paper's Figure 2 (section 6, TiDB), written out again
+/// with the setup and the final read it implies: T1 misses T2's append of 8 to 255
+/// (rw), T3 sees it (wr), and T1 appended 3 to 256 after T3's 4 (ww). With T1 seeing the
+/// 8 instead, the same history is strict-serializable.
 #[test]
-fn paper_g_single_and_its_valid_variant() {
-    let t1 = txn(&[append("x", 1), append("y", 1)]);
-    let mut bad = H::default();
-    bad.ok(1, t1.clone())
-        .ok(2, txn(&[read("x", &[]), read("y", &[1])]))
-        .ok(3, txn(&[read("x", &[1]), read("y", &[1])]));
+fn paper_figure_2_g_single_and_its_valid_variant() {
+    let history = |t1_read_255: &[i64]| {
+        let setup = txn(&[
+            append("253", 1),
+            append("253", 3),
+            append("253", 4),
+            append("255", 2),
+            append("255", 3),
+            append("255", 4),
+            append("255", 5),
+            append("256", 1),
+            append("256", 2),
+        ]);
+        let t1 = txn(&[
+            append("250", 10),
+            read("253", &[1, 3, 4]),
+            read("255", t1_read_255),
+            append("256", 3),
+        ]);
+        let t2 = txn(&[append("255", 8), read("253", &[1, 3, 4])]);
+        let t3 = txn(&[
+            append("256", 4),
+            read("255", &[2, 3, 4, 5, 8]),
+            read("256", &[1, 2, 4]),
+            read("253", &[1, 3, 4]),
+        ]);
+        let mut h = H::default();
+        h.ok(0, setup);
+        for (p, t) in [(1, &t1), (2, &t2), (3, &t3)] {
+            h.invoke(p, t);
+        }
+        for (p, t) in [(2, &t2), (3, &t3), (1, &t1)] {
+            h.complete(p, "ok", t.clone());
+        }
+        h.ok(4, txn(&[read("256", &[1, 2, 4, 3]), read("250", &[10])]));
+        h
+    };
+    let bad = history(&[2, 3, 4, 5]);
+    assert_anomaly(
+        &bad,
+        "G-single",
+        &["repeatable-read", "snapshot-isolation"],
+        &["serializable", "snapshot-isolation"],
+        &["read-committed"],
+    );
     let r = bad.check(Model::Serializable);
-    assert_eq!(r.verdict, Verdict::Invalid, "{}", r.to_text());
-    assert!(r.anomaly_types.contains(&kind("G-single")));
-    let mut good = H::default();
-    good.ok(1, t1)
-        .ok(2, txn(&[read("x", &[1]), read("y", &[1])]))
-        .ok(3, txn(&[read("x", &[1]), read("y", &[1])]));
+    let a = r
+        .anomalies
+        .iter()
+        .find(|a| a.kind == kind("G-single"))
+        .unwrap();
+    assert_eq!(a.cycle.len(), 3, "{}", r.to_text());
+    let text = &a.text;
+    assert!(text.contains("without 8, which"), "{text}");
+    assert!(text.contains("ending at 8"), "{text}");
+    assert!(text.contains("appended 3 to key 256 right after"), "{text}");
+    let good = history(&[2, 3, 4, 5, 8]);
     let r = good.check(Model::StrictSerializable);
     assert_eq!(r.verdict, Verdict::Valid, "{}", r.to_text());
-    assert!(r.anomaly_types.is_empty());
+    assert!(r.anomaly_types.is_empty(), "{}", r.to_text());
 }
 
 /// Adya 4.2 G2-item (write skew): each misses the other's append; SI allows it.
