@@ -210,6 +210,7 @@ fn elle(c: &mut Criterion) {
             "the generated history is strict-serializable: {}",
             r.to_text()
         );
+        eprintln!("{txns} transactions: {}", r.to_text());
         group.bench_function(format!("strict-serializable/{txns}"), |b| {
             b.iter(|| check_file(&path, Format::Jsonl, &options).expect("readable"))
         });

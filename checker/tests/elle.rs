@@ -613,7 +613,7 @@ fn non_unique_appends_are_refused_with_the_line() {
     h.ok(1, txn(&[append("x", 1)]))
         .ok(2, txn(&[append("x", 1)]));
     let e = check_text("dup.jsonl", &h.text(), &ElleOptions::default()).unwrap_err();
-    assert_eq!(e.line, 4, "{e}");
+    assert_eq!(e.line, 3, "{e}");
     assert!(e.to_string().contains("unique"), "{e}");
     assert!(e.to_string().contains("line 1"), "{e}");
 }

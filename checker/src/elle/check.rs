@@ -104,6 +104,11 @@ pub struct ElleResult {
     pub not_searched: Vec<String>,
     pub edges: usize,
     pub search_steps: u64,
+    /// Wall time of the phases: reading the file (0 when given a history), inference and
+    /// graph building, cycle search.
+    pub read_ms: u64,
+    pub infer_ms: u64,
+    pub search_ms: u64,
 }
 
 impl ElleResult {
@@ -132,6 +137,10 @@ impl ElleResult {
                 models.join(", ")
             );
         }
+        s += &format!(
+            "time: read {} ms, inference {} ms, cycle search {} ms\n",
+            self.read_ms, self.infer_ms, self.search_ms
+        );
         for n in &self.not_searched {
             s += &format!("not searched: {n}\n");
         }
@@ -157,11 +166,15 @@ pub fn check_file(
     format: Format,
     options: &ElleOptions,
 ) -> Result<ElleResult, InputError> {
+    let started = Instant::now();
     let name = path.display().to_string();
     let mut sink = TxnSink::new();
     format::read_file(path, format, &mut sink)?;
     let history = sink.finish().map_err(|e| e.at(&name, 0))?;
-    Ok(analyze(history, options))
+    let read_ms = started.elapsed().as_millis() as u64;
+    let mut result = analyze(history, options);
+    result.read_ms = read_ms;
+    Ok(result)
 }
 
 /// Checks a history given as text (format detected as for files).
@@ -258,6 +271,7 @@ pub fn analyze(mut h: History, options: &ElleOptions) -> ElleResult {
         }
     }
     let edges = builder.edge_count();
+    let infer_ms = started.elapsed().as_millis() as u64;
     let mut not_searched = Vec::new();
     let mut search = cycles::Search::default();
     if edges > options.max_edges {
@@ -287,6 +301,7 @@ pub fn analyze(mut h: History, options: &ElleOptions) -> ElleResult {
         );
         not_searched.append(&mut search.not_searched);
     }
+    let search_ms = (started.elapsed().as_millis() as u64).saturating_sub(infer_ms);
     let (ok, info, fail) = h
         .txns
         .iter()
@@ -345,6 +360,9 @@ pub fn analyze(mut h: History, options: &ElleOptions) -> ElleResult {
         not_searched: not_searched.into_iter().map(|(s, _)| s).collect(),
         edges,
         search_steps: search.steps,
+        read_ms: 0,
+        infer_ms,
+        search_ms,
     }
 }
 
@@ -556,8 +574,7 @@ impl Explainer<'_> {
     fn why_register(&self, a: u32, b: u32, kind: u8, an: &str, bn: &str) -> Option<String> {
         let h = self.h;
         let wrote = |t: u32, key: u32, v: Val| {
-            h.writes
-                .get(&(key, v))
+            h.write_of(key, v)
                 .is_some_and(|w| w.txn == t && w.final_in_txn)
         };
         let acc_a = register::accesses_of(h, a);

@@ -130,8 +130,9 @@ pub struct History {
     /// Where the workload was decided (line), for the error on a mixed history.
     workload_line: u64,
     pub list: ListState,
-    /// (key, value) -> the append or write of it (values are unique per key).
-    pub writes: FxHashMap<(u32, Val), Write>,
+    /// Per key: (value, its append or write), sorted by value once read (values are
+    /// unique per key: [`TxnSink::finish`] refuses a history where they are not).
+    pub writes: Vec<Vec<(Val, Write)>>,
     /// List reads that are not a prefix of their key's longest read, by mop: (txn, list).
     pub odd_lists: FxHashMap<u32, (u32, Vec<Val>)>,
     /// Anomalies found within single transactions while reading.
@@ -162,6 +163,15 @@ impl History {
         self.interner.display(self.keys[key as usize])
     }
 
+    /// The append or write of `v` to `key`.
+    pub fn write_of(&self, key: u32, v: Val) -> Option<Write> {
+        let writes = &self.writes[key as usize];
+        writes
+            .binary_search_by_key(&v, |(value, _)| *value)
+            .ok()
+            .map(|i| writes[i].1)
+    }
+
     pub fn status(&self, txn: u32) -> Status {
         self.txns[txn as usize].status
     }
@@ -174,7 +184,38 @@ impl History {
         self.keys.push(key);
         self.key_ids.insert(key, id);
         self.list.add_key();
+        self.writes.push(Vec::new());
         id
+    }
+
+    /// Sorts each key's writes by value and refuses a value appended or written twice,
+    /// on the line of the later transaction's invoke.
+    fn sort_writes(&mut self) -> Result<(), SinkError> {
+        for (key, writes) in self.writes.iter_mut().enumerate() {
+            writes.sort_unstable_by_key(|(v, w)| (*v, w.mop));
+            let Some(pair) = writes.windows(2).find(|p| p[0].0 == p[1].0) else {
+                continue;
+            };
+            let (v, first, second) = (pair[0].0, pair[0].1, pair[1].1);
+            let line = |w: Write| self.txns[w.txn as usize].invoke_line;
+            let (early, late) = (line(first).min(line(second)), line(first).max(line(second)));
+            let verb = if self.workload == Some(Workload::RwRegister) {
+                "written"
+            } else {
+                "appended"
+            };
+            let key = self.interner.display(self.keys[key]);
+            let value = self.interner.display(v);
+            return Err(SinkError {
+                expected: format!(
+                    "values {verb} once per key (the inference needs unique values): {value} was \
+                     already {verb} to key {key} by the transaction invoked on line {early}"
+                ),
+                found: format!("{value} {verb} again"),
+                line: Some(late),
+            });
+        }
+        Ok(())
     }
 
     fn decide(&mut self, workload: Workload, line: u64) -> Result<(), SinkError> {
@@ -234,6 +275,7 @@ impl TxnSink {
                     ..e
                 })?;
         }
+        self.history.sort_writes()?;
         Ok(self.history)
     }
 
@@ -399,22 +441,7 @@ impl TxnSink {
                     mop: index,
                     final_in_txn,
                 };
-                if let Some(previous) = h.writes.insert((key, mop.value), write) {
-                    let verb = if mop.f == MopF::Append {
-                        "appended"
-                    } else {
-                        "written"
-                    };
-                    return Err(SinkError::new(
-                        format!(
-                            "values {verb} once per key (the inference needs unique values): {}                              was already {verb} to key {} by the transaction invoked on line {}",
-                            h.interner.display(mop.value),
-                            h.interner.display(mop.key),
-                            h.txns[previous.txn as usize].invoke_line
-                        ),
-                        format!("{} {verb} again", h.interner.display(mop.value)),
-                    ));
-                }
+                h.writes[key as usize].push((mop.value, write));
             }
         }
         let t = &mut h.txns[txn as usize];

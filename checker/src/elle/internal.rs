@@ -22,6 +22,12 @@ struct KeyState {
 }
 
 pub fn check_txn(h: &mut History, txn: u32, parsed: &ParsedTxn) {
+    // Both anomalies need two micro-ops on one key; most transactions have none.
+    let mops = &parsed.mops;
+    let repeated = (1..mops.len()).any(|i| mops[..i].iter().any(|o| o.key == mops[i].key));
+    if !repeated {
+        return;
+    }
     let mut states: Vec<KeyState> = Vec::new();
     for (i, mop) in parsed.mops.iter().enumerate() {
         let at = match states.iter().position(|s| s.key == mop.key) {

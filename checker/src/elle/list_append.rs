@@ -89,9 +89,10 @@ pub fn infer(h: &History, builder: &mut Builder, findings: &mut Findings) -> Ord
     let mut first_failed = vec![usize::MAX; keys];
     let mut first_garbage = vec![usize::MAX; keys];
     let mut usable = vec![true; keys];
+    let mut seen = FxHashSet::default();
     for (key, list) in h.list.longest.iter().enumerate() {
         let mut appenders = Vec::with_capacity(list.len());
-        let mut seen = FxHashSet::default();
+        seen.clear();
         let mut failed_at: Option<usize> = None;
         let mut dirty_reported = false;
         for (i, &e) in list.iter().enumerate() {
@@ -111,7 +112,7 @@ pub fn infer(h: &History, builder: &mut Builder, findings: &mut Findings) -> Ord
                 }
                 usable[key] = false;
             }
-            let appender = h.writes.get(&(key as u32, e)).map(|w| Appender {
+            let appender = h.write_of(key as u32, e).map(|w| Appender {
                 txn: w.txn,
                 status: h.status(w.txn),
                 last_in_txn: w.final_in_txn,

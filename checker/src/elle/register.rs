@@ -109,7 +109,7 @@ pub fn infer(h: &History, builder: &mut Builder, findings: &mut Findings) {
             if read.is_null() {
                 continue;
             }
-            match h.writes.get(&(key, read)) {
+            match h.write_of(key, read) {
                 None => findings.add(AnomalyKind::GarbageRead, || Finding {
                     kind: AnomalyKind::GarbageRead,
                     key: Some(h.key_name(key)),
@@ -158,8 +158,7 @@ pub fn infer(h: &History, builder: &mut Builder, findings: &mut Findings) {
         let prior = if read.is_null() {
             None
         } else {
-            h.writes
-                .get(&(key, read))
+            h.write_of(key, read)
                 .filter(|w| w.final_in_txn && h.status(w.txn) != Status::Fail)
         };
         for &t in after {
