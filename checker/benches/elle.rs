@@ -10,7 +10,9 @@
 //! checked from the command line for memory
 //! (`/usr/bin/time -v faultline check --checker elle target/elle-bench/elle-1000000.jsonl`).
 //!
-//! Run: `cargo bench -p checker --bench elle`.
+//! Run: `cargo bench -p checker --bench elle`. Before benchmarking, each size is checked
+//! once and its wall and CPU time (all threads) and phase times are printed; `--list`
+//! does only that (`target/release/deps/elle-* --bench --list`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -194,6 +196,25 @@ fn bench_file(txns: usize, keys: usize, processes: u64) -> PathBuf {
     path
 }
 
+/// CPU time of this process so far (user + system, all threads), from `/proc/self/stat`,
+/// in milliseconds: wall time on a loaded machine says little.
+fn cpu_ms() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    // Fields 14 and 15 of stat (utime, stime), in clock ticks of 10 ms.
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (ticks(11) + ticks(12)) * 10
+}
+
 fn elle(c: &mut Criterion) {
     let mut group = c.benchmark_group("elle");
     group.sample_size(10);
@@ -203,14 +224,19 @@ fn elle(c: &mut Criterion) {
             model: Model::StrictSerializable,
             ..ElleOptions::default()
         };
+        let (cpu_before, wall) = (cpu_ms(), std::time::Instant::now());
         let r = check_file(&path, Format::Jsonl, &options).expect("a readable history");
+        let (cpu, wall_ms) = (cpu_ms() - cpu_before, wall.elapsed().as_millis());
         assert_eq!(
             r.verdict,
             checker::Verdict::Valid,
             "the generated history is strict-serializable: {}",
             r.to_text()
         );
-        eprintln!("{txns} transactions: {}", r.to_text());
+        eprintln!(
+            "{txns} transactions, file to verdict: {wall_ms} ms wall, {cpu} ms CPU: {}",
+            r.to_text()
+        );
         group.bench_function(format!("strict-serializable/{txns}"), |b| {
             b.iter(|| check_file(&path, Format::Jsonl, &options).expect("readable"))
         });

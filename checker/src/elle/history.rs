@@ -126,6 +126,9 @@ pub struct History {
     /// Key id -> the key.
     pub keys: Vec<Val>,
     key_ids: FxHashMap<Val, u32>,
+    /// Key ids of small non-negative integer keys, by the integer (`u32::MAX`: none yet):
+    /// an array access instead of a hash probe for the usual keys.
+    dense_key_ids: Vec<u32>,
     pub workload: Option<Workload>,
     /// Where the workload was decided (line), for the error on a mixed history.
     workload_line: u64,
@@ -177,12 +180,31 @@ impl History {
     }
 
     fn key_id(&mut self, key: Val) -> u32 {
-        if let Some(&id) = self.key_ids.get(&key) {
+        const DENSE_LIMIT: usize = 1 << 22;
+        let dense = key.as_index().filter(|&i| i < DENSE_LIMIT);
+        if let Some(i) = dense {
+            if let Some(&id) = self.dense_key_ids.get(i)
+                && id != u32::MAX
+            {
+                return id;
+            }
+        } else if let Some(&id) = self.key_ids.get(&key) {
             return id;
         }
         let id = self.keys.len() as u32;
         self.keys.push(key);
-        self.key_ids.insert(key, id);
+        match dense {
+            Some(i) => {
+                if self.dense_key_ids.len() <= i {
+                    self.dense_key_ids
+                        .resize((i + 1).next_power_of_two(), u32::MAX);
+                }
+                self.dense_key_ids[i] = id;
+            }
+            None => {
+                self.key_ids.insert(key, id);
+            }
+        }
         self.list.add_key();
         self.writes.push(Vec::new());
         id

@@ -23,7 +23,7 @@
 //! is not a sequence of distinct versions) and `lost-update` (two committed transactions
 //! read the same prefix of a key and both appended to it).
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use super::findings::{Finding, Findings, list_text};
 use super::graph::{Builder, RW, WR, WW};
@@ -89,29 +89,30 @@ pub fn infer(h: &History, builder: &mut Builder, findings: &mut Findings) -> Ord
     let mut first_failed = vec![usize::MAX; keys];
     let mut first_garbage = vec![usize::MAX; keys];
     let mut usable = vec![true; keys];
-    let mut seen = FxHashSet::default();
+    let mut sorted: Vec<Val> = Vec::new();
     for (key, list) in h.list.longest.iter().enumerate() {
         let mut appenders = Vec::with_capacity(list.len());
-        seen.clear();
+        sorted.clear();
+        sorted.extend_from_slice(list);
+        sorted.sort_unstable();
+        let duplicate = sorted.windows(2).find(|p| p[0] == p[1]).map(|p| p[0]);
         let mut failed_at: Option<usize> = None;
         let mut dirty_reported = false;
+        if let Some(e) = duplicate {
+            findings.add(AnomalyKind::DuplicateElements, || Finding {
+                kind: AnomalyKind::DuplicateElements,
+                key: Some(h.key_name(key as u32)),
+                text: format!(
+                    "T1 read {} of key {}: {} more than once",
+                    list_text(&h.interner, list),
+                    h.key_name(key as u32),
+                    h.interner.display(e)
+                ),
+                txns: vec![h.list.longest_by[key]],
+            });
+            usable[key] = false;
+        }
         for (i, &e) in list.iter().enumerate() {
-            if !seen.insert(e) {
-                if usable[key] {
-                    findings.add(AnomalyKind::DuplicateElements, || Finding {
-                        kind: AnomalyKind::DuplicateElements,
-                        key: Some(h.key_name(key as u32)),
-                        text: format!(
-                            "a read of key {} saw {} more than once: {}",
-                            h.key_name(key as u32),
-                            h.interner.display(e),
-                            list_text(&h.interner, list)
-                        ),
-                        txns: vec![],
-                    });
-                }
-                usable[key] = false;
-            }
             let appender = h.write_of(key as u32, e).map(|w| Appender {
                 txn: w.txn,
                 status: h.status(w.txn),

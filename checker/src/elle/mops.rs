@@ -31,6 +31,11 @@ impl Val {
         self == Val::NULL
     }
 
+    /// The value as an index, when it is a small non-negative integer.
+    pub fn as_index(self) -> Option<usize> {
+        self.as_small_int().and_then(|n| usize::try_from(n).ok())
+    }
+
     fn interned(self) -> Option<usize> {
         (self.0 & INTERNED != 0 && self != Val::NULL).then_some((self.0 & !INTERNED) as usize)
     }
