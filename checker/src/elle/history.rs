@@ -111,6 +111,8 @@ pub struct Write {
     pub mop: u32,
     /// The transaction's last append or write to that key.
     pub final_in_txn: bool,
+    /// How the transaction ended (kept here: the inference looks it up per element).
+    pub status: Status,
 }
 
 /// Edges between transactions and time nodes, recorded while reading. A node id at or
@@ -462,6 +464,7 @@ impl TxnSink {
                     txn,
                     mop: index,
                     final_in_txn,
+                    status,
                 };
                 h.writes[key as usize].push((mop.value, write));
             }

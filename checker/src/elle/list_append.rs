@@ -115,7 +115,7 @@ pub fn infer(h: &History, builder: &mut Builder, findings: &mut Findings) -> Ord
         for (i, &e) in list.iter().enumerate() {
             let appender = h.write_of(key as u32, e).map(|w| Appender {
                 txn: w.txn,
-                status: h.status(w.txn),
+                status: w.status,
                 last_in_txn: w.final_in_txn,
             });
             match appender {

@@ -122,7 +122,7 @@ pub fn infer(h: &History, builder: &mut Builder, findings: &mut Findings) {
                 }),
                 Some(w) if w.txn == txn => {}
                 Some(w) => {
-                    let status = h.status(w.txn);
+                    let status = w.status;
                     if status == Status::Fail {
                         findings.add(AnomalyKind::G1a, || Finding {
                             kind: AnomalyKind::G1a,
@@ -159,7 +159,7 @@ pub fn infer(h: &History, builder: &mut Builder, findings: &mut Findings) {
             None
         } else {
             h.write_of(key, read)
-                .filter(|w| w.final_in_txn && h.status(w.txn) != Status::Fail)
+                .filter(|w| w.final_in_txn && w.status != Status::Fail)
         };
         for &t in after {
             if let Some(w) = prior {
