@@ -651,6 +651,20 @@ fn reads_jepsen_edn() {
     assert_eq!(r.verdict, Verdict::Valid, "{}", r.to_text());
 }
 
+/// Every transaction with exactly two micro-ops: not a `jepsen.independent` history of
+/// `[key value]` pairs (whose keys are scalars).
+#[test]
+fn reads_edn_of_two_micro_op_transactions() {
+    let text = r#"{:type :invoke, :f :txn, :value [[:append :x 1] [:r :y nil]], :process 0}
+{:type :ok, :f :txn, :value [[:append :x 1] [:r :y [2]]], :process 0}
+{:type :invoke, :f :txn, :value [[:append :y 2] [:r :x nil]], :process 1}
+{:type :ok, :f :txn, :value [[:append :y 2] [:r :x [1]]], :process 1}
+"#;
+    let r = check_text("two.edn", text, &ElleOptions::default()).unwrap();
+    assert_eq!(r.txns, 2);
+    assert!(r.anomaly_types.contains(&kind("G1c")), "{}", r.to_text());
+}
+
 #[test]
 fn json_result_names_edges() {
     let mut h = H::default();
