@@ -20,8 +20,9 @@ pub struct CheckArgs {
     /// The history file, or a stored run's directory (`store/<name>/<run>`).
     pub history: PathBuf,
     /// register, cas-register, kv-append or set; by default implied by the functions used.
-    #[arg(long)]
-    pub model: Option<ModelKind>,
+    /// With `--checker elle`: the isolation model (default strict-serializable).
+    #[arg(long, value_parser = parse_model)]
+    pub model: Option<ModelArg>,
     /// auto, jsonl, edn, jepsen-json (one JSON array of Jepsen op objects),
     /// porcupine-jepsen or porcupine-kv.
     #[arg(long, default_value = "auto")]
@@ -64,6 +65,34 @@ pub enum Checker {
     Linearizable,
     Bank,
     SetFull,
+    /// Transactions (list-append or rw-register micro-ops) for isolation anomalies.
+    Elle,
+}
+
+/// `--model`: a linearizability model, or an isolation model for `--checker elle`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelArg {
+    Linearizable(ModelKind),
+    Isolation(checker::elle::Model),
+}
+
+impl ModelArg {
+    fn kind(self) -> Option<ModelKind> {
+        match self {
+            ModelArg::Linearizable(kind) => Some(kind),
+            ModelArg::Isolation(_) => None,
+        }
+    }
+}
+
+fn parse_model(text: &str) -> Result<ModelArg, String> {
+    match text.parse::<ModelKind>() {
+        Ok(kind) => Ok(ModelArg::Linearizable(kind)),
+        Err(linear) => text
+            .parse::<checker::elle::Model>()
+            .map(ModelArg::Isolation)
+            .map_err(|isolation| format!("{linear}; or, for --checker elle, {isolation}")),
+    }
 }
 
 fn parse_json(text: &str) -> Result<serde_json::Value, String> {
@@ -83,7 +112,11 @@ fn resolve_target(
     args: &CheckArgs,
 ) -> anyhow::Result<(PathBuf, Option<ModelKind>, Option<BankOptions>)> {
     if !args.history.is_dir() {
-        return Ok((args.history.clone(), args.model, None));
+        return Ok((
+            args.history.clone(),
+            args.model.and_then(ModelArg::kind),
+            None,
+        ));
     }
     let history = args.history.join("history.jsonl");
     anyhow::ensure!(
@@ -104,7 +137,11 @@ fn resolve_target(
             accounts: bank.accounts,
             total: bank.total,
         });
-    Ok((history, args.model.or(from_schedule), bank))
+    Ok((
+        history,
+        args.model.and_then(ModelArg::kind).or(from_schedule),
+        bank,
+    ))
 }
 
 /// Runs the check and returns the exit code to end with.
@@ -135,6 +172,25 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         }
         Checker::SetFull => {
             let result = checker::set_check::check_set_file(&history, args.format);
+            return print_other(
+                args,
+                result.map(|r| (r.verdict, r.to_text(), serde_json::to_value(&r))),
+            );
+        }
+        Checker::Elle => {
+            let model = match args.model {
+                Some(ModelArg::Isolation(model)) => model,
+                None => checker::elle::Model::StrictSerializable,
+                Some(ModelArg::Linearizable(kind)) => anyhow::bail!(
+                    "--checker elle takes an isolation model (e.g. serializable), not {kind:?}"
+                ),
+            };
+            let elle_options = checker::elle::ElleOptions {
+                model,
+                time_limit: Some(args.time_limit),
+                ..checker::elle::ElleOptions::default()
+            };
+            let result = checker::elle::check_file(&history, args.format, &elle_options);
             return print_other(
                 args,
                 result.map(|r| (r.verdict, r.to_text(), serde_json::to_value(&r))),

@@ -122,6 +122,7 @@ pub mod bank;
 pub mod blocked;
 pub mod calls;
 pub mod check;
+pub mod elle;
 pub mod explain;
 pub mod format;
 pub mod generate;

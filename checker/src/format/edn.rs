@@ -449,7 +449,10 @@ fn is_independent(ops: &[(Op, u64)]) -> bool {
         .filter(|(op, _)| op.process != Process::Nemesis && op.key.is_none())
         .peekable();
     clients.peek().is_some()
-        && clients.all(|(op, _)| matches!(&op.value, Value::Array(items) if items.len() == 2))
+        && clients.all(|(op, _)| {
+            // A key is a scalar: a pair of vectors is a two-micro-op transaction.
+            matches!(&op.value, Value::Array(items) if items.len() == 2 && !items[0].is_array())
+        })
 }
 
 fn split_independent(op: &mut Op) {
