@@ -240,10 +240,9 @@ fn svg(explanation: &Explanation, time_ns_of_line: &dyn Fn(u32) -> Option<u64>) 
             out,
             "<line class=\"lc-grid\" x1=\"{tx:.1}\" y1=\"{TOP_PX}\" x2=\"{tx:.1}\" y2=\"{plot_bottom:.1}\"/>\
 <line class=\"lc-axis\" x1=\"{tx:.1}\" y1=\"{plot_bottom:.1}\" x2=\"{tx:.1}\" y2=\"{:.1}\"/>\
-<text class=\"lc-axis-label\" x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+<text class=\"lc-axis-label\" x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{tick:.decimals$}</text>",
             plot_bottom + 4.0,
             plot_bottom + 16.0,
-            format!("{tick:.decimals$}")
         );
     }
     let _ = writeln!(
