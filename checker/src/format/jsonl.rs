@@ -189,7 +189,7 @@ impl<R: Read> ChunkReader<R> {
             if self.eof {
                 return Ok((!buffer.is_empty()).then_some(buffer));
             }
-            if let Some(last) = buffer[scanned..].iter().rposition(|&b| b == b'\n') {
+            if let Some(last) = memchr::memrchr(b'\n', &buffer[scanned..]) {
                 self.carry.extend_from_slice(&buffer[scanned + last + 1..]);
                 buffer.truncate(scanned + last + 1);
                 return Ok(Some(buffer));
@@ -200,24 +200,13 @@ impl<R: Read> ChunkReader<R> {
         }
     }
 
-    /// Reads once into the spare room of `buffer`, growing it by a chunk.
+    /// Appends up to a chunk's worth of bytes to `buffer` (fewer only at the end of the
+    /// input), without first zeroing the room they go to.
     fn fill(&mut self, buffer: &mut Vec<u8>) -> std::io::Result<()> {
-        let len = buffer.len();
-        buffer.resize(len + CHUNK_BYTES, 0);
-        let read = loop {
-            match self.reader.read(&mut buffer[len..]) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                other => break other,
-            }
-        };
-        let n = match read {
-            Ok(n) => n,
-            Err(e) => {
-                buffer.truncate(len);
-                return Err(e);
-            }
-        };
-        buffer.truncate(len + n);
+        buffer.reserve(CHUNK_BYTES);
+        let n = (&mut self.reader)
+            .take(CHUNK_BYTES as u64)
+            .read_to_end(buffer)?;
         self.eof = n == 0;
         Ok(())
     }

@@ -61,10 +61,7 @@ pub(crate) fn parse_chunk(text: &str, records: &mut Vec<Record>) -> u32 {
     let mut start = 0;
     let mut line: u32 = 0;
     while start < bytes.len() {
-        let end = bytes[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(bytes.len(), |i| start + i);
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
         line += 1;
         let body = &bytes[start..end];
         // A line that starts like an op object is not blank; only others need the scan.
@@ -138,9 +135,11 @@ impl Cursor<'_> {
         match self.peek()? {
             b'0' => self.pos += 1,
             b'1'..=b'9' => {
-                while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                    self.pos += 1;
-                }
+                let rest = &self.bytes[self.pos + 1..self.end];
+                self.pos += 1 + rest
+                    .iter()
+                    .position(|b| !b.is_ascii_digit())
+                    .unwrap_or(rest.len());
             }
             _ => return None,
         }
@@ -150,10 +149,12 @@ impl Cursor<'_> {
         Some((start as u32, self.pos as u32))
     }
 
+    /// The bytes `word`, compared as a fixed-size array (no call to `memcmp`).
     #[inline]
-    fn literal(&mut self, word: &[u8]) -> Option<()> {
-        let end = self.pos + word.len();
-        (end <= self.end && &self.bytes[self.pos..end] == word).then(|| self.pos = end)
+    fn literal<const N: usize>(&mut self, word: &[u8; N]) -> Option<()> {
+        let end = self.pos + N;
+        let here: &[u8; N] = self.bytes.get(self.pos..end)?.try_into().ok()?;
+        (end <= self.end && here == word).then(|| self.pos = end)
     }
 
     /// A canonical scalar: integer (not `-0`), null, true, false, or a plain string.
