@@ -200,13 +200,26 @@ impl<R: Read> ChunkReader<R> {
         }
     }
 
-    /// Appends up to a chunk's worth of bytes to `buffer` (fewer only at the end of the
-    /// input), without first zeroing the room they go to.
+    /// Reads once into the spare room of `buffer`, growing it by a chunk.
     fn fill(&mut self, buffer: &mut Vec<u8>) -> std::io::Result<()> {
-        buffer.reserve(CHUNK_BYTES);
-        let n = (&mut self.reader)
-            .take(CHUNK_BYTES as u64)
-            .read_to_end(buffer)?;
+        let len = buffer.len();
+        // Zeroed first (about as cheap as the copy a smaller read through the caller's
+        // `BufReader` would cost; a read this large bypasses that buffer).
+        buffer.resize(len + CHUNK_BYTES, 0);
+        let read = loop {
+            match self.reader.read(&mut buffer[len..]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        let n = match read {
+            Ok(n) => n,
+            Err(e) => {
+                buffer.truncate(len);
+                return Err(e);
+            }
+        };
+        buffer.truncate(len + n);
         self.eof = n == 0;
         Ok(())
     }

@@ -134,13 +134,7 @@ impl Cursor<'_> {
         let _ = self.eat(b'-');
         match self.peek()? {
             b'0' => self.pos += 1,
-            b'1'..=b'9' => {
-                let rest = &self.bytes[self.pos + 1..self.end];
-                self.pos += 1 + rest
-                    .iter()
-                    .position(|b| !b.is_ascii_digit())
-                    .unwrap_or(rest.len());
-            }
+            b'1'..=b'9' => self.pos += 1 + digit_run(&self.bytes[self.pos + 1..self.end]),
             _ => return None,
         }
         if matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
@@ -261,6 +255,26 @@ fn parse_kind(c: &mut Cursor<'_>) -> Option<OpType> {
         b"info" => OpType::Info,
         _ => return None,
     })
+}
+
+/// The number of ASCII digits `s` starts with, eight bytes at a time.
+#[inline]
+fn digit_run(s: &[u8]) -> usize {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    let mut n = 0;
+    while let Some(word) = s.get(n..n + 8) {
+        let w = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        // A byte is a digit when its high nibble is 3 both as it is and plus 6 (0x30..=0x39).
+        // A carry out of a byte that is not a digit can only spoil the verdict on the bytes
+        // above it, never on those before the first non-digit, which is all that counts.
+        let not_digit = ((w & (0xF0 * LOW)) ^ (0x30 * LOW))
+            | ((w.wrapping_add(0x06 * LOW) & (0xF0 * LOW)) ^ (0x30 * LOW));
+        if not_digit != 0 {
+            return n + not_digit.trailing_zeros() as usize / 8;
+        }
+        n += 8;
+    }
+    n + s[n..].iter().take_while(|b| b.is_ascii_digit()).count()
 }
 
 /// Fields seen so far, for refusing duplicates.
@@ -418,6 +432,34 @@ mod tests {
         r#"{"index":8,"time":9,"process":2,"type":"begin","f":"read","key":"k","value":1}"#,
         r#"{"index":8,"time":9,"process":2,"type":"ok","f":"read","key":"k","value":1} x"#,
     ];
+
+    #[test]
+    fn digit_runs_are_counted_exactly() {
+        for text in [
+            "",
+            "7",
+            "12345678",
+            "123456789",
+            "1234567x9",
+            "/:09",
+            "0123456789012345678a",
+            "99999999\u{ff}",
+            "12\u{1}3",
+            "1234567\u{ff}1",
+            "\u{fa}\u{3a}12345678",
+        ] {
+            let expected = text.bytes().take_while(u8::is_ascii_digit).count();
+            assert_eq!(digit_run(text.as_bytes()), expected, "{text:?}");
+        }
+        for b in 0..=255u8 {
+            for at in 0..9 {
+                let mut text = b"1234567890123456".to_vec();
+                text[at] = b;
+                let expected = text.iter().take_while(|b| b.is_ascii_digit()).count();
+                assert_eq!(digit_run(&text), expected, "byte {b:#x} at {at}");
+            }
+        }
+    }
 
     #[test]
     fn canonical_lines_take_the_canonical_path_and_agree() {
