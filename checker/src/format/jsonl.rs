@@ -177,51 +177,54 @@ impl<R: Read> ChunkReader<R> {
     }
 
     /// Fills `buffer` (its contents are discarded) with the next whole lines.
+    ///
+    /// The buffer's old bytes (a chunk already parsed) are room to read into as they are:
+    /// only room beyond them is zeroed first, so a reused buffer costs no `memset`.
     fn next_chunk(&mut self, mut buffer: Vec<u8>) -> std::io::Result<Option<Vec<u8>>> {
-        buffer.clear();
-        buffer.append(&mut self.carry);
+        let carried = self.carry.len();
+        if buffer.len() < carried {
+            buffer.resize(carried, 0);
+        }
+        buffer[..carried].copy_from_slice(&self.carry);
+        self.carry.clear();
+        let mut filled = carried;
         let mut scanned = 0;
         loop {
-            if !self.eof && buffer.len() < CHUNK_BYTES {
-                self.fill(&mut buffer)?;
+            if !self.eof && filled < CHUNK_BYTES {
+                filled = self.fill(&mut buffer, filled)?;
                 continue;
             }
             if self.eof {
-                return Ok((!buffer.is_empty()).then_some(buffer));
+                buffer.truncate(filled);
+                return Ok((filled > 0).then_some(buffer));
             }
-            if let Some(last) = memchr::memrchr(b'\n', &buffer[scanned..]) {
-                self.carry.extend_from_slice(&buffer[scanned + last + 1..]);
+            if let Some(last) = memchr::memrchr(b'\n', &buffer[scanned..filled]) {
+                self.carry
+                    .extend_from_slice(&buffer[scanned + last + 1..filled]);
                 buffer.truncate(scanned + last + 1);
                 return Ok(Some(buffer));
             }
             // One line longer than a chunk: read on until it ends.
-            scanned = buffer.len();
-            self.fill(&mut buffer)?;
+            scanned = filled;
+            filled = self.fill(&mut buffer, filled)?;
         }
     }
 
-    /// Reads once into the spare room of `buffer`, growing it by a chunk.
-    fn fill(&mut self, buffer: &mut Vec<u8>) -> std::io::Result<()> {
-        let len = buffer.len();
-        // Zeroed first (about as cheap as the copy a smaller read through the caller's
-        // `BufReader` would cost; a read this large bypasses that buffer).
-        buffer.resize(len + CHUNK_BYTES, 0);
-        let read = loop {
-            match self.reader.read(&mut buffer[len..]) {
+    /// Reads once into `buffer` after its first `filled` bytes; returns the new filled
+    /// length. At least a chunk of room is offered, so that a read through the caller's
+    /// `BufReader` (whose buffer is a chunk) goes straight to `buffer`, not through a copy.
+    fn fill(&mut self, buffer: &mut Vec<u8>, filled: usize) -> std::io::Result<usize> {
+        if buffer.len() < filled + CHUNK_BYTES {
+            buffer.resize(filled + CHUNK_BYTES, 0);
+        }
+        let n = loop {
+            match self.reader.read(&mut buffer[filled..]) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                other => break other,
+                other => break other?,
             }
         };
-        let n = match read {
-            Ok(n) => n,
-            Err(e) => {
-                buffer.truncate(len);
-                return Err(e);
-            }
-        };
-        buffer.truncate(len + n);
         self.eof = n == 0;
-        Ok(())
+        Ok(filled + n)
     }
 }
 
@@ -639,6 +642,29 @@ mod tests {
                 .last()
                 .is_some_and(|e| e.starts_with("h:60001: expected"))
         );
+        assert_eq!(chunked(text.as_bytes(), false), expected);
+        assert_eq!(chunked(text.as_bytes(), true), expected);
+    }
+
+    #[test]
+    fn a_line_longer_than_a_chunk_and_the_lines_around_it() {
+        let long = format!(
+            "{{\"process\":9,\"type\":\"invoke\",\"f\":\"add\",\"value\":\"{}\"}}",
+            "x".repeat(CHUNK_BYTES * 2 + 17)
+        );
+        let mut text = String::new();
+        for i in 0..20_000 {
+            text.push_str(&format!(
+                "{{\"process\":{},\"type\":\"invoke\",\"f\":\"write\",\"key\":\"k\",\"value\":{i}}}\n",
+                i % 64
+            ));
+            if i == 15_000 {
+                text.push_str(&long);
+                text.push('\n');
+            }
+        }
+        let expected = serde_only(text.as_bytes());
+        assert_eq!(expected.len(), 20_001);
         assert_eq!(chunked(text.as_bytes(), false), expected);
         assert_eq!(chunked(text.as_bytes(), true), expected);
     }
