@@ -505,7 +505,7 @@ impl<R: BufRead> Iterator for OpReader<R> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! The chunked reader with its fast path must tell the sink exactly what the serde path
     //! alone tells it, line for line, errors included: checked on tricky lines and on
     //! thousands of random mutations of real ones.
@@ -672,6 +672,24 @@ mod tests {
     /// Bytes that matter to JSON, for mutations.
     const ALPHABET: &[u8] = b"{}[]\":,\\ \t\r0123456789-+.eEnulltrfasxk\x01\xc3\xa9\xff";
 
+    /// `line` with each edit `(at, byte of alphabet, 0 insert | 1 remove | 2 replace)`
+    /// applied in turn (positions wrap around the line's length).
+    pub(crate) fn mutated(line: &[u8], edits: &[(usize, usize, u8)], alphabet: &[u8]) -> Vec<u8> {
+        let mut line = line.to_vec();
+        for &(at, b, op) in edits {
+            let at = at % (line.len() + 1);
+            match op {
+                0 => line.insert(at, alphabet[b]),
+                1 if at < line.len() => {
+                    line.remove(at);
+                }
+                _ if at < line.len() => line[at] = alphabet[b],
+                _ => line.push(alphabet[b]),
+            }
+        }
+        line
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(3000))]
         #[test]
@@ -679,16 +697,7 @@ mod tests {
             base in 0..LINES.len(),
             edits in proptest::collection::vec((0usize..200, 0usize..ALPHABET.len(), 0u8..3), 1..4),
         ) {
-            let mut line = LINES[base].as_bytes().to_vec();
-            for (at, b, op) in edits {
-                let at = at % (line.len() + 1);
-                match op {
-                    0 => line.insert(at, ALPHABET[b]),
-                    1 if at < line.len() => { line.remove(at); }
-                    _ if at < line.len() => line[at] = ALPHABET[b],
-                    _ => line.push(ALPHABET[b]),
-                }
-            }
+            let line = mutated(LINES[base].as_bytes(), &edits, ALPHABET);
             let mut text = LINES[1].as_bytes().to_vec();
             text.push(b'\n');
             text.extend_from_slice(&line);

@@ -403,6 +403,7 @@ fn parse_process(c: &mut Cursor<'_>) -> Option<Process> {
 mod tests {
     //! The canonical-shape path may only ever agree with the general one: on the lines
     //! faultline writes, on near misses, and on random mutations of both.
+    use super::super::jsonl::tests::mutated;
     use super::*;
     use proptest::prelude::*;
 
@@ -489,16 +490,7 @@ mod tests {
             base in 0..LINES.len(),
             edits in proptest::collection::vec((0usize..200, 0usize..ALPHABET.len(), 0u8..3), 1..4),
         ) {
-            let mut line = LINES[base].as_bytes().to_vec();
-            for (at, b, op) in edits {
-                let at = at % (line.len() + 1);
-                match op {
-                    0 => line.insert(at, ALPHABET[b]),
-                    1 if at < line.len() => { line.remove(at); }
-                    _ if at < line.len() => line[at] = ALPHABET[b],
-                    _ => line.push(ALPHABET[b]),
-                }
-            }
+            let line = mutated(LINES[base].as_bytes(), &edits, ALPHABET);
             let (canonical, general) = both(&line);
             if canonical.is_some() {
                 prop_assert_eq!(canonical, general);
