@@ -1,6 +1,6 @@
 //! `cargo bench -p checker`: file -> verdict on Porcupine's reference set and on generated
-//! histories (1M ops on 1,000 keys and 100k ops on 100 keys, 64 processes, 1% info; 100k
-//! ops on 50 keys with one stale read). Targets (5x Porcupine, see the crate docs):
+//! histories (1M ops on 1,000 keys, 100k ops on 100 keys and 20k on 20, 64 processes, 1%
+//! info; 100k ops on 50 keys with one stale read), and the JSONL reader alone on those. Targets (5x Porcupine, see the crate docs):
 //! etcd_002 40 ms, etcd_007 20 ms, etcd_099 12 ms, c50-ok 40 ms, whole set 160 ms,
 //! 1M/1000 keys 1.1 s, 100k/50 keys stale read 0.5 s; each key of kv/c50-bad.txt decided
 //! in under 10 s and 1 GiB (issue 16 §2). Measured numbers and how they were
@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use checker::format::{OpSink, OpView, SinkError, read_file};
 use checker::generate::{GenSpec, plant_stale_read, register_history, write_jsonl};
 use checker::reference::porcupine_or_skip;
 use checker::{CheckOptions, Format, Verdict, check_file};
@@ -110,6 +111,7 @@ fn generated(c: &mut Criterion) {
     for (name, ops, keys, stale) in [
         ("1M ops, 1000 keys, 64 processes", 1_000_000, 1000, false),
         ("100k ops, 100 keys, 64 processes", 100_000, 100, false),
+        ("20k ops, 20 keys, 64 processes", 20_000, 20, false),
         ("100k ops, 50 keys, one stale read", 100_000, 50, true),
     ] {
         let spec = GenSpec {
@@ -139,6 +141,30 @@ fn generated(c: &mut Criterion) {
         group.bench_function(*name, |b| b.iter(|| verdict_of(path)));
     }
     group.finish();
+    // The JSONL reader alone (most of a valid check of a large file): every record handed
+    // to a sink that only counts them.
+    let mut group = c.benchmark_group("jsonl read");
+    group.sample_size(10);
+    for (name, path) in &cases {
+        group.bench_function(*name, |b| b.iter(|| records_in(path)));
+    }
+    group.finish();
+}
+
+/// A sink that counts what it is given.
+struct Count(u64);
+
+impl OpSink for Count {
+    fn accept(&mut self, _op: &OpView<'_>, _line: u64) -> Result<(), SinkError> {
+        self.0 += 1;
+        Ok(())
+    }
+}
+
+fn records_in(path: &Path) -> u64 {
+    let mut count = Count(0);
+    read_file(path, Format::Jsonl, &mut count).expect("a readable history");
+    count.0
 }
 
 criterion_group! {

@@ -177,49 +177,54 @@ impl<R: Read> ChunkReader<R> {
     }
 
     /// Fills `buffer` (its contents are discarded) with the next whole lines.
+    ///
+    /// The buffer's old bytes (a chunk already parsed) are room to read into as they are:
+    /// only room beyond them is zeroed first, so a reused buffer costs no `memset`.
     fn next_chunk(&mut self, mut buffer: Vec<u8>) -> std::io::Result<Option<Vec<u8>>> {
-        buffer.clear();
-        buffer.append(&mut self.carry);
+        let carried = self.carry.len();
+        if buffer.len() < carried {
+            buffer.resize(carried, 0);
+        }
+        buffer[..carried].copy_from_slice(&self.carry);
+        self.carry.clear();
+        let mut filled = carried;
         let mut scanned = 0;
         loop {
-            if !self.eof && buffer.len() < CHUNK_BYTES {
-                self.fill(&mut buffer)?;
+            if !self.eof && filled < CHUNK_BYTES {
+                filled = self.fill(&mut buffer, filled)?;
                 continue;
             }
             if self.eof {
-                return Ok((!buffer.is_empty()).then_some(buffer));
+                buffer.truncate(filled);
+                return Ok((filled > 0).then_some(buffer));
             }
-            if let Some(last) = buffer[scanned..].iter().rposition(|&b| b == b'\n') {
-                self.carry.extend_from_slice(&buffer[scanned + last + 1..]);
+            if let Some(last) = memchr::memrchr(b'\n', &buffer[scanned..filled]) {
+                self.carry
+                    .extend_from_slice(&buffer[scanned + last + 1..filled]);
                 buffer.truncate(scanned + last + 1);
                 return Ok(Some(buffer));
             }
             // One line longer than a chunk: read on until it ends.
-            scanned = buffer.len();
-            self.fill(&mut buffer)?;
+            scanned = filled;
+            filled = self.fill(&mut buffer, filled)?;
         }
     }
 
-    /// Reads once into the spare room of `buffer`, growing it by a chunk.
-    fn fill(&mut self, buffer: &mut Vec<u8>) -> std::io::Result<()> {
-        let len = buffer.len();
-        buffer.resize(len + CHUNK_BYTES, 0);
-        let read = loop {
-            match self.reader.read(&mut buffer[len..]) {
+    /// Reads once into `buffer` after its first `filled` bytes; returns the new filled
+    /// length. At least a chunk of room is offered, so that a read through the caller's
+    /// `BufReader` (whose buffer is a chunk) goes straight to `buffer`, not through a copy.
+    fn fill(&mut self, buffer: &mut Vec<u8>, filled: usize) -> std::io::Result<usize> {
+        if buffer.len() < filled + CHUNK_BYTES {
+            buffer.resize(filled + CHUNK_BYTES, 0);
+        }
+        let n = loop {
+            match self.reader.read(&mut buffer[filled..]) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                other => break other,
+                other => break other?,
             }
         };
-        let n = match read {
-            Ok(n) => n,
-            Err(e) => {
-                buffer.truncate(len);
-                return Err(e);
-            }
-        };
-        buffer.truncate(len + n);
         self.eof = n == 0;
-        Ok(())
+        Ok(filled + n)
     }
 }
 
@@ -500,7 +505,7 @@ impl<R: BufRead> Iterator for OpReader<R> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! The chunked reader with its fast path must tell the sink exactly what the serde path
     //! alone tells it, line for line, errors included: checked on tricky lines and on
     //! thousands of random mutations of real ones.
@@ -641,8 +646,49 @@ mod tests {
         assert_eq!(chunked(text.as_bytes(), true), expected);
     }
 
+    #[test]
+    fn a_line_longer_than_a_chunk_and_the_lines_around_it() {
+        let long = format!(
+            "{{\"process\":9,\"type\":\"invoke\",\"f\":\"add\",\"value\":\"{}\"}}",
+            "x".repeat(CHUNK_BYTES * 2 + 17)
+        );
+        let mut text = String::new();
+        for i in 0..20_000 {
+            text.push_str(&format!(
+                "{{\"process\":{},\"type\":\"invoke\",\"f\":\"write\",\"key\":\"k\",\"value\":{i}}}\n",
+                i % 64
+            ));
+            if i == 15_000 {
+                text.push_str(&long);
+                text.push('\n');
+            }
+        }
+        let expected = serde_only(text.as_bytes());
+        assert_eq!(expected.len(), 20_001);
+        assert_eq!(chunked(text.as_bytes(), false), expected);
+        assert_eq!(chunked(text.as_bytes(), true), expected);
+    }
+
     /// Bytes that matter to JSON, for mutations.
     const ALPHABET: &[u8] = b"{}[]\":,\\ \t\r0123456789-+.eEnulltrfasxk\x01\xc3\xa9\xff";
+
+    /// `line` with each edit `(at, byte of alphabet, 0 insert | 1 remove | 2 replace)`
+    /// applied in turn (positions wrap around the line's length).
+    pub(crate) fn mutated(line: &[u8], edits: &[(usize, usize, u8)], alphabet: &[u8]) -> Vec<u8> {
+        let mut line = line.to_vec();
+        for &(at, b, op) in edits {
+            let at = at % (line.len() + 1);
+            match op {
+                0 => line.insert(at, alphabet[b]),
+                1 if at < line.len() => {
+                    line.remove(at);
+                }
+                _ if at < line.len() => line[at] = alphabet[b],
+                _ => line.push(alphabet[b]),
+            }
+        }
+        line
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(3000))]
@@ -651,16 +697,7 @@ mod tests {
             base in 0..LINES.len(),
             edits in proptest::collection::vec((0usize..200, 0usize..ALPHABET.len(), 0u8..3), 1..4),
         ) {
-            let mut line = LINES[base].as_bytes().to_vec();
-            for (at, b, op) in edits {
-                let at = at % (line.len() + 1);
-                match op {
-                    0 => line.insert(at, ALPHABET[b]),
-                    1 if at < line.len() => { line.remove(at); }
-                    _ if at < line.len() => line[at] = ALPHABET[b],
-                    _ => line.push(ALPHABET[b]),
-                }
-            }
+            let line = mutated(LINES[base].as_bytes(), &edits, ALPHABET);
             let mut text = LINES[1].as_bytes().to_vec();
             text.push(b'\n');
             text.extend_from_slice(&line);

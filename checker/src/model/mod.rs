@@ -234,12 +234,38 @@ pub struct RegisterAccess<S> {
 ///
 /// Texts live back to back in one arena and the table holds only ids, so interning a new
 /// value costs no allocation of its own (a 1M-op history interns ~10^5 values).
+/// Small non-negative integers (the commonest register values) are also found through a
+/// direct table indexed by their value, which skips the hash, the probe and the text
+/// compare: ids are the same either way (given in first-seen order by `intern`).
 #[derive(Debug, Default)]
 pub struct Interner {
     ids: HashTable<u32>,
     /// Per id: start of its text in `arena`, its length, and its hash.
     entries: Vec<(usize, u32, u64)>,
     arena: String,
+    /// `small[n]` = 1 + the id of the integer `n` (< [`SMALL_INTS`]), 0 while unseen.
+    small: Vec<u32>,
+}
+
+/// Integers below this are interned through [`Interner::small`] (at most 16 KiB a key).
+const SMALL_INTS: usize = 4096;
+
+/// The value of a canonical JSON integer text below [`SMALL_INTS`] (`0`, or digits without a
+/// leading zero), else `None`.
+#[inline]
+fn small_int(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    if bytes.is_empty() || bytes.len() > 4 || (bytes[0] == b'0' && bytes.len() > 1) {
+        return None;
+    }
+    let mut n = 0usize;
+    for &b in bytes {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + usize::from(b - b'0');
+    }
+    (n < SMALL_INTS).then_some(n)
 }
 
 #[inline]
@@ -249,6 +275,26 @@ fn text_hash(text: &str) -> u64 {
 
 impl Interner {
     pub fn intern(&mut self, text: &str) -> u32 {
+        let Some(n) = small_int(text) else {
+            return self.intern_text(text);
+        };
+        if let Some(&known) = self.small.get(n)
+            && known != 0
+        {
+            return known - 1;
+        }
+        let id = self.intern_text(text);
+        if self.small.len() <= n {
+            self.small
+                .resize((n + 1).next_power_of_two().min(SMALL_INTS), 0);
+        }
+        self.small[n] = id
+            .checked_add(1)
+            .expect("fewer than 2^32 - 1 distinct values");
+        id
+    }
+
+    fn intern_text(&mut self, text: &str) -> u32 {
         let hash = text_hash(text);
         let (entries, arena) = (&self.entries, &self.arena);
         let text_of = |id: u32| {
@@ -270,7 +316,10 @@ impl Interner {
 
     /// Approximate heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.arena.capacity() + self.entries.capacity() * 24 + self.ids.capacity() * 5
+        self.arena.capacity()
+            + self.entries.capacity() * 24
+            + self.ids.capacity() * 5
+            + self.small.capacity() * 4
     }
 
     /// Interns a JSON value by its canonical text.
@@ -289,4 +338,37 @@ impl Interner {
 /// The error for a function name a model does not know.
 pub(crate) fn unknown_function(model: ModelKind, f: &str, known: &str) -> SinkError {
     SinkError::new(format!("a {model} function ({known})"), format!("f {f:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_integers_get_the_ids_and_texts_the_general_table_gives() {
+        let texts = [
+            "7", "\"7\"", "0", "4095", "4096", "12", "-3", "7", "1e2", "0", "4095", "99999", "12",
+            "true", "null", "4096",
+        ];
+        let mut interner = Interner::default();
+        let mut first_seen: Vec<&str> = Vec::new();
+        for text in texts {
+            let id = interner.intern(text);
+            let expected = first_seen
+                .iter()
+                .position(|t| *t == text)
+                .unwrap_or_else(|| {
+                    first_seen.push(text);
+                    first_seen.len() - 1
+                });
+            assert_eq!(id as usize, expected, "{text}");
+            assert_eq!(interner.text(id), text);
+        }
+        assert_eq!(small_int("0"), Some(0));
+        assert_eq!(small_int("4095"), Some(4095));
+        assert_eq!(small_int("4096"), None);
+        assert_eq!(small_int("01"), None);
+        assert_eq!(small_int(""), None);
+        assert_eq!(small_int("-1"), None);
+    }
 }
