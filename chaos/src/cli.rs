@@ -62,12 +62,23 @@ pub enum Command {
     Cleanup,
 }
 
-/// `--bug`'s long help: the names are checked against the schedule's system when the
-/// schedule is loaded (see [`crate::planted`]).
-pub const BUG_HELP: &str = "Turns on a planted bug, overriding the schedule's `bug:`. Raft store: \
-stale-read, vote-without-log-check, skip-prev-check, commit-old-term, ack-before-write, \
-no-dedup. Bank: 2pc-commit-without-all-votes, 2pc-forget-prepared. An unknown name, or one of \
-another system, is refused (exit 65) before anything starts.";
+/// `--bug`'s long help, listing every system's planted bugs by the names of their own
+/// enums (through the system registry); the name is checked against the schedule's system
+/// when the schedule is loaded (see [`crate::planted`]).
+pub fn bug_help() -> String {
+    let lists: Vec<String> = crate::system::REGISTRY
+        .iter()
+        .filter_map(|entry| {
+            let names = (entry.bugs)();
+            (!names.is_empty()).then(|| format!("{}: {}.", entry.title, names.join(", ")))
+        })
+        .collect();
+    format!(
+        "Turns on a planted bug, overriding the schedule's `bug:`. {} An unknown name, or one \
+         of another system, is refused (exit 65) before anything starts.",
+        lists.join(" ")
+    )
+}
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -80,7 +91,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Turns on a planted bug, overriding the schedule's `bug:` (`--help` lists them).
-    #[arg(long, value_name = "NAME", long_help = BUG_HELP)]
+    #[arg(long, value_name = "NAME", long_help = bug_help())]
     pub bug: Option<String>,
     /// Extra arguments for every node (a planted bug: `--bug NAME`, which checks the name).
     #[arg(long = "node-arg", allow_hyphen_values = true)]

@@ -672,12 +672,12 @@ fn bank_summary(result: &BankResult, blocked: &[BlockedWindow]) -> String {
         .max();
     let longest_blocked_ns = blocked.iter().map(|w| w.longest_without_ok_ns).max();
     let mut line = format!(
-        "{} transfers ok, {} fail, {} info; {} reads ok; {} bad reads; in fault windows: longest without an ok transfer {:.0} ms, longest gap with transfers in flight {:.0} ms",
-        result.transfers.ok,
+        "{} ok, {} fail, {} info; {} ok; {}; in fault windows: longest without an ok transfer {:.0} ms, longest gap with transfers in flight {:.0} ms",
+        checker::verdict::count(result.transfers.ok, "transfer", "transfers"),
         result.transfers.fail,
         result.transfers.info,
-        result.reads.ok,
-        result.bad_reads,
+        checker::verdict::count(result.reads.ok, "read", "reads"),
+        checker::verdict::count(result.bad_reads, "bad read", "bad reads"),
         ms(longest_blocked_ns.unwrap_or(0)),
         ms(longest_gap_ns.unwrap_or(0)),
     );

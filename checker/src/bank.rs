@@ -578,9 +578,9 @@ impl BankResult {
         let c = &self.bad_read_counts;
         let _ = writeln!(
             out,
-            "{} bad reads: {} wrong total, {} negative, {} null balance, {} unknown account, \
+            "{}: {} wrong total, {} negative, {} null balance, {} unknown account, \
              {} missing account",
-            self.bad_reads,
+            crate::verdict::count(self.bad_reads, "bad read", "bad reads"),
             c.wrong_total,
             c.negative,
             c.null_balance,
