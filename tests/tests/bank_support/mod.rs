@@ -26,8 +26,10 @@ const STORE_NODES: usize = 3;
 /// bind; only another test picking the same random port can.
 const NODE_PORTS: std::ops::Range<u16> = 20_000..32_000;
 
-/// A port on 127.0.0.1 that was free a moment ago (the node binds it itself).
-fn free_address() -> String {
+/// A port on 127.0.0.1, held by the returned listener until the node that will bind it
+/// is spawned ([`Bank::spawn`] drops it): while held, no other test of this binary can
+/// pick it (their check binds it too), which once let two banks' nodes race for one port.
+fn free_address() -> (String, TcpListener) {
     static PICKS: AtomicU64 = AtomicU64::new(0);
     let clock_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -38,8 +40,8 @@ fn free_address() -> String {
     let span = u64::from(NODE_PORTS.end - NODE_PORTS.start);
     for _ in 0..1000 {
         let port = NODE_PORTS.start + rng.below(span) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return format!("127.0.0.1:{port}");
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            return (format!("127.0.0.1:{port}"), listener);
         }
     }
     panic!("no free port in {NODE_PORTS:?} after 1000 tries");
@@ -104,6 +106,8 @@ pub struct Bank {
     /// `(r1, address)`..: the decision store (empty unless replicated).
     pub store_nodes: Vec<(String, String)>,
     pub http: JsonClient,
+    /// The nodes' ports, held until each node is first spawned ([`free_address`]).
+    reserved: Vec<(String, TcpListener)>,
 }
 
 impl Bank {
@@ -112,17 +116,26 @@ impl Bank {
             None => vec!["coordinator".into()],
             Some(k) => (1..=k).map(|i| format!("c{i}")).collect(),
         };
+        let mut reserved = Vec::new();
+        let mut address = || {
+            let (address, listener) = free_address();
+            reserved.push((address.clone(), listener));
+            address
+        };
         let store_nodes = match config.replicated {
             None => Vec::new(),
             Some(_) => (1..=STORE_NODES)
-                .map(|i| (format!("r{i}"), free_address()))
+                .map(|i| (format!("r{i}"), address()))
                 .collect(),
         };
+        let coordinator_addresses = coordinator_ids.iter().map(|_| address()).collect();
+        let participant_addresses = (0..config.participants).map(|_| address()).collect();
         let mut bank = Bank {
-            coordinator_addresses: coordinator_ids.iter().map(|_| free_address()).collect(),
+            coordinator_addresses,
             coordinator_ids,
-            participant_addresses: (0..config.participants).map(|_| free_address()).collect(),
+            participant_addresses,
             store_nodes,
+            reserved,
             config,
             dir: tempfile::tempdir().expect("tempdir"),
             supervisor: Supervisor::new().expect("supervisor"),
@@ -158,6 +171,12 @@ impl Bank {
     }
 
     fn spawn(&mut self, id: &str, program: PathBuf, args: Vec<String>) {
+        // Release the port the node is about to bind (`--listen ADDR`), if still held.
+        if let Some(at) = args.iter().position(|arg| arg == "--listen")
+            && let Some(listen) = args.get(at + 1)
+        {
+            self.reserved.retain(|(address, _)| address != listen);
+        }
         let spec = NodeSpec {
             id: id.to_string(),
             program,
