@@ -22,8 +22,8 @@
 //!   `thread mod n`), as Jepsen binds workers to nodes.
 //! - `client/etcd.rs`: a client for etcd 3.4's v3 KV API through its JSON gateway (register,
 //!   set, append, list-append and rw-register txns; linearizable or serializable reads), its
-//!   errors classified in `client/classify.rs`. Tested against the real etcd; not yet
-//!   reachable from a schedule (etcd as a system under test is not built yet).
+//!   errors classified in `client/classify.rs`. Tested against the real etcd; schedules
+//!   reach it through `system: { kind: etcd }` (the controller's `system/etcd.rs`).
 //! - `generator.rs`: the `register`, `set` and `append` (kv-append) generators, deterministic
 //!   for a seed.
 //! - `bank.rs`: the `bank` generator (transfers between random accounts, reads of every
