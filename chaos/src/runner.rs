@@ -742,8 +742,12 @@ fn write_file(path: &Path, text: &str) -> Result<(), RunError> {
 /// A one-line description of a schedule, for logs.
 pub fn describe(schedule: &Schedule, seed: u64) -> String {
     let nodes = schedule.system.system().describe();
+    let bug = match &schedule.system.bug {
+        Some(bug) => format!(", planted bug {bug}"),
+        None => String::new(),
+    };
     format!(
-        "{} (seed {seed}, {nodes}, {}, {} faults planned)",
+        "{} (seed {seed}, {nodes}{bug}, {}, {} faults planned)",
         schedule.name,
         format_duration(schedule.duration),
         schedule.plan(seed).len()

@@ -98,6 +98,11 @@ fn a_known_bug_reaches_the_nodes_and_the_stored_schedule() {
         "a verdict, not an error: {}",
         out.describe()
     );
+    assert!(
+        out.stderr.contains("3 nodes, planted bug no-dedup, "),
+        "the run's first line names the bug: {}",
+        out.describe()
+    );
     let run = work.path().join("store/latest");
     let schedule = std::fs::read_to_string(run.join("schedule.yaml")).expect("schedule.yaml");
     assert!(
