@@ -96,6 +96,37 @@ impl Member {
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -{signal} {}", self.child.id());
+        if signal == "STOP" {
+            self.wait_stopped();
+        }
+    }
+
+    /// Waits (bounded) until every thread of the member is in the stopped state (`T` in
+    /// `/proc/PID/task/*/stat`): `kill` returns once the signal is sent, and a request sent
+    /// before the last thread stops could still be answered.
+    fn wait_stopped(&self) {
+        let tasks = format!("/proc/{}/task", self.child.id());
+        for _ in 0..200 {
+            let stopped = std::fs::read_dir(&tasks)
+                .expect("the member's threads")
+                .all(|task| {
+                    let stat = task
+                        .map(|t| t.path().join("stat"))
+                        .and_then(std::fs::read_to_string);
+                    // The state follows the command name in parentheses: "PID (etcd) T ...".
+                    stat.ok()
+                        .and_then(|stat| {
+                            stat.rsplit_once(") ")
+                                .map(|(_, rest)| rest.starts_with('T'))
+                        })
+                        .unwrap_or(true)
+                });
+            if stopped {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("etcd {} not stopped 2 s after SIGSTOP", self.child.id());
     }
 
     /// Waits (bounded) until a linearizable read is answered.
