@@ -17,6 +17,9 @@
 //! | other 4xx | fail | the body's `error`, else `http-<status>` |
 //! | any other status | info | `unexpected-status-<status>` |
 //!
+//! A `txn`'s `ok` value is the answer's (its micro-ops with the reads filled in), and a txn
+//! of reads only counts as a read below.
+//!
 //! One refinement: a `read` (or `get`, the kv-append model's read) has no effect on the store, so a read whose outcome is unknown
 //! "definitely did not take effect" and is classified `fail` with the same error string (as
 //! Jepsen's clients do). This keeps timed-out reads from inflating the checker's search.
@@ -151,7 +154,7 @@ fn status_outcome(status: u16, body_error: Option<String>) -> Outcome {
 fn success(inv: &Invocation, parsed: Option<AnswerBody>) -> Outcome {
     match parsed {
         Some(body) if body.ok => {
-            if is_read(&inv.f) {
+            if is_read(&inv.f) || inv.f == crate::txn::TXN_F {
                 Outcome::Ok(body.value)
             } else {
                 Outcome::Ok(inv.value.clone())
@@ -166,8 +169,17 @@ pub fn is_read(f: &str) -> bool {
     f == "read" || f == "get"
 }
 
+/// Whether `inv` is a `txn` whose micro-ops are all reads (`["r", k, v]`).
+pub fn is_read_only_txn(inv: &Invocation) -> bool {
+    inv.f == crate::txn::TXN_F
+        && inv.value.as_array().is_some_and(|ops| {
+            ops.iter()
+                .all(|op| op.get(0).and_then(|f| f.as_str()) == Some("r"))
+        })
+}
+
 fn reads_have_no_effect(inv: &Invocation, classified: Classified) -> Classified {
-    let effect = if is_read(&inv.f) {
+    let effect = if is_read(&inv.f) || is_read_only_txn(inv) {
         Effect::ReadOnly
     } else {
         Effect::MayWrite
