@@ -520,6 +520,35 @@ mod tests {
         }
     }
 
+    /// A txn's `ok` value is the store's (reads filled in); one of reads only is a read.
+    #[test]
+    fn txn_values_come_from_the_answer_and_read_only_txns_cannot_be_unknown() {
+        let txn = |ops: Value| crate::txn::txn(ops.as_array().expect("list").clone());
+        let writing = txn(json!([["append", 1, 5], ["r", 1, null]]));
+        let reading = txn(json!([["r", 1, null], ["r", 2, null]]));
+        let body = r#"{"ok":true,"value":[["append",1,5],["r",1,[3,5]]]}"#;
+        assert_eq!(
+            classify(&writing, &answered(200, body)).outcome,
+            ok(json!([["append", 1, 5], ["r", 1, [3, 5]]]))
+        );
+        assert_eq!(
+            classify(&writing, &Transport::TimedOut).outcome,
+            info("timeout")
+        );
+        assert_eq!(
+            classify(&writing, &answered(409, r#"{"error":"txn-aborted","reason":"x"}"#)).outcome,
+            fail("txn-aborted")
+        );
+        assert_eq!(
+            classify(&reading, &Transport::TimedOut).outcome,
+            fail("timeout")
+        );
+        assert_eq!(
+            classify(&reading, &answered(500, r#"{"error":"leadership-lost"}"#)).outcome,
+            fail("server-error")
+        );
+    }
+
     #[test]
     fn not_leader_carries_the_hint() {
         let named = classify(
