@@ -619,27 +619,27 @@ fn elle_check(dir: &RunDir) -> CheckOutcome {
         time_limit: Some(CHECK_TIME_LIMIT),
         ..checker::elle::ElleOptions::default()
     };
-    let (verdict, summary) = match checker::elle::check_file(&dir.history(), Format::Jsonl, &options)
-    {
-        Ok(result) => {
-            let text = result.to_text();
-            let lines: Vec<&str> = text
-                .lines()
-                .map(str::trim)
-                .filter(|line| !line.is_empty() && !line.starts_with("time:"))
-                .collect();
-            let kept = lines.len().min(MAX_SUMMARY_LINES);
-            let mut summary = lines[..kept].join("; ");
-            if lines.len() > kept {
-                summary.push_str(&format!("; ({} more lines)", lines.len() - kept));
+    let (verdict, summary) =
+        match checker::elle::check_file(&dir.history(), Format::Jsonl, &options) {
+            Ok(result) => {
+                let text = result.to_text();
+                let lines: Vec<&str> = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|line| !line.is_empty() && !line.starts_with("time:"))
+                    .collect();
+                let kept = lines.len().min(MAX_SUMMARY_LINES);
+                let mut summary = lines[..kept].join("; ");
+                if lines.len() > kept {
+                    summary.push_str(&format!("; ({} more lines)", lines.len() - kept));
+                }
+                (result.verdict, summary)
             }
-            (result.verdict, summary)
-        }
-        Err(e) => (
-            Verdict::Unknown,
-            format!("the history could not be checked: {e}"),
-        ),
-    };
+            Err(e) => (
+                Verdict::Unknown,
+                format!("the history could not be checked: {e}"),
+            ),
+        };
     CheckOutcome {
         check: "elle".into(),
         verdict,

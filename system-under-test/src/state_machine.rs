@@ -347,7 +347,11 @@ impl StateMachine {
                             list.push(value.clone());
                             list
                         }
-                        other => return Err(format!("append to key {name}, which holds {other}, not a list")),
+                        other => {
+                            return Err(format!(
+                                "append to key {name}, which holds {other}, not a list"
+                            ));
+                        }
                     };
                     overlay.insert(name, Value::Array(list));
                     done.push(MicroOp(*f, key.clone(), value.clone()));
@@ -668,20 +672,42 @@ mod tests {
     #[test]
     fn txn_reads_see_the_state_at_the_entry_and_their_own_writes() {
         let mut machine = StateMachine::new(true);
-        let first = machine.apply(&txn(json!([["r", 1, null], ["append", 1, 5], ["r", 1, null]]), None));
-        assert_eq!(committed(first), json!([["r", 1, null], ["append", 1, 5], ["r", 1, [5]]]));
+        let first = machine.apply(&txn(
+            json!([["r", 1, null], ["append", 1, 5], ["r", 1, null]]),
+            None,
+        ));
+        assert_eq!(
+            committed(first),
+            json!([["r", 1, null], ["append", 1, 5], ["r", 1, [5]]])
+        );
         let second = machine.apply(&txn(
-            json!([["append", 1, 6], ["append", "k", 7], ["r", 1, null], ["r", "k", null]]),
+            json!([
+                ["append", 1, 6],
+                ["append", "k", 7],
+                ["r", 1, null],
+                ["r", "k", null]
+            ]),
             None,
         ));
         assert_eq!(
             committed(second),
-            json!([["append", 1, 6], ["append", "k", 7], ["r", 1, [5, 6]], ["r", "k", [7]]])
+            json!([
+                ["append", 1, 6],
+                ["append", "k", 7],
+                ["r", 1, [5, 6]],
+                ["r", "k", [7]]
+            ])
         );
         // An integer key is stored under its decimal text.
         assert_eq!(machine.read("1"), json!([5, 6]));
-        let register = machine.apply(&txn(json!([["w", 2, 9], ["r", 2, null], ["r", 3, null]]), None));
-        assert_eq!(committed(register), json!([["w", 2, 9], ["r", 2, 9], ["r", 3, null]]));
+        let register = machine.apply(&txn(
+            json!([["w", 2, 9], ["r", 2, null], ["r", 3, null]]),
+            None,
+        ));
+        assert_eq!(
+            committed(register),
+            json!([["w", 2, 9], ["r", 2, 9], ["r", 3, null]])
+        );
     }
 
     /// Atomicity: a txn whose last micro-op cannot apply changes nothing, not even the
@@ -693,10 +719,17 @@ mod tests {
         machine.apply(&txn(json!([["append", "list", 1]]), None));
         let before = machine.clone();
         let outcome = machine.apply(&txn(
-            json!([["append", "list", 2], ["w", "other", 3], ["append", "reg", 5]]),
+            json!([
+                ["append", "list", 2],
+                ["w", "other", 3],
+                ["append", "reg", 5]
+            ]),
             None,
         ));
-        assert!(matches!(outcome, Outcome::TxnAborted { ref reason } if reason.contains("not a list")), "{outcome:?}");
+        assert!(
+            matches!(outcome, Outcome::TxnAborted { ref reason } if reason.contains("not a list")),
+            "{outcome:?}"
+        );
         assert_eq!(machine.data, before.data);
         assert_eq!(machine.read("list"), json!([1]));
         assert_eq!(machine.read("other"), Value::Null);
@@ -727,7 +760,10 @@ mod tests {
         let preview = machine.preview_txn(&ops).expect("applies");
         assert_eq!(machine.read("1"), json!([1]));
         let applied = machine.apply(&Command::Txn { ops, request: None });
-        assert_eq!(serde_json::to_value(preview).expect("json"), committed(applied));
+        assert_eq!(
+            serde_json::to_value(preview).expect("json"),
+            committed(applied)
+        );
     }
 
     #[test]

@@ -77,7 +77,10 @@ fn list_append_on_the_correct_store_is_strict_serializable() {
                 .any(|mop| mop[0] == "r" && mop[2].as_array().is_some_and(|l| l.len() > 1))
         })
     });
-    assert!(long_read, "no ok read returned a list of two or more elements");
+    assert!(
+        long_read,
+        "no ok read returned a list of two or more elements"
+    );
 }
 
 #[test]

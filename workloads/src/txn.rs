@@ -103,7 +103,9 @@ fn zipf_cumulative(keys: usize, skew: f64) -> Vec<u64> {
     let mut total = 0u64;
     (0..keys)
         .map(|i| {
-            let weight = (WEIGHT_SCALE / ((i + 1) as f64).powf(skew)).round().max(1.0);
+            let weight = (WEIGHT_SCALE / ((i + 1) as f64).powf(skew))
+                .round()
+                .max(1.0);
             total += weight as u64;
             total
         })
@@ -229,7 +231,7 @@ mod tests {
         let txns = generate(TxnKind::ListAppend, &TxnConfig::default(), 3, 4_000);
         let lengths: HashSet<usize> = txns.iter().map(|t| micro_ops(t).len()).collect();
         assert_eq!(lengths, (1..=4).collect());
-        let all: Vec<&Value> = txns.iter().flat_map(|t| micro_ops(t)).collect();
+        let all: Vec<&Value> = txns.iter().flat_map(micro_ops).collect();
         let reads = all.iter().filter(|op| op[0] == "r").count();
         let share = reads as f64 / all.len() as f64;
         assert!((0.45..0.55).contains(&share), "read share {share}");
@@ -247,7 +249,9 @@ mod tests {
             let mut counts = BTreeMap::new();
             for inv in generate(TxnKind::RwRegister, &config, 11, 20_000) {
                 for op in micro_ops(&inv) {
-                    *counts.entry(op[1].as_u64().expect("integer key")).or_insert(0u64) += 1;
+                    *counts
+                        .entry(op[1].as_u64().expect("integer key"))
+                        .or_insert(0u64) += 1;
                 }
             }
             let total: u64 = counts.values().sum();
@@ -311,12 +315,6 @@ mod tests {
             }),
             Some(GeneratorError::ReadPercent(101))
         );
-        assert!(
-            bad(TxnConfig {
-                skew: -1.0,
-                ..base
-            })
-            .is_some()
-        );
+        assert!(bad(TxnConfig { skew: -1.0, ..base }).is_some());
     }
 }

@@ -181,7 +181,9 @@ fn into_driver_input(
                 return Err("a txn needs at least one micro-op".into());
             }
             if let Some(MicroOp(_, key, _)) = ops.iter().find(|op| micro_op_key(&op.1).is_none()) {
-                return Err(format!("a micro-op's key is a string or an integer, not {key}"));
+                return Err(format!(
+                    "a micro-op's key is a string or an integer, not {key}"
+                ));
             }
             Command::Txn {
                 ops,

@@ -560,9 +560,9 @@ impl Driver {
             };
             if write.term == entry.term {
                 let reply = match (write.early_reads, outcome) {
-                    (Some(early), Outcome::TxnCommitted { .. }) => ClientReply::Ok(
-                        serde_json::to_value(early).expect("micro-ops serialise"),
-                    ),
+                    (Some(early), Outcome::TxnCommitted { .. }) => {
+                        ClientReply::Ok(serde_json::to_value(early).expect("micro-ops serialise"))
+                    }
                     (_, outcome) => reply_for(&write.command, outcome),
                 };
                 answer(write.reply, reply);
@@ -705,9 +705,7 @@ fn reply_for(command: &Command, outcome: Outcome) -> ClientReply {
             | Outcome::Appended
             | Outcome::TxnCommitted { .. },
             _,
-        ) => {
-            ClientReply::Unknown("request id reused for a different command".into())
-        }
+        ) => ClientReply::Unknown("request id reused for a different command".into()),
     }
 }
 

@@ -536,7 +536,11 @@ mod tests {
             info("timeout")
         );
         assert_eq!(
-            classify(&writing, &answered(409, r#"{"error":"txn-aborted","reason":"x"}"#)).outcome,
+            classify(
+                &writing,
+                &answered(409, r#"{"error":"txn-aborted","reason":"x"}"#)
+            )
+            .outcome,
             fail("txn-aborted")
         );
         assert_eq!(
