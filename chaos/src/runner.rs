@@ -619,29 +619,44 @@ fn elle_check(dir: &RunDir) -> CheckOutcome {
         time_limit: Some(CHECK_TIME_LIMIT),
         ..checker::elle::ElleOptions::default()
     };
-    let (verdict, summary) =
-        match checker::elle::check_file(&dir.history(), Format::Jsonl, &options) {
-            Ok(result) => {
-                let text = result.to_text();
-                let lines: Vec<&str> = text
-                    .lines()
-                    .map(str::trim)
-                    .filter(|line| !line.is_empty() && !line.starts_with("time:"))
-                    .collect();
-                let kept = lines.len().min(MAX_SUMMARY_LINES);
-                let mut summary = lines[..kept].join("; ");
-                if lines.len() > kept {
-                    summary.push_str(&format!("; ({} more lines)", lines.len() - kept));
-                }
-                (result.verdict, summary)
-            }
-            Err(e) => (
-                Verdict::Unknown,
-                format!("the history could not be checked: {e}"),
-            ),
-        };
+    let checked = checker::elle::check_file(&dir.history(), Format::Jsonl, &options);
+    text_check_outcome("elle", checked, |result| {
+        let text = result.to_text();
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with("time:"))
+            .collect();
+        (result.verdict, joined_summary(&lines, MAX_SUMMARY_LINES))
+    })
+}
+
+/// The first `max` of `lines` joined with `; `, and how many were left out.
+fn joined_summary(lines: &[&str], max: usize) -> String {
+    let kept = lines.len().min(max);
+    let mut summary = lines[..kept].join("; ");
+    if lines.len() > kept {
+        summary.push_str(&format!("; ({} more)", lines.len() - kept));
+    }
+    summary
+}
+
+/// The outcome of a check whose evidence is its summary: `judge`'s verdict and summary, or
+/// `unknown` when the history could not be checked.
+fn text_check_outcome<T, E: std::fmt::Display>(
+    check: &str,
+    checked: Result<T, E>,
+    judge: impl FnOnce(T) -> (Verdict, String),
+) -> CheckOutcome {
+    let (verdict, summary) = match checked {
+        Ok(result) => judge(result),
+        Err(e) => (
+            Verdict::Unknown,
+            format!("the history could not be checked: {e}"),
+        ),
+    };
     CheckOutcome {
-        check: "elle".into(),
+        check: check.into(),
         verdict,
         summary,
         result: None,
@@ -655,30 +670,11 @@ fn elle_check(dir: &RunDir) -> CheckOutcome {
 fn set_full_check(ops: &[checker::history::Op]) -> CheckOutcome {
     /// Example lines (lost, stale, unexpected elements) kept in the one-line summary.
     const MAX_EXAMPLES: usize = 3;
-    let (verdict, summary) = match checker::set_check::check_set(ops) {
-        Ok(result) => {
-            let text = result.to_text();
-            let lines: Vec<&str> = text.lines().collect();
-            let kept = lines.len().min(2 + MAX_EXAMPLES);
-            let mut summary = lines[..kept].join("; ");
-            if lines.len() > kept {
-                summary.push_str(&format!("; ({} more)", lines.len() - kept));
-            }
-            (result.verdict, summary)
-        }
-        Err(e) => (
-            Verdict::Unknown,
-            format!("the history could not be checked: {e}"),
-        ),
-    };
-    CheckOutcome {
-        check: "set-full".into(),
-        verdict,
-        summary,
-        result: None,
-        bank: None,
-        blocked: Vec::new(),
-    }
+    text_check_outcome("set-full", checker::set_check::check_set(ops), |result| {
+        let text = result.to_text();
+        let lines: Vec<&str> = text.lines().collect();
+        (result.verdict, joined_summary(&lines, 2 + MAX_EXAMPLES))
+    })
 }
 
 /// The bank check with the accounts and total the schedule created.
