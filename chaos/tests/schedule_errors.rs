@@ -371,7 +371,7 @@ fn raft_system_mistakes_about_the_bank() {
     );
     assert_eq!(
         raft(", nodes: 3", "bank"),
-        "r.yaml:4:19: expected workload kind register, set or append for a raft system, found `bank`"
+        "r.yaml:4:19: expected workload kind register, set, append, list-append or rw-register for a raft system, found `bank`"
     );
     assert_eq!(
         error_of("checks: [bank, banana]\n"),
