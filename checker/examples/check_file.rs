@@ -1,4 +1,4 @@
-//! Runs `check_file` on one history and prints the verdict line (and the explanation, if
+//! Runs `check_linearizability_file` on one history and prints the verdict line (and the explanation, if
 //! any): a small harness for measuring time and peak memory with `/usr/bin/time -v`.
 //!
 //! `cargo run --release -p checker --example check_file -- HISTORY [FORMAT] [MODEL]`
@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use checker::{CheckOptions, Format, ModelKind, check_file};
+use checker::{Format, LinearizabilityOptions, ModelKind, check_linearizability_file};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -28,7 +28,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut result = None;
     for _ in 0..repeat.max(1) {
         let started = Instant::now();
-        result = Some(check_file(&path, format, model, &CheckOptions::default())?);
+        result = Some(check_linearizability_file(
+            &path,
+            format,
+            model,
+            &LinearizabilityOptions::default(),
+        )?);
         wall_ms.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     let result = result.expect("checked at least once");
