@@ -11,12 +11,14 @@
 //!    [`BankClient`] (every coordinator), after the decision store elected a leader when
 //!    the coordinator is replicated.
 //! 4. The final phase: heal everything, quiesce, final reads.
-//! 5. Stop the cluster, check the history (each check with a time budget: a run never hangs
-//!    in checking, it says `unknown`), write `results.json` and `report.html`. The nodes'
-//!    data dirs (`data/<id>`) are kept only when the verdict is not `valid`. The bank check
-//!    knows the accounts and the total from the schedule (it does not trust a first read),
-//!    and its availability table (longest time transfers were blocked, per fault window)
-//!    goes into `results.json` and the report.
+//! 5. Stop the cluster, run the schedule's checks on the history (the checker's registry,
+//!    [`checker::check`]: each with a time budget, so a run never hangs in checking, it
+//!    says `unknown`), write `results.json` (per check: name, verdict, summary and its
+//!    `details`, the same fields for every check) and `report.html` (each check's own
+//!    section). The nodes' data dirs (`data/<id>`) are kept only when the verdict is not
+//!    `valid`. The checks are told the workload's model, the bank's accounts and total as
+//!    the schedule created them (the bank check does not trust a first read) and the
+//!    elle models ([`check_settings`]).
 //!
 //! Ctrl-C and SIGTERM set the shutdown signal: the workload stops, every fault is healed,
 //! the cluster is stopped and the history recorded so far is still checked and written up,
@@ -29,11 +31,10 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use checker::bank::{BankOptions, BankResult, check_bank};
-use checker::check::{CheckOptions, check_file};
+use checker::bank::BankOptions;
+use checker::check::{CheckKind, CheckReport, CheckSettings, LinearizabilityOptions};
 use checker::format::Format;
-use checker::model::ModelKind;
-use checker::verdict::{CheckResult, Verdict};
+use checker::verdict::Verdict;
 use workloads::bank::{BankConfig, BankGenerator};
 use workloads::client::{
     BankClient, BankClientConfig, Client, EtcdClient, EtcdClientConfig, EtcdWorkload, RaftClient,
@@ -50,13 +51,12 @@ use crate::layout::SystemLayout;
 use crate::nemesis::{ActiveFaults, NemesisError, run_plan};
 use crate::progress::Progress;
 use crate::report::{CheckSummary, ReportInput, write_report};
-use crate::schedule::{CheckKind, Schedule, WorkloadKind, format_duration};
+use crate::schedule::{Schedule, WorkloadKind, format_duration};
 use crate::store::{RunDir, StoreError, create_run_dir};
 use crate::supervisor::NodeState;
 use crate::system::{ClientSpec, NodePrograms, NodeRole};
-use checker::blocked::{BlockedWindow, blocked_windows};
 
-/// How long the linearizability check of one run may take before it says `unknown`.
+/// How long each check of one run may take before it says `unknown`.
 pub const CHECK_TIME_LIMIT: Duration = Duration::from_secs(60);
 /// Memory the linearizability check of one run may use for its memo tables before it says
 /// `unknown`: generous, because runs happen on machines sized for clusters (the checker's
@@ -113,21 +113,51 @@ pub enum RunError {
     NoLeader(Duration),
 }
 
-/// One check's outcome in `results.json`.
+/// One check's outcome in `results.json`: the same fields for every check.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckOutcome {
     pub check: String,
     pub verdict: Verdict,
     pub summary: String,
-    /// The checker's full result (evidence for an invalid verdict), when it has one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<CheckResult>,
-    /// The bank check's full result: bad reads and availability per fault window.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bank: Option<BankResult>,
-    /// The bank's blocked wall time per fault window ([`checker::blocked`]).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub blocked: Vec<BlockedWindow>,
+    /// The check's findings ([`CheckReport::details`]); absent when the history could not
+    /// be checked.
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    pub details: serde_json::Value,
+    /// The report itself, for the terminal's evidence lines and the HTML report; `None`
+    /// when the history could not be checked.
+    #[serde(skip)]
+    pub report: Option<Arc<dyn CheckReport>>,
+}
+
+impl CheckOutcome {
+    /// Runs `check` on the history file `history`.
+    pub fn of(check: CheckKind, history: &Path, settings: &CheckSettings) -> CheckOutcome {
+        match check.run(history, settings) {
+            Ok(report) => CheckOutcome {
+                check: check.name().to_string(),
+                verdict: report.verdict(),
+                summary: report.summary(),
+                details: report.details(),
+                report: Some(Arc::from(report)),
+            },
+            // Our own history failing to parse is a harness bug; it must not read as valid.
+            Err(e) => CheckOutcome {
+                check: check.name().to_string(),
+                verdict: Verdict::Unknown,
+                summary: format!("the history could not be checked: {e}"),
+                details: serde_json::Value::Null,
+                report: None,
+            },
+        }
+    }
+
+    /// The evidence lines `faultline run` prints below the summary.
+    pub fn evidence(&self) -> String {
+        self.report
+            .as_ref()
+            .map(|r| r.evidence())
+            .unwrap_or_default()
+    }
 }
 
 /// Counts and latencies of the run's client ops.
@@ -501,21 +531,12 @@ fn check_and_report(
     let schedule = &request.schedule;
     let ops = read_history(dir.history()).map_err(|e| RunError::History(e.to_string()))?;
     let stats = run_stats(&ops);
-    let mut checks = Vec::new();
-    for check in &schedule.checks {
-        let model = schedule.workload.kind.model();
-        checks.push(match (check, model) {
-            // The set check is Jepsen's set-full (lost, stale, unexpected), not a model.
-            (CheckKind::Set, _) => set_full_check(&ops),
-            (CheckKind::Linearizable, Some(model)) => linearizability(dir, model),
-            (CheckKind::Bank, _) => bank_check(schedule, &ops),
-            (CheckKind::Elle, _) => elle_check(dir),
-            (CheckKind::Latency, _) => latency_summary(&stats),
-            (CheckKind::Linearizable, None) => {
-                unreachable!("validated: the check fits the workload, which has a model")
-            }
-        });
-    }
+    let settings = check_settings(schedule);
+    let checks: Vec<CheckOutcome> = schedule
+        .checks
+        .iter()
+        .map(|check| CheckOutcome::of(*check, &dir.history(), &settings))
+        .collect();
     let verdict = overall_verdict(&checks);
     let run = dir
         .path
@@ -533,12 +554,6 @@ fn check_and_report(
     };
     let json = serde_json::to_string_pretty(&results).expect("results serialise");
     write_file(&dir.results(), &json)?;
-    let explanation_html = results
-        .checks
-        .iter()
-        .filter_map(|c| c.result.as_ref())
-        .find(|r| r.verdict == Verdict::Invalid)
-        .map(|r| crate::report::counterexample_html(r, &ops));
     let input = ReportInput {
         title: schedule.name.clone(),
         seed: request.seed,
@@ -553,13 +568,11 @@ fn check_and_report(
             })
             .collect(),
         ops: &ops,
-        explanation_html,
         schedule_yaml: schedule.to_yaml(request.seed),
-        extra_sections: results
+        check_sections: results
             .checks
             .iter()
-            .filter_map(|c| c.bank.as_ref().map(|bank| (bank, &c.blocked)))
-            .map(|(bank, blocked)| crate::report::bank_section(bank, blocked))
+            .filter_map(|c| c.report.as_ref()?.html_section(&ops))
             .collect(),
     };
     write_report(&dir.report(), &input).map_err(|source| RunError::Io {
@@ -571,184 +584,30 @@ fn check_and_report(
 
 /// The run's verdict: invalid if any check is, else unknown if any is, else valid.
 pub fn overall_verdict(checks: &[CheckOutcome]) -> Verdict {
-    let any = |v: Verdict| checks.iter().any(|c| c.verdict == v);
-    if any(Verdict::Invalid) {
-        Verdict::Invalid
-    } else if any(Verdict::Unknown) {
-        Verdict::Unknown
-    } else {
-        Verdict::Valid
-    }
+    Verdict::worst(checks.iter().map(|c| c.verdict))
 }
 
-fn linearizability(dir: &RunDir, model: ModelKind) -> CheckOutcome {
-    let options = CheckOptions {
+/// What the checks are told: the workload's model, the bank's accounts and total as the
+/// schedule created them (the bank check does not trust a first read), the elle models,
+/// and the budgets.
+pub fn check_settings(schedule: &Schedule) -> CheckSettings {
+    CheckSettings {
+        format: Format::Jsonl,
         time_limit: Some(CHECK_TIME_LIMIT),
-        memo_limit_bytes: CHECK_MEMO_LIMIT_BYTES,
-        ..CheckOptions::default()
-    };
-    match check_file(&dir.history(), Format::Jsonl, Some(model), &options) {
-        Ok(result) => CheckOutcome {
-            check: "linearizable".into(),
-            verdict: result.verdict,
-            summary: result.summary_line(),
-            result: Some(result),
-            bank: None,
-            blocked: Vec::new(),
+        model: schedule.workload.kind.model(),
+        linearizability: LinearizabilityOptions {
+            memo_limit_bytes: CHECK_MEMO_LIMIT_BYTES,
+            ..LinearizabilityOptions::default()
         },
-        // Our own history failing to parse is a harness bug; it must not read as valid.
-        Err(e) => CheckOutcome {
-            check: "linearizable".into(),
-            verdict: Verdict::Unknown,
-            summary: format!("the history could not be checked: {e}"),
-            result: None,
-            bank: None,
-            blocked: Vec::new(),
-        },
-    }
-}
-
-/// Elle's check of a transactional history for strict serializability; the summary is
-/// the verdict, the anomaly types, the models ruled out and the first explained example.
-/// (Issue 13: one local call until whole-history checks share one registry.)
-fn elle_check(dir: &RunDir) -> CheckOutcome {
-    /// Lines of the checker's text kept in the one-line summary.
-    const MAX_SUMMARY_LINES: usize = 16;
-    let options = checker::elle::ElleOptions {
-        model: checker::elle::Model::StrictSerializable,
-        time_limit: Some(CHECK_TIME_LIMIT),
-        ..checker::elle::ElleOptions::default()
-    };
-    let checked = checker::elle::check_file(&dir.history(), Format::Jsonl, &options);
-    text_check_outcome("elle", checked, |result| {
-        let text = result.to_text();
-        let lines: Vec<&str> = text
-            .lines()
-            .map(str::trim)
-            .filter(|line| !line.is_empty() && !line.starts_with("time:"))
-            .collect();
-        (result.verdict, joined_summary(&lines, MAX_SUMMARY_LINES))
-    })
-}
-
-/// The first `max` of `lines` joined with `; `, and how many were left out.
-fn joined_summary(lines: &[&str], max: usize) -> String {
-    let kept = lines.len().min(max);
-    let mut summary = lines[..kept].join("; ");
-    if lines.len() > kept {
-        summary.push_str(&format!("; ({} more)", lines.len() - kept));
-    }
-    summary
-}
-
-/// The outcome of a check whose evidence is its summary: `judge`'s verdict and summary, or
-/// `unknown` when the history could not be checked.
-fn text_check_outcome<T, E: std::fmt::Display>(
-    check: &str,
-    checked: Result<T, E>,
-    judge: impl FnOnce(T) -> (Verdict, String),
-) -> CheckOutcome {
-    let (verdict, summary) = match checked {
-        Ok(result) => judge(result),
-        Err(e) => (
-            Verdict::Unknown,
-            format!("the history could not be checked: {e}"),
-        ),
-    };
-    CheckOutcome {
-        check: check.into(),
-        verdict,
-        summary,
-        result: None,
-        bank: None,
-        blocked: Vec::new(),
-    }
-}
-
-/// Jepsen's set-full check (lost, stale, unexpected elements), as a schedule's `set`
-/// check: its text, the counts and the first examples, is the summary.
-fn set_full_check(ops: &[checker::history::Op]) -> CheckOutcome {
-    /// Example lines (lost, stale, unexpected elements) kept in the one-line summary.
-    const MAX_EXAMPLES: usize = 3;
-    text_check_outcome("set-full", checker::set_check::check_set(ops), |result| {
-        let text = result.to_text();
-        let lines: Vec<&str> = text.lines().collect();
-        (result.verdict, joined_summary(&lines, 2 + MAX_EXAMPLES))
-    })
-}
-
-/// The bank check with the accounts and total the schedule created.
-fn bank_check(schedule: &Schedule, ops: &[checker::history::Op]) -> CheckOutcome {
-    let bank = schedule
-        .system
-        .system()
-        .bank_facts()
-        .expect("validated: the bank workload runs on a bank system");
-    let options = BankOptions {
-        accounts: bank.accounts,
-        total: bank.total,
-    };
-    match check_bank(ops, &options) {
-        Ok(result) => {
-            let blocked = blocked_windows(ops);
-            CheckOutcome {
-                check: "bank".into(),
-                verdict: result.verdict,
-                summary: bank_summary(&result, &blocked),
-                result: None,
-                bank: Some(result),
-                blocked,
-            }
-        }
-        Err(e) => CheckOutcome {
-            check: "bank".into(),
-            verdict: Verdict::Unknown,
-            summary: format!("the history could not be checked: {e}"),
-            result: None,
-            bank: None,
-            blocked: Vec::new(),
-        },
-    }
-}
-
-/// One line: counts, the longest blocked stretch, and for an invalid verdict the first bad
-/// read (which accounts, what they summed to).
-fn bank_summary(result: &BankResult, blocked: &[BlockedWindow]) -> String {
-    let ms = |ns: u64| ns as f64 / 1e6;
-    let longest_gap_ns = result
-        .availability
-        .iter()
-        .map(|row| row.longest_gap_ns)
-        .max();
-    let longest_blocked_ns = blocked.iter().map(|w| w.longest_without_ok_ns).max();
-    let mut line = format!(
-        "{} ok, {} fail, {} info; {} ok; {}; in fault windows: longest without an ok transfer {:.0} ms, longest gap with transfers in flight {:.0} ms",
-        checker::verdict::count(result.transfers.ok, "transfer", "transfers"),
-        result.transfers.fail,
-        result.transfers.info,
-        checker::verdict::count(result.reads.ok, "read", "reads"),
-        checker::verdict::count(result.bad_reads, "bad read", "bad reads"),
-        ms(longest_blocked_ns.unwrap_or(0)),
-        ms(longest_gap_ns.unwrap_or(0)),
-    );
-    if let Some(read) = &result.first_bad_read {
-        line.push_str(&format!("; first bad read: {}", read.describe()));
-    }
-    line
-}
-
-/// Latency is reported, not judged: its verdict is always valid and says so.
-fn latency_summary(stats: &RunStats) -> CheckOutcome {
-    CheckOutcome {
-        check: "latency".into(),
-        verdict: Verdict::Valid,
-        summary: format!(
-            "informational: ok-op latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} ops",
-            stats.latency_ms_p50, stats.latency_ms_p99, stats.latency_ms_max, stats.ok
-        ),
-        result: None,
-        bank: None,
-        blocked: Vec::new(),
+        bank: schedule
+            .system
+            .system()
+            .bank_facts()
+            .map(|bank| BankOptions {
+                accounts: bank.accounts,
+                total: bank.total,
+            }),
+        elle_models: schedule.elle_models.clone(),
     }
 }
 

@@ -2,15 +2,18 @@
 //!
 //! Each enum here owns its names: the schedule validator reads them with `from_name`, the
 //! renderer writes them with `name`, and messages list them from `ALL`, so that a name is
-//! written once. A workload kind also owns the check that judges its history
-//! ([`WorkloadKind::check`]) and its model ([`WorkloadKind::model`]), used by the runner and
-//! by `faultline check` on a stored run alike.
+//! written once. A workload kind also owns the checks that judge its history
+//! ([`WorkloadKind::checks`], handles into the checker's one registry of checks,
+//! [`checker::check::REGISTRY`]) and its model ([`WorkloadKind::model`]), used by the
+//! runner and by `faultline check` on a stored run alike.
 //!
 //! This module sits below both [`crate::schedule`] and [`crate::system`] (a system says which
 //! workloads it accepts; a schedule names one), so that neither imports the other.
 
 use std::time::Duration;
 
+use checker::check;
+pub use checker::check::CheckKind;
 use checker::model::ModelKind;
 pub use workloads::client::ReadMode;
 
@@ -80,13 +83,20 @@ impl WorkloadKind {
         self != WorkloadKind::Bank
     }
 
-    /// The check that judges this workload's history (besides `latency`, which fits all).
-    pub fn check(self) -> CheckKind {
+    /// The checks that judge this workload's history, in the order a schedule without
+    /// `checks:` runs them: its default checks, and the only ones a schedule may name for
+    /// it. A transactional workload says `&[check::elle::KIND, check::latency::KIND]`
+    /// (elle's model defaults to strict-serializable, [`check::elle::DEFAULT_MODEL`]).
+    pub fn checks(self) -> &'static [CheckKind] {
         match self {
-            WorkloadKind::Register | WorkloadKind::Append => CheckKind::Linearizable,
-            WorkloadKind::Set => CheckKind::Set,
-            WorkloadKind::Bank => CheckKind::Bank,
-            WorkloadKind::ListAppend | WorkloadKind::RwRegister => CheckKind::Elle,
+            WorkloadKind::Register | WorkloadKind::Append => {
+                &[check::linearizable::KIND, check::latency::KIND]
+            }
+            WorkloadKind::Set => &[check::set_full::KIND, check::latency::KIND],
+            WorkloadKind::Bank => &[check::bank::KIND, check::latency::KIND],
+            WorkloadKind::ListAppend | WorkloadKind::RwRegister => {
+                &[check::elle::KIND, check::latency::KIND]
+            }
         }
     }
 
@@ -99,49 +109,6 @@ impl WorkloadKind {
             WorkloadKind::Set => Some(ModelKind::Set),
             WorkloadKind::Bank | WorkloadKind::ListAppend | WorkloadKind::RwRegister => None,
         }
-    }
-}
-
-/// A check a schedule can ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum CheckKind {
-    /// Linearizability against the workload's model ([`WorkloadKind::model`]).
-    Linearizable,
-    /// Latency percentiles: reported, never judged.
-    Latency,
-    /// The set workload's check ([`WorkloadKind::model`] of `set`).
-    Set,
-    /// The bank's invariants ([`checker::bank`]).
-    Bank,
-    /// Elle's isolation check of a transactional history ([`checker::elle`]), for
-    /// strict serializability.
-    Elle,
-}
-
-impl CheckKind {
-    /// Every check, in the order messages list them.
-    pub const ALL: [CheckKind; 5] = [
-        CheckKind::Linearizable,
-        CheckKind::Set,
-        CheckKind::Bank,
-        CheckKind::Elle,
-        CheckKind::Latency,
-    ];
-
-    /// The check's name in schedules and in `results.json`.
-    pub fn name(self) -> &'static str {
-        match self {
-            CheckKind::Linearizable => "linearizable",
-            CheckKind::Latency => "latency",
-            CheckKind::Set => "set",
-            CheckKind::Bank => "bank",
-            CheckKind::Elle => "elle",
-        }
-    }
-
-    /// The check named `name` in a schedule.
-    pub fn from_name(name: &str) -> Option<CheckKind> {
-        Self::ALL.into_iter().find(|check| check.name() == name)
     }
 }
 
@@ -180,8 +147,9 @@ mod tests {
         for kind in WorkloadKind::ALL {
             assert_eq!(WorkloadKind::from_name(kind.name()), Some(kind));
         }
-        for check in CheckKind::ALL {
-            assert_eq!(CheckKind::from_name(check.name()), Some(check));
+        for kind in WorkloadKind::ALL {
+            let checks = kind.checks();
+            assert!(!checks.is_empty() && checks.contains(&check::latency::KIND));
         }
         assert_eq!(or_list(["a", "b", "c"]), "a, b or c");
         assert_eq!(or_list(["a"]), "a");
