@@ -120,8 +120,9 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct CampaignArgs {
-    /// The schedules to run.
-    #[arg(required = true)]
+    /// The schedules to run (with `--summary`: the schedules whose pairs the summary covers;
+    /// without any, every pair found in the store).
+    #[arg(required_unless_present = "summary")]
     pub schedules: Vec<PathBuf>,
     /// Seeds per schedule: the schedule's own seed, then seed+1, ...
     #[arg(long, default_value_t = 1)]
@@ -142,6 +143,16 @@ pub struct CampaignArgs {
     /// Extra arguments for every node of every run.
     #[arg(long = "node-arg", allow_hyphen_values = true)]
     pub node_args: Vec<String>,
+    /// Run only the I-th of N slices of the (schedule, seed) pairs (I from 0, as a batch
+    /// scheduler's job index): N jobs with I = 0..N-1 cover the campaign exactly once.
+    /// The JUnit file defaults to `<store>/junit-shard-I-of-N.xml`.
+    #[arg(long, value_name = "I/N", value_parser = crate::campaign::parse_shard)]
+    pub shard: Option<crate::campaign::Shard>,
+    /// Run nothing: read every shard's runs from STORE into one summary table and one
+    /// JUnit file (default `STORE/junit.xml`); a pair of the given schedules with no
+    /// finished run is a harness error.
+    #[arg(long, value_name = "STORE", conflicts_with_all = ["shard", "no_resume", "store"])]
+    pub summary: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
