@@ -91,6 +91,10 @@ pub async fn run(
         return summary(store, &schedules, args.seeds, args.junit.as_deref());
     }
     let programs = this_binary(args.node_args.clone()).context("locating the faultline binary")?;
+    let hosts = match &args.hosts {
+        Some(file) => crate::node_control::ssh::load_hosts(file)?,
+        None => Vec::new(),
+    };
     let mut outcomes = Vec::new();
     let selected = |name: &str, seed: u64| {
         args.shard
@@ -122,6 +126,7 @@ pub async fn run(
                 store: args.store.clone(),
                 programs: programs.clone(),
                 progress: false,
+                hosts: hosts.clone(),
             };
             let started = std::time::Instant::now();
             let outcome = execute(request, shutdown.clone()).await;

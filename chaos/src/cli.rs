@@ -59,7 +59,7 @@ pub enum Command {
     /// Serve the store read-only in a browser: runs, one run, campaigns, live runs.
     Serve(ServeArgs),
     /// Remove network namespaces and nftables tables left by a controller that was killed.
-    Cleanup,
+    Cleanup(CleanupArgs),
 }
 
 /// `--bug`'s long help, listing every system's planted bugs by the names of their own
@@ -99,6 +99,10 @@ pub struct RunArgs {
     /// No progress bar (also off when stderr is not a terminal).
     #[arg(long)]
     pub quiet: bool,
+    /// Run every node on its own host over SSH, as this hosts file says (YAML, see
+    /// `node_control::ssh`); partitions with the hosts' nftables.
+    #[arg(long, value_name = "FILE")]
+    pub hosts: Option<PathBuf>,
     /// Also serve the store in a browser (as `faultline serve`) while the run goes, and
     /// after it until Ctrl-C.
     #[arg(long)]
@@ -106,6 +110,14 @@ pub struct RunArgs {
     /// The address `--serve` listens on; loopback unless another address is asked for.
     #[arg(long, default_value = "127.0.0.1:8080", requires = "serve")]
     pub listen: std::net::SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// Also clean the SSH hosts of this hosts file: their `faultline-*` nftables tables and
+    /// the nodes of runs whose watchdog is gone.
+    #[arg(long, value_name = "FILE")]
+    pub hosts: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -143,6 +155,9 @@ pub struct CampaignArgs {
     /// Extra arguments for every node of every run.
     #[arg(long = "node-arg", allow_hyphen_values = true)]
     pub node_args: Vec<String>,
+    /// Run every node on its own host over SSH, as this hosts file says.
+    #[arg(long, value_name = "FILE")]
+    pub hosts: Option<PathBuf>,
     /// Run only the I-th of N slices of the (schedule, seed) pairs (I from 0, as a batch
     /// scheduler's job index): N jobs with I = 0..N-1 cover the campaign exactly once.
     /// The JUnit file defaults to `<store>/junit-shard-I-of-N.xml`.
