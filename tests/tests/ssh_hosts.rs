@@ -309,11 +309,12 @@ impl Drop for Lab {
     }
 }
 
-fn schedule(name: &str, duration: &str, nemesis: &str) -> String {
+fn system_schedule(name: &str, kind: &str, duration: &str, nemesis: &str) -> String {
     format!(
         "name: {name}
 seed: 3
-system: {{ kind: raft, nodes: 3 }}
+system: {{ kind: {kind}, nodes: 3 }}
+network: netns
 duration: {duration}
 workload: {{ kind: register, keys: 2, clients: 3, rate: 30/s, timeout: 1s }}
 nemesis:
@@ -324,16 +325,18 @@ checks: [linearizable]
     )
 }
 
-#[test]
-fn raft_on_three_ssh_hosts_is_valid_under_kill_pause_and_partition() {
-    if let Some(reason) = missing() {
-        return tool_missing(&reason);
-    }
+/// The faults of the valid runs: a kill of the leader, a pause, a partition of the leader.
+const FAULTS: &str = "  - at: 1s\n    kill: leader\n    restart_after: 500ms\n  - at: 2500ms\n    pause: random\n    for: 1s\n  - at: 4s\n    partition: leader\n    for: 1s\n";
+
+/// `faultline run` of a 6 s schedule of `kind` under [`FAULTS`] on the lab's hosts: exit 0,
+/// `valid`, every fault in the history, each node's log fetched from its host, and the
+/// hosts clean at once after a normal end, with no watchdog having had to act.
+fn run_valid_on_hosts(kind: &str) {
     let lab = Lab::start();
-    let nemesis = "  - at: 1s\n    kill: leader\n    restart_after: 500ms\n  - at: 2500ms\n    pause: random\n    for: 1s\n  - at: 4s\n    partition: leader\n    for: 1s\n";
+    let name = format!("ssh-{kind}");
     std::fs::write(
         lab.path().join("s.yaml"),
-        schedule("ssh-faults", "6s", nemesis),
+        system_schedule(&name, kind, "6s", FAULTS),
     )
     .unwrap();
     let hosts = lab.hosts_file().display().to_string();
@@ -355,26 +358,43 @@ fn raft_on_three_ssh_hosts_is_valid_under_kill_pause_and_partition() {
     for f in ["kill", "pause", "start-partition"] {
         assert!(faults.iter().any(|g| g.contains(f)), "no {f} in {faults:?}");
     }
-    // The nodes ran on their hosts: each listened on its host's own address, and its log
-    // was fetched from there.
+    // The nodes ran on their hosts: each listened on its host's own address (which exists
+    // only in that host's namespace), and its log was fetched from there.
     for k in 1..=HOSTS {
         let log = std::fs::read_to_string(lab.path().join(format!("store/latest/nodes/n{k}.log")))
             .unwrap_or_default();
         assert!(!log.is_empty(), "n{k}'s log was not fetched");
     }
-    // A normal end: the hosts are clean at once, and no watchdog had to act.
     lab.wait_until_clean(Duration::ZERO)
         .unwrap_or_else(|e| panic!("after the run: {e}"));
     for k in 1..=HOSTS {
+        let runs = lab.path().join(format!("h{k}")).read_dir().unwrap();
         assert!(
-            !lab.path()
-                .join(format!("h{k}"))
-                .read_dir()
-                .unwrap()
+            !runs
                 .flatten()
-                .any(|run| run.path().join("watchdog.log").exists())
+                .any(|run| run.path().join("watchdog.log").exists()),
+            "a watchdog acted after a normal end"
         );
     }
+}
+
+#[test]
+fn raft_on_three_ssh_hosts_is_valid_under_kill_pause_and_partition() {
+    if let Some(reason) = missing() {
+        return tool_missing(&reason);
+    }
+    run_valid_on_hosts("raft");
+}
+
+#[test]
+fn etcd_on_three_ssh_hosts_is_valid_under_kill_pause_and_partition() {
+    if let Some(reason) = missing() {
+        return tool_missing(&reason);
+    }
+    if !Path::new("/usr/bin/etcd").exists() {
+        return tool_missing("/usr/bin/etcd is missing (apt-get install etcd-server)");
+    }
+    run_valid_on_hosts("etcd");
 }
 
 #[test]
@@ -386,7 +406,7 @@ fn sigkill_of_the_controller_mid_partition_leaves_nothing_on_any_host() {
     let nemesis = "  - at: 1s\n    pause: n3\n    for: 20s\n  - at: 1500ms\n    partition: [[n1], [n2, n3]]\n    for: 20s\n";
     std::fs::write(
         lab.path().join("s.yaml"),
-        schedule("ssh-sigkill", "30s", nemesis),
+        system_schedule("ssh-sigkill", "raft", "30s", nemesis),
     )
     .unwrap();
     let hosts = lab.hosts_file().display().to_string();
@@ -509,4 +529,50 @@ async fn a_fault_over_ssh_costs_a_round_trip() {
         "fault cost, median of 3 (3 Raft nodes): kill -9 ssh {ssh_kill:.1} ms, local {local_kill:.1} ms; \
          partition (isolate n1, 4 links) ssh {ssh_cut:.1} ms, local netns {local_cut:.1} ms"
     );
+}
+
+#[test]
+fn cleanup_hosts_removes_tables_and_nodes_a_dead_controller_left() {
+    if let Some(reason) = missing() {
+        return tool_missing(&reason);
+    }
+    let lab = Lab::start();
+    // What a controller leaves when its watchdog is gone too: a table, and a stopped node
+    // group listed in a run directory with no live watchdog.
+    let ns = &lab.namespaces[1];
+    sh(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            ns,
+            "nft",
+            "add",
+            "table",
+            "inet",
+            "faultline-deadbeef",
+        ],
+    );
+    let run = lab.path().join("h2/deadbeef");
+    std::fs::create_dir_all(&run).unwrap();
+    let script = "setsid sleep 600 < /dev/null > /dev/null 2>&1 & echo $!";
+    let pgid = sh("ip", &["netns", "exec", ns, "sh", "-c", script]);
+    let pgid = pgid.trim().to_string();
+    sh("kill", &["-STOP", &pgid]);
+    std::fs::write(run.join("pgids"), format!("{pgid}\n")).unwrap();
+    assert!(!lab.tables().is_empty() && !lab.leftovers().is_empty());
+
+    let hosts = lab.hosts_file().display().to_string();
+    let out = run_faultline(["cleanup", "--hosts", &hosts], lab.path());
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert!(
+        out.stdout.contains("n2 (root@")
+            && out
+                .stdout
+                .contains("tables removed: 1, process groups killed: 1"),
+        "{}",
+        out.describe()
+    );
+    lab.wait_until_clean(Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("after cleanup --hosts: {e}"));
 }
