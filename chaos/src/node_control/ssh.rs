@@ -12,6 +12,10 @@
 //!     addr: 10.0.0.11                     # the node listens here (default: the ssh host)
 //! ```
 //!
+//! Each host needs the node's program at the path the controller gives (faultline's own
+//! systems run the controller's own executable: copy it to the same path on every host),
+//! and `sh`, `setsid`, `flock`, `nft`. Addresses are IPv4 (`ip daddr` rules).
+//!
 //! # Connections
 //!
 //! The system `ssh` client, one ControlMaster connection per host for the whole run
