@@ -558,6 +558,24 @@ fn cleanup_hosts_removes_tables_and_nodes_a_dead_controller_left() {
     let script = "setsid sleep 600 < /dev/null > /dev/null 2>&1 & echo $!";
     let pgid = sh("ip", &["netns", "exec", ns, "sh", "-c", script]);
     let pgid = pgid.trim().to_string();
+    // Stop it only once setsid has made it a group leader (under load the child may not
+    // have run yet when `sh` prints its pid).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pgid}/stat")).unwrap_or_default();
+        let pgrp = stat
+            .rsplit(") ")
+            .next()
+            .and_then(|rest| rest.split(' ').nth(2));
+        if pgrp == Some(pgid.as_str()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "setsid did not make {pgid} a group leader: {stat}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     sh("kill", &["-STOP", &pgid]);
     std::fs::write(run.join("pgids"), format!("{pgid}\n")).unwrap();
     assert!(!lab.tables().is_empty() && !lab.leftovers().is_empty());
