@@ -56,6 +56,10 @@ fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
     result.unwrap_or_else(|e| {
         eprintln!("faultline: {e:#}");
         let bad_input = e.downcast_ref::<ScheduleError>().is_some()
+            || matches!(
+                e.downcast_ref::<crate::node_control::ssh::SshError>(),
+                Some(crate::node_control::ssh::SshError::HostsFile { .. })
+            )
             || e.downcast_ref::<crate::planted::UnknownBug>().is_some();
         if bad_input {
             exit::code(exit::BAD_INPUT)
@@ -92,7 +96,17 @@ async fn controller_command(command: Command) -> anyhow::Result<ExitCode> {
             crate::serve::serve(&args.store, args.listen, shutdown_on_signals()).await?;
             Ok(exit::code(exit::VALID))
         }
-        Command::Cleanup => {
+        Command::Cleanup(args) => {
+            if let Some(file) = &args.hosts {
+                let hosts = crate::node_control::ssh::load_hosts(file)?;
+                let lines = tokio::task::spawn_blocking(move || {
+                    crate::node_control::ssh::cleanup_hosts(hosts, false)
+                })
+                .await??;
+                for line in lines {
+                    println!("{line}");
+                }
+            }
             let report = crate::cleanup::cleanup_stale(false)?;
             println!(
                 "removed {} namespaces {:?} and {} nftables tables {:?}; kept {:?} (controller alive)",
@@ -140,6 +154,10 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         store: args.store.clone(),
         programs,
         progress: !args.quiet,
+        hosts: match &args.hosts {
+            Some(file) => crate::node_control::ssh::load_hosts(file)?,
+            None => Vec::new(),
+        },
     };
     let shutdown = shutdown_on_signals();
     let server = if args.serve {

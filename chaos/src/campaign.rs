@@ -16,6 +16,15 @@
 //! binary takes its exit code ([`CampaignOutcome::exit_code`]): 1 if any run is invalid,
 //! else 70 if the harness failed on any, else 2 if any is unknown, else 0 (130 when
 //! interrupted).
+//!
+//! Fanned out over a batch scheduler (DESIGN.md, "Beyond one machine"): `--shard I/N`
+//! runs only the pairs of slice I ([`Shard::selects`]: the pairs sorted by schedule name
+//! and seed, the k-th going to slice k mod N, so that the slicing depends neither on the
+//! order of the schedules on the command line nor on the machine), writes its JUnit file
+//! as `junit-shard-I-of-N.xml`, and N jobs with I = 0..N-1 cover every pair exactly once.
+//! Their runs land in one shared store (run directories are created atomically, see
+//! [`crate::store::create_run_dir`]); `faultline campaign --summary STORE` then reads
+//! them back ([`summary`]) into one table and one JUnit file, with the same exit codes.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -78,12 +87,28 @@ pub async fn run(
             crate::planted::apply_bug_flag(schedule, bug)?;
         }
     }
+    if let Some(store) = &args.summary {
+        return summary(store, &schedules, args.seeds, args.junit.as_deref());
+    }
     let programs = this_binary(args.node_args.clone()).context("locating the faultline binary")?;
+    let hosts = match &args.hosts {
+        Some(file) => crate::node_control::ssh::load_hosts(file)?,
+        None => Vec::new(),
+    };
     let mut outcomes = Vec::new();
-    let total = schedules.len() as u64 * args.seeds;
+    let selected = |name: &str, seed: u64| {
+        args.shard
+            .is_none_or(|shard| shard.selects(&schedules, args.seeds, name, seed))
+    };
+    let total = pairs(&schedules, args.seeds)
+        .filter(|(name, seed)| selected(name, *seed))
+        .count() as u64;
     'pairs: for schedule in &schedules {
         let first_seed = schedule.seed.unwrap_or(1);
         for seed in first_seed..first_seed + args.seeds {
+            if !selected(&schedule.name, seed) {
+                continue;
+            }
             if *shutdown.borrow() {
                 break 'pairs;
             }
@@ -101,6 +126,7 @@ pub async fn run(
                 store: args.store.clone(),
                 programs: programs.clone(),
                 progress: false,
+                hosts: hosts.clone(),
             };
             let started = std::time::Instant::now();
             let outcome = execute(request, shutdown.clone()).await;
@@ -132,16 +158,136 @@ pub async fn run(
     }
     print!("{}", summary_table(&outcomes));
     println!("{}", totals_line(&outcomes, total));
-    let junit = args
-        .junit
-        .clone()
-        .unwrap_or_else(|| args.store.join("junit.xml"));
+    let junit = args.junit.clone().unwrap_or_else(|| {
+        args.store.join(match args.shard {
+            Some(shard) => format!("junit-shard-{}-of-{}.xml", shard.index, shard.count),
+            None => "junit.xml".to_string(),
+        })
+    });
     write_junit(&junit, &outcomes)?;
     println!("junit:   {}", junit.display());
     Ok(CampaignOutcome {
         outcomes,
         interrupted: *shutdown.borrow(),
     })
+}
+
+/// One slice of a campaign's pairs: `--shard INDEX/COUNT`, `INDEX` from 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    /// Whether the pair (`name`, `seed`) of the campaign of `schedules` x `seeds` is this
+    /// slice's: the campaign's pairs sorted by (name, seed), the k-th belongs to slice
+    /// k mod count. Every pair belongs to exactly one slice of `0..count`.
+    pub fn selects(&self, schedules: &[Schedule], seeds: u64, name: &str, seed: u64) -> bool {
+        let mut sorted: Vec<(&str, u64)> = pairs(schedules, seeds).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        sorted
+            .binary_search(&(name, seed))
+            .is_ok_and(|k| k as u64 % self.count == self.index)
+    }
+}
+
+/// `--shard`'s parser: `I/N` with `0 <= I < N`.
+pub fn parse_shard(text: &str) -> Result<Shard, String> {
+    let expected = || format!("expected I/N with 0 <= I < N (e.g. 0/4), got {text:?}");
+    let (index, count) = text.split_once('/').ok_or_else(expected)?;
+    let index: u64 = index.trim().parse().map_err(|_| expected())?;
+    let count: u64 = count.trim().parse().map_err(|_| expected())?;
+    if count == 0 || index >= count {
+        return Err(expected());
+    }
+    Ok(Shard { index, count })
+}
+
+/// The campaign's (schedule name, seed) pairs, in the order they run.
+fn pairs(schedules: &[Schedule], seeds: u64) -> impl Iterator<Item = (&str, u64)> {
+    schedules.iter().flat_map(move |schedule| {
+        let first_seed = schedule.seed.unwrap_or(1);
+        (first_seed..first_seed + seeds).map(move |seed| (schedule.name.as_str(), seed))
+    })
+}
+
+/// `faultline campaign --summary STORE`: every pair's newest finished run in the store
+/// (written by any number of shards), one table, one JUnit file. With schedules, the
+/// pairs are theirs, and a pair without a finished run (with the same planted bug) is a
+/// harness error ("no finished run"); without, every pair that has a finished run.
+pub fn summary(
+    store: &Path,
+    schedules: &[Schedule],
+    seeds: u64,
+    junit: Option<&Path>,
+) -> anyhow::Result<CampaignOutcome> {
+    anyhow::ensure!(
+        store.is_dir(),
+        "{}: no such store directory",
+        store.display()
+    );
+    let mut outcomes = Vec::new();
+    if schedules.is_empty() {
+        let mut seen = std::collections::BTreeSet::new();
+        for run in crate::serve::index::list_runs(store) {
+            if let Some(seed) = run.seed() {
+                seen.insert((run.name, seed));
+            }
+        }
+        for (name, seed) in seen {
+            if let Some(dir) = completed_runs(store, &name, seed)
+                .into_iter()
+                .rev()
+                .find(|dir| !was_interrupted(dir))
+            {
+                outcomes.push(stored(&name, seed, &dir));
+            }
+        }
+    } else {
+        for schedule in schedules {
+            let first_seed = schedule.seed.unwrap_or(1);
+            for seed in first_seed..first_seed + seeds {
+                outcomes.push(match finished_run(store, schedule, seed) {
+                    Some(dir) => stored(&schedule.name, seed, &dir),
+                    None => PairOutcome {
+                        schedule: schedule.name.clone(),
+                        seed,
+                        verdict: None,
+                        detail: "no finished run in the store".to_string(),
+                        run_dir: None,
+                        resumed: true,
+                        seconds: 0.0,
+                    },
+                });
+            }
+        }
+    }
+    print!("{}", summary_table(&outcomes));
+    println!("{}", totals_line(&outcomes, outcomes.len() as u64));
+    let junit = junit.map_or_else(|| store.join("junit.xml"), Path::to_path_buf);
+    write_junit(&junit, &outcomes)?;
+    println!("junit:   {}", junit.display());
+    Ok(CampaignOutcome {
+        outcomes,
+        interrupted: false,
+    })
+}
+
+/// A pair's outcome read from its stored run, for `--summary`: the checks' verdicts.
+fn stored(name: &str, seed: u64, dir: &Path) -> PairOutcome {
+    let summary = read_results(dir).and_then(|json| crate::serve::index::summary_from_json(&json));
+    let mut outcome = resumed_pair(name, seed, dir);
+    if let Some(summary) = summary {
+        outcome.detail = summary
+            .checks
+            .iter()
+            .map(|(check, verdict)| format!("{check}: {verdict}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+    }
+    outcome
 }
 
 fn summary_of(checks: &[crate::runner::CheckOutcome]) -> String {
@@ -236,6 +382,10 @@ pub fn totals_line(outcomes: &[PairOutcome], total: u64) -> String {
 
 /// A pair finished by an earlier campaign: its verdict is read back from `results.json`.
 fn resumed(schedule: &Schedule, seed: u64, dir: &Path) -> PairOutcome {
+    resumed_pair(&schedule.name, seed, dir)
+}
+
+fn resumed_pair(name: &str, seed: u64, dir: &Path) -> PairOutcome {
     let results = read_results(dir);
     // The stored run's recorded length (first to last op): the run's own time, where a
     // pair run now is timed start to verdict.
@@ -251,7 +401,7 @@ fn resumed(schedule: &Schedule, seed: u64, dir: &Path) -> PairOutcome {
         })
         .and_then(|name| verdict_named(&name));
     PairOutcome {
-        schedule: schedule.name.clone(),
+        schedule: name.to_string(),
         seed,
         detail: match verdict {
             Some(_) => "already in the store".to_string(),
@@ -340,5 +490,70 @@ pub fn write_junit(path: &Path, outcomes: &[PairOutcome]) -> anyhow::Result<()> 
             .with_context(|| format!("creating {}", parent.display()))?;
     }
     let xml = report.to_string().context("serialising the JUnit report")?;
-    std::fs::write(path, xml).with_context(|| format!("writing {}", path.display()))
+    // Through a temporary file and a rename: a reader (or a second writer) never sees half.
+    let tmp = path.with_extension(format!("xml.tmp.{}", std::process::id()));
+    std::fs::write(&tmp, xml).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedules(names: &[(&str, u64)]) -> Vec<Schedule> {
+        names
+            .iter()
+            .map(|(name, seed)| {
+                let mut s = crate::schedule::default_schedule();
+                s.name = name.to_string();
+                s.seed = Some(*seed);
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shards_cover_every_pair_exactly_once() {
+        let campaign = schedules(&[("b", 1), ("a", 5), ("c", 3)]);
+        for count in 1..=8 {
+            let mut covered: Vec<(String, u64)> = Vec::new();
+            for index in 0..count {
+                let shard = Shard { index, count };
+                let mine: Vec<_> = pairs(&campaign, 4)
+                    .filter(|(n, s)| shard.selects(&campaign, 4, n, *s))
+                    .map(|(n, s)| (n.to_string(), s))
+                    .collect();
+                // Balanced: no slice more than one pair larger than another.
+                assert!(mine.len().abs_diff(12 / count as usize) <= 1, "{mine:?}");
+                covered.extend(mine);
+            }
+            covered.sort();
+            let mut all: Vec<_> = pairs(&campaign, 4)
+                .map(|(n, s)| (n.to_string(), s))
+                .collect();
+            all.sort();
+            assert_eq!(covered, all, "count {count}");
+        }
+    }
+
+    #[test]
+    fn slicing_ignores_the_order_of_the_schedules() {
+        let one = schedules(&[("b", 1), ("a", 5)]);
+        let other = schedules(&[("a", 5), ("b", 1)]);
+        let shard = Shard { index: 1, count: 3 };
+        for (name, seed) in pairs(&one, 3) {
+            assert_eq!(
+                shard.selects(&one, 3, name, seed),
+                shard.selects(&other, 3, name, seed)
+            );
+        }
+    }
+
+    #[test]
+    fn shard_flag_is_checked() {
+        assert_eq!(parse_shard("2/4"), Ok(Shard { index: 2, count: 4 }));
+        for bad in ["4/4", "0/0", "1", "a/2", "-1/2", ""] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
+    }
 }

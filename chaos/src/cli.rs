@@ -59,7 +59,7 @@ pub enum Command {
     /// Serve the store read-only in a browser: runs, one run, campaigns, live runs.
     Serve(ServeArgs),
     /// Remove network namespaces and nftables tables left by a controller that was killed.
-    Cleanup,
+    Cleanup(CleanupArgs),
 }
 
 /// `--bug`'s long help, listing every system's planted bugs by the names of their own
@@ -99,6 +99,10 @@ pub struct RunArgs {
     /// No progress bar (also off when stderr is not a terminal).
     #[arg(long)]
     pub quiet: bool,
+    /// Run every node on its own host over SSH, as this hosts file says (YAML, see
+    /// `node_control::ssh`); partitions with the hosts' nftables.
+    #[arg(long, value_name = "FILE")]
+    pub hosts: Option<PathBuf>,
     /// Also serve the store in a browser (as `faultline serve`) while the run goes, and
     /// after it until Ctrl-C.
     #[arg(long)]
@@ -106,6 +110,14 @@ pub struct RunArgs {
     /// The address `--serve` listens on; loopback unless another address is asked for.
     #[arg(long, default_value = "127.0.0.1:8080", requires = "serve")]
     pub listen: std::net::SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// Also clean the SSH hosts of this hosts file: their `faultline-*` nftables tables and
+    /// the nodes of runs whose watchdog is gone.
+    #[arg(long, value_name = "FILE")]
+    pub hosts: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -120,8 +132,9 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct CampaignArgs {
-    /// The schedules to run.
-    #[arg(required = true)]
+    /// The schedules to run (with `--summary`: the schedules whose pairs the summary covers;
+    /// without any, every pair found in the store).
+    #[arg(required_unless_present = "summary")]
     pub schedules: Vec<PathBuf>,
     /// Seeds per schedule: the schedule's own seed, then seed+1, ...
     #[arg(long, default_value_t = 1)]
@@ -142,6 +155,19 @@ pub struct CampaignArgs {
     /// Extra arguments for every node of every run.
     #[arg(long = "node-arg", allow_hyphen_values = true)]
     pub node_args: Vec<String>,
+    /// Run every node on its own host over SSH, as this hosts file says.
+    #[arg(long, value_name = "FILE")]
+    pub hosts: Option<PathBuf>,
+    /// Run only the I-th of N slices of the (schedule, seed) pairs (I from 0, as a batch
+    /// scheduler's job index): N jobs with I = 0..N-1 cover the campaign exactly once.
+    /// The JUnit file defaults to `<store>/junit-shard-I-of-N.xml`.
+    #[arg(long, value_name = "I/N", value_parser = crate::campaign::parse_shard)]
+    pub shard: Option<crate::campaign::Shard>,
+    /// Run nothing: read every shard's runs from STORE into one summary table and one
+    /// JUnit file (default `STORE/junit.xml`); a pair of the given schedules with no
+    /// finished run is a harness error.
+    #[arg(long, value_name = "STORE", conflicts_with_all = ["shard", "no_resume", "store"])]
+    pub summary: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

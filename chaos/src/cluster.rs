@@ -35,7 +35,9 @@ use crate::layout::{NodeAddrs, SystemLayout};
 pub use crate::network::NetworkKind;
 use crate::network::netns::{NetnsError, NetnsNetwork};
 use crate::network::proxy::{ProxyError, ProxyNetwork};
+use crate::network::ssh::SshNetwork;
 use crate::network::{Link, ShapeError, links_between_groups};
+use crate::node_control::ssh::{HostSpec, SshError, SshHosts, SshNodes};
 use crate::supervisor::{NodeControl, NodeSpec, NodeState, Supervisor, SupervisorError};
 use crate::system::{LeaderClaim, NodeRole};
 use workloads::client::pool::NodePool;
@@ -73,6 +75,8 @@ pub enum ClusterError {
     Netns(#[from] NetnsError),
     #[error(transparent)]
     Shape(#[from] ShapeError),
+    #[error(transparent)]
+    Ssh(#[from] SshError),
     #[error("unknown node {0:?}")]
     UnknownNode(String),
     #[error("a cluster needs at least one node")]
@@ -105,6 +109,8 @@ enum ClusterNetwork {
     Direct,
     Proxy(ProxyNetwork),
     Netns(NetnsNetwork),
+    /// Nodes on SSH hosts, cut with the hosts' nftables ([`Cluster::start_on_hosts`]).
+    Ssh(SshNetwork),
 }
 
 /// A running cluster. See the module docs.
@@ -179,6 +185,84 @@ impl Cluster {
         let run_id = new_run_id();
         let peer_port = layout.system.system().separate_peer_port();
         let built = build_network(network_kind, &run_id, &ids, peer_port).await?;
+        let supervisor = Box::new(Supervisor::new()?);
+        Cluster::launch(layout, base_dir, network_kind, run_id, built, supervisor).await
+    }
+
+    /// Starts every node of `layout` on its host over SSH ([`crate::node_control::ssh`]),
+    /// one host per node (`hosts` may list more), partitions with the hosts' nftables. Each
+    /// node listens on its host's address, on the netns network's ports. A host that does
+    /// not answer is an error naming it, and nothing is left started on the others.
+    pub async fn start_on_hosts(
+        layout: SystemLayout,
+        base_dir: PathBuf,
+        hosts: Vec<HostSpec>,
+    ) -> Result<Cluster, ClusterError> {
+        use crate::network::netns::{NODE_PORT, PEER_PORT};
+        let nodes = layout.nodes();
+        if nodes.is_empty() {
+            return Err(ClusterError::NoNodes);
+        }
+        let ids: Vec<String> = nodes.iter().map(|(id, _)| id.clone()).collect();
+        let mut mine = Vec::with_capacity(ids.len());
+        for id in &ids {
+            let host = hosts.iter().find(|h| &h.node == id);
+            mine.push(host.cloned().ok_or_else(|| SshError::NoHost(id.clone()))?);
+        }
+        let run_id = new_run_id();
+        let peer_port = layout.system.system().separate_peer_port();
+        let connect_dir = base_dir.join("nodes");
+        let connect_run = run_id.clone();
+        let hosts = tokio::task::spawn_blocking(move || {
+            SshHosts::connect(&connect_run, mine, &connect_dir)
+        })
+        .await
+        .map_err(|e| ClusterError::Io {
+            context: "connecting to the hosts".into(),
+            source: std::io::Error::other(e.to_string()),
+        })??;
+        let hosts = Arc::new(hosts);
+        let mut client_listen = Addrs::new();
+        let mut peer_listen = Addrs::new();
+        for id in &ids {
+            client_listen.insert(id.clone(), hosts.addr(id, NODE_PORT)?);
+            let peer = if peer_port { PEER_PORT } else { NODE_PORT };
+            peer_listen.insert(id.clone(), hosts.addr(id, peer)?);
+        }
+        let links = direct_links(&ids, &peer_listen);
+        let built = BuiltNetwork {
+            network: ClusterNetwork::Ssh(SshNetwork::new(Arc::clone(&hosts))),
+            clients: client_listen.clone(),
+            addrs: NetworkAddrs {
+                client_listen,
+                peer_listen,
+                links,
+            },
+        };
+        let supervisor = Box::new(SshNodes::new(hosts));
+        Cluster::launch(
+            layout,
+            base_dir,
+            NetworkKind::Netns,
+            run_id,
+            built,
+            supervisor,
+        )
+        .await
+    }
+
+    /// Starts every node of `layout` with `supervisor` on the network `built`, and waits
+    /// until each passes its readiness probe.
+    async fn launch(
+        layout: SystemLayout,
+        base_dir: PathBuf,
+        network_kind: NetworkKind,
+        run_id: String,
+        built: BuiltNetwork,
+        supervisor: Box<dyn NodeControl>,
+    ) -> Result<Cluster, ClusterError> {
+        let nodes = layout.nodes();
+        let ids: Vec<String> = nodes.iter().map(|(id, _)| id.clone()).collect();
         let client_addrs = built.clients.clone();
         let leader_probes = client_addrs
             .iter()
@@ -193,7 +277,7 @@ impl Cluster {
             client_addrs,
             leader_probes,
             base_dir,
-            supervisor: Box::new(Supervisor::new()?),
+            supervisor,
             network: built.network,
         };
         for id in &ids {
@@ -208,13 +292,21 @@ impl Cluster {
 
     fn node_spec(&self, id: &str, addrs: &NetworkAddrs) -> Result<NodeSpec, ClusterError> {
         let data_dir = self.data_dir(id);
-        std::fs::create_dir_all(&data_dir)
-            .map_err(io_error(format!("creating {}", data_dir.display())))?;
-        // Private, as databases want their data (etcd refuses a group- or world-readable one).
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))
-                .map_err(io_error(format!("chmod 700 {}", data_dir.display())))?;
+        // On an SSH host, the data lives there: the backend makes it (mode 700) at start.
+        let data_dir = if let ClusterNetwork::Ssh(net) = &self.network {
+            net.hosts().data_dir(id)?
+        } else {
+            data_dir
+        };
+        if !matches!(self.network, ClusterNetwork::Ssh(_)) {
+            std::fs::create_dir_all(&data_dir)
+                .map_err(io_error(format!("creating {}", data_dir.display())))?;
+            // Private, as databases want their data (etcd refuses a group- or world-readable one).
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))
+                    .map_err(io_error(format!("chmod 700 {}", data_dir.display())))?;
+            }
         }
         let reach = |peer: &str| addrs.links[&Link::new(id, peer)];
         let peer_addrs = |peer: &str| addrs.peer_listen[peer];
@@ -341,6 +433,7 @@ impl Cluster {
             ClusterNetwork::Direct => Err(self.unsupported("cutting links")),
             ClusterNetwork::Proxy(proxy) => Ok(proxy.cut(&link)?),
             ClusterNetwork::Netns(netns) => Ok(netns.cut(&link)?),
+            ClusterNetwork::Ssh(ssh) => Ok(ssh.cut(&link)?),
         }
     }
 
@@ -356,6 +449,16 @@ impl Cluster {
         &mut self,
         links: impl IntoIterator<Item = &'a Link>,
     ) -> Result<(), ClusterError> {
+        let links: Vec<&Link> = links.into_iter().collect();
+        if matches!(self.network, ClusterNetwork::Ssh(_)) {
+            for link in &links {
+                self.check_node(&link.from)?;
+                self.check_node(&link.to)?;
+            }
+            if let ClusterNetwork::Ssh(ssh) = &mut self.network {
+                return Ok(ssh.cut_all(links)?);
+            }
+        }
         for link in links {
             self.cut(&link.from, &link.to).await?;
         }
@@ -371,6 +474,7 @@ impl Cluster {
                 Ok(())
             }
             ClusterNetwork::Netns(netns) => Ok(netns.heal()?),
+            ClusterNetwork::Ssh(ssh) => Ok(ssh.heal()?),
         }
     }
 
@@ -380,6 +484,7 @@ impl Cluster {
             ClusterNetwork::Direct => Vec::new(),
             ClusterNetwork::Proxy(proxy) => proxy.cut_links(),
             ClusterNetwork::Netns(netns) => netns.cut_links(),
+            ClusterNetwork::Ssh(ssh) => ssh.cut_links(),
         }
     }
 
@@ -522,6 +627,11 @@ impl Drop for Cluster {
             && let Err(error) = netns.remove()
         {
             tracing::error!(%error, "dropping cluster: cannot remove namespaces");
+        }
+        if let ClusterNetwork::Ssh(ssh) = &mut self.network
+            && let Err(error) = ssh.heal()
+        {
+            tracing::error!(%error, "dropping cluster: cannot heal the hosts' network");
         }
     }
 }

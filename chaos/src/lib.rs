@@ -54,6 +54,7 @@ pub mod exit;
 pub mod layout;
 pub mod nemesis;
 pub mod network;
+pub mod node_control;
 pub mod planted;
 pub mod progress;
 pub mod report;

@@ -77,6 +77,8 @@ pub struct RunRequest {
     pub programs: NodePrograms,
     /// Draw a progress bar on the terminal.
     pub progress: bool,
+    /// Nodes on SSH hosts (`--hosts FILE`, [`crate::node_control::ssh`]); empty: local.
+    pub hosts: Vec<crate::node_control::ssh::HostSpec>,
 }
 
 /// Why a run could not produce a verdict: a failure of the harness, not of the system.
@@ -235,7 +237,10 @@ pub async fn execute(
     // would otherwise fill the disk with WALs of valid runs.
     if results.verdict == Verdict::Valid {
         let data = dir.path.join("data");
-        std::fs::remove_dir_all(&data).map_err(|source| RunError::Io { path: data, source })?;
+        // Nodes on SSH hosts keep their data there: no local `data` then.
+        if data.exists() {
+            std::fs::remove_dir_all(&data).map_err(|source| RunError::Io { path: data, source })?;
+        }
     }
     Ok(RunOutcome { dir, results })
 }
@@ -251,8 +256,11 @@ async fn drive(
         system: request.schedule.system.clone(),
         programs: request.programs.clone(),
     };
-    let mut cluster =
-        Cluster::start_layout(layout, dir.path.clone(), request.schedule.network).await?;
+    let mut cluster = if request.hosts.is_empty() {
+        Cluster::start_layout(layout, dir.path.clone(), request.schedule.network).await?
+    } else {
+        Cluster::start_on_hosts(layout, dir.path.clone(), request.hosts.clone()).await?
+    };
     let system = request.schedule.system.system();
     let client = system.client(request.schedule.workload.read);
     let outcome = match client {

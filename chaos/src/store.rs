@@ -55,6 +55,10 @@ impl RunDir {
 
 /// Creates `<store>/<name>/<timestamp>-seed<seed>/` (and `nodes/`), and points
 /// `<store>/latest` at it. Two runs started in the same second get `-2`, `-3`... suffixes.
+///
+/// Safe for concurrent writers on one store (shards of a campaign on a shared volume):
+/// the directory is claimed with one `mkdir`, which fails for all but one claimant, and
+/// `latest` is replaced by renaming a fresh symlink over it, so it always names a whole run.
 pub fn create_run_dir(store: &Path, name: &str, seed: u64) -> Result<RunDir, StoreError> {
     let stamp = utc_stamp(SystemTime::now());
     let parent = store.join(name);
@@ -155,7 +159,12 @@ pub fn unfinished_notice(dir: &Path) -> Option<String> {
 fn point_latest(store: &Path, run: &Path) -> Result<(), StoreError> {
     let latest = store.join("latest");
     let target = run.strip_prefix(store).unwrap_or(run);
-    let tmp = store.join(format!(".latest.{}", std::process::id()));
+    // A name of this writer's own (process, and call within it): concurrent writers, in
+    // one process or in many sharing the store, never touch each other's temporary link.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = store.join(format!(".latest.{}.{call}", std::process::id()));
+    // Left by a dead process that had our pid: a stale link, never another writer's.
     let _ = std::fs::remove_file(&tmp);
     std::os::unix::fs::symlink(target, &tmp).map_err(io_err(&tmp))?;
     // rename over the old link is atomic: `latest` always points at a whole run.
@@ -220,6 +229,31 @@ mod tests {
         std::fs::write(a.results(), "{}").unwrap();
         assert_eq!(completed_runs(store.path(), "s", 7), vec![a.path.clone()]);
         assert!(completed_runs(store.path(), "s", 70).is_empty());
+    }
+
+    #[test]
+    fn concurrent_writers_get_distinct_dirs_and_a_whole_latest() {
+        let store = tempfile::tempdir().unwrap();
+        let dirs: Vec<PathBuf> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| create_run_dir(store.path(), "s", 1).unwrap().path))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let unique: std::collections::BTreeSet<_> = dirs.iter().collect();
+        assert_eq!(unique.len(), dirs.len(), "{dirs:?}");
+        let latest = std::fs::canonicalize(store.path().join("latest")).unwrap();
+        assert!(
+            dirs.iter()
+                .any(|d| std::fs::canonicalize(d).unwrap() == latest),
+            "latest names one of the runs: {latest:?}"
+        );
+        let stray: Vec<_> = std::fs::read_dir(store.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".latest"))
+            .collect();
+        assert!(stray.is_empty(), "temporary links left: {stray:?}");
     }
 
     #[test]

@@ -18,6 +18,7 @@
 
 pub mod netns;
 pub mod proxy;
+pub mod ssh;
 
 use std::collections::BTreeSet;
 use std::fmt;
