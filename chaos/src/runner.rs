@@ -220,8 +220,22 @@ async fn drive(
         system: request.schedule.system.clone(),
         programs: request.programs.clone(),
     };
-    let mut cluster =
-        Cluster::start_layout(layout, dir.path.clone(), request.schedule.network).await?;
+    // A schedule that loses unfsynced writes runs every data dir on faultfs, whose daemon is
+    // this binary's hidden `faultfs` subcommand.
+    let faultfs = request
+        .schedule
+        .uses_faultfs()
+        .then(|| crate::disk::FaultfsProgram {
+            program: request.programs.program.clone(),
+            args_prefix: vec!["faultfs".to_string()],
+        });
+    let mut cluster = Cluster::start_layout_on(
+        layout,
+        dir.path.clone(),
+        request.schedule.network,
+        faultfs.as_ref(),
+    )
+    .await?;
     let system = request.schedule.system.system();
     let client = system.client(request.schedule.workload.read);
     let outcome = match client {

@@ -107,6 +107,7 @@ use std::time::Duration;
 
 pub use plan::{FaultAction, PlannedFault, PlannedPartition, Target};
 
+pub use crate::disk::{Corrupt, DiskFaults, Probability, Truncate};
 pub use crate::network::NetworkKind;
 pub use crate::system::bank::DECISION_STORE_NODES;
 pub use crate::system::{BankSystemSpec, NodeRole, SystemSpec};
@@ -353,6 +354,8 @@ pub struct FaultSpec {
     pub choice: FaultChoice,
     /// How long each occurrence lasts; `None`: until the end of the run.
     pub length: Option<Duration>,
+    /// A kill's disk faults (`lose_unfsynced`, `corrupt`, `truncate`); empty otherwise.
+    pub disk: DiskFaults,
 }
 
 /// A validated schedule.
@@ -386,6 +389,12 @@ impl Schedule {
                 FaultChoice::OneOf { kinds, .. } => kinds.clone(),
             })
             .collect()
+    }
+
+    /// Whether some kill loses unfsynced writes: then every node's data dir is on faultfs
+    /// (see [`crate::disk`]).
+    pub fn uses_faultfs(&self) -> bool {
+        self.nemesis.iter().any(|fault| fault.disk.lose_unfsynced)
     }
 
     /// The concrete, time-ordered fault plan for `seed` (see the module docs).
