@@ -79,8 +79,9 @@ pub enum ClusterError {
     Netns(#[from] NetnsError),
     #[error(transparent)]
     Shape(#[from] ShapeError),
+    /// Boxed: the largest of the errors, and rare.
     #[error(transparent)]
-    Disk(#[from] DiskError),
+    Disk(Box<DiskError>),
     #[error("unknown node {0:?}")]
     UnknownNode(String),
     #[error("a cluster needs at least one node")]
@@ -105,6 +106,12 @@ pub enum ClusterError {
     },
     #[error("GET /status of {id:?}: {detail}")]
     Status { id: String, detail: String },
+}
+
+impl From<DiskError> for ClusterError {
+    fn from(error: DiskError) -> ClusterError {
+        ClusterError::Disk(Box::new(error))
+    }
 }
 
 pub use workloads::client::NodeStatus;

@@ -39,6 +39,9 @@
 //!     kill: leader               # n3 | leader | random | minority | majority | all
 //!                                # bank: also coordinator | participant (a random one)
 //!     restart_after: 2s          # (kill only; same as `for`)
+//!     lose_unfsynced: true       # kill only, disk faults on the stopped node (crate::disk):
+//!     corrupt: { file: "wal*", bitflip: 1e-6 }   # forget what it did not fsync (puts every
+//!     truncate: { file: "wal*", bytes: 100 }     # data dir on faultfs), flip bits, cut tails
 //!   - every: 7s                  # ...or periodic, from `from` (default 0s) to `until`
 //!     from: 30s                  # (default: the end of the run); needs `for`
 //!     one_of: [pause, kill, partition]   # with `target`; partition isolates the target

@@ -109,15 +109,15 @@ fn bad_disk_fault_values_name_their_position() {
     let cases = [
         (
             "    corrupt: { file: \"wal*\", bitflip: 2 }\n",
-            "s.yaml:9:41: expected `bitflip` as a probability in (0, 1] such as 1e-6, found `2`",
+            "s.yaml:9:39: expected `bitflip` as a probability in (0, 1] such as 1e-6, found `2`",
         ),
         (
             "    corrupt: { file: \"wal*\", bitflip: 0 }\n",
-            "s.yaml:9:41: expected `bitflip` as a probability in (0, 1] such as 1e-6, found `0`",
+            "s.yaml:9:39: expected `bitflip` as a probability in (0, 1] such as 1e-6, found `0`",
         ),
         (
             "    truncate: { file: wal.log, bytes: 0 }\n",
-            "s.yaml:9:40: expected `bytes` as a whole number of bytes to cut, at least 1, found `0`",
+            "s.yaml:9:39: expected `bytes` as a whole number of bytes to cut, at least 1, found `0`",
         ),
         (
             "    truncate: { file: /etc/passwd, bytes: 1 }\n",

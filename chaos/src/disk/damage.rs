@@ -3,7 +3,7 @@
 //! Both pick their files by a shell glob relative to the node's data dir ([`matching_files`]):
 //! a pattern with a `/` is matched against the whole relative path (`*` does not cross a
 //! `/`, so `member/wal/*.wal` is etcd's WAL segments), one without against each file's name
-//! at any depth (`wal*` is the Raft store's `wal.log`, and etcd's segments too). The glob
+//! at any depth (`wal*` is the Raft store's `wal.log`, `*.wal` etcd's WAL segments). The glob
 //! crate (rust-lang's own) does the matching. Files are visited in path order, so the
 //! damage is a function of the directory's contents and the seed alone.
 //!
@@ -212,7 +212,8 @@ mod tests {
                 .map(|p| p.display().to_string())
                 .collect()
         };
-        assert_eq!(names("wal*"), ["member/wal/0001.wal", "wal.log"]);
+        assert_eq!(names("wal*"), ["wal.log"]);
+        assert_eq!(names("*.wal"), ["member/wal/0001.wal"]);
         assert_eq!(names("member/wal/*.wal"), ["member/wal/0001.wal"]);
         assert_eq!(names("member/*"), Vec::<String>::new(), "* stops at /");
         assert_eq!(names("*.bin"), ["snapshot.bin"]);
