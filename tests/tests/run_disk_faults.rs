@@ -142,16 +142,13 @@ fn lose_unfsynced_finds_skip_fsync_and_kill_9_alone_does_not() {
     }
 }
 
-#[test]
-fn a_sigkilled_controller_leaves_no_faultfs_mount() {
-    if !fuse_or_skip() {
-        return;
-    }
+/// A 60 s `lose_unfsynced` run of the correct store, started; returns once its three data
+/// dirs are mounted.
+fn start_mounted(name: &str) -> (tempfile::TempDir, FaultlineProcess) {
     let work = tempfile::tempdir().expect("tempdir");
-    let schedule = kill_all_schedule("sigkill", "", "60s", "\n    lose_unfsynced: true");
+    let schedule = kill_all_schedule(name, "", "60s", "\n    lose_unfsynced: true");
     std::fs::write(work.path().join("s.yaml"), schedule).expect("schedule");
-    let mut controller =
-        FaultlineProcess::spawn(["run", "s.yaml", "--store", "store"], work.path());
+    let controller = FaultlineProcess::spawn(["run", "s.yaml", "--store", "store"], work.path());
     let mounted = wait_for_mounts(work.path(), |n| n == 3);
     assert_eq!(
         mounted.len(),
@@ -159,6 +156,15 @@ fn a_sigkilled_controller_leaves_no_faultfs_mount() {
         "{mounted:?}\n{}",
         controller.stdout_so_far()
     );
+    (work, controller)
+}
+
+#[test]
+fn a_sigkilled_controller_leaves_no_faultfs_mount() {
+    if !fuse_or_skip() {
+        return;
+    }
+    let (work, mut controller) = start_mounted("sigkill");
     let socket_prefix = format!("fl-{:x}x", controller.pid());
     controller.signal(Signal::SIGKILL);
     let deadline = Instant::now() + MOUNT_WAIT;
@@ -190,12 +196,7 @@ fn ctrl_c_unmounts_before_the_run_ends() {
     if !fuse_or_skip() {
         return;
     }
-    let work = tempfile::tempdir().expect("tempdir");
-    let schedule = kill_all_schedule("ctrl-c", "", "60s", "\n    lose_unfsynced: true");
-    std::fs::write(work.path().join("s.yaml"), schedule).expect("schedule");
-    let controller = FaultlineProcess::spawn(["run", "s.yaml", "--store", "store"], work.path());
-    let mounted = wait_for_mounts(work.path(), |n| n == 3);
-    assert_eq!(mounted.len(), 3, "{mounted:?}");
+    let (work, controller) = start_mounted("ctrl-c");
     // Into the faults: the first kill (and its loss) is at 1 s.
     let deadline = Instant::now() + MOUNT_WAIT;
     let run_dir = loop {
