@@ -5,7 +5,7 @@
 //!   the history shows each loss as a `lose-unfsynced` nemesis event;
 //! - every faultfs mount is gone at the end of a run, after Ctrl-C, and after the controller
 //!   is killed with SIGKILL (each daemon unmounts on its parent-death signal);
-//! - `truncate` and `corrupt` reach the stopped node's files and are recorded.
+//! - `truncate` reaches the stopped node's files and is recorded.
 //!
 //! Needs root, `/dev/fuse` and `fusermount3`: fails under `CI=true` without them, skips
 //! locally with a printed reason.
@@ -220,32 +220,31 @@ fn ctrl_c_unmounts_before_the_run_ends() {
 }
 
 #[test]
-fn truncate_and_corrupt_reach_the_stopped_nodes_files() {
+fn truncate_reaches_the_stopped_nodes_files() {
     if !fuse_or_skip() {
         return;
     }
+    // Not `corrupt` here: where its flips land depends on the log's length at the kill, and
+    // a flip in the store's first record makes the node refuse to start, which ends the
+    // run as a harness failure (exit 70). Its file work is tested in `chaos::disk::damage`.
     let work = tempfile::tempdir().expect("tempdir");
     let schedule = "name: damage
 seed: 4
 system: { kind: raft, nodes: 3 }
-duration: 5s
+duration: 4s
 workload: { kind: append, keys: 8, clients: 4, rate: 100/s, timeout: 500ms }
 nemesis:
   - at: 1500ms
     kill: n1
     truncate: { file: \"wal*\", bytes: 100 }
     restart_after: 1s
-  - at: 3s
-    kill: n2
-    corrupt: { file: \"*.log\", bitflip: 1e-3 }
-    restart_after: 1s
 final: { heal: true, quiesce: 1s, final_reads: true }
 checks: [linearizable]
 ";
     std::fs::write(work.path().join("s.yaml"), schedule).expect("schedule");
     let out = run_faultline(["run", "s.yaml", "--store", "store"], work.path());
-    // Damaged logs may lose acknowledged appends (a finding about the store, not a harness
-    // failure): a verdict either way.
+    // A cut log may lose acknowledged appends of that node (a finding about the store, not
+    // a harness failure): a verdict either way.
     assert!(matches!(out.code, Some(0 | 1)), "{}", out.describe());
     let run = the_run_dir(&work.path().join("store"));
     let truncated = nemesis_events(&run, "truncate");
@@ -257,17 +256,9 @@ checks: [linearizable]
     assert!(before > 100, "{files:?}");
     assert_eq!(files[0]["size_after"].as_u64(), Some(before - 100));
     assert_eq!(truncated[0]["value"]["node"], "n1");
-    // n1 came back on the cut log: its recovery cut the torn last record.
+    // n1 came back on the cut log (its recovery cuts a torn last record, unless the cut
+    // fell exactly on a record boundary).
     let log = std::fs::read_to_string(run.join("nodes/n1.log")).expect("n1 log");
     let recoveries: Vec<&str> = log.lines().filter(|l| l.contains("recovered")).collect();
     assert_eq!(recoveries.len(), 2, "{log}");
-    assert!(!recoveries[1].contains("torn_bytes=0"), "{}", recoveries[1]);
-
-    let corrupted = nemesis_events(&run, "corrupt");
-    assert_eq!(corrupted.len(), 1, "{corrupted:?}");
-    assert_eq!(corrupted[0]["value"]["node"], "n2");
-    let files = corrupted[0]["value"]["files"].as_array().expect("files");
-    assert_eq!(files.len(), 1, "{files:?}");
-    assert_eq!(files[0]["path"], "wal.log");
-    assert!(files[0]["bits_flipped"].as_u64() > Some(0), "{files:?}");
 }
