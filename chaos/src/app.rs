@@ -36,6 +36,14 @@ pub fn main_with(command: Command) -> ExitCode {
             }
         },
         Command::Check(args) => report(crate::cmd_check::run(&args)),
+        // Before any thread exists: the daemon blocks its signals for every thread it starts.
+        Command::Faultfs(args) => match faultfs::daemon::run(&args) {
+            Ok(()) => exit::code(exit::VALID),
+            Err(e) => {
+                eprintln!("faultline faultfs: {e}");
+                exit::code(exit::HARNESS_FAILURE)
+            }
+        },
         other => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -116,9 +124,18 @@ async fn controller_command(command: Command) -> anyhow::Result<ExitCode> {
                 report.nft_tables_removed,
                 report.kept_live
             );
+            println!(
+                "detached {} faultfs mounts {:?} and removed {} control sockets {:?}; kept {} live mounts {:?}",
+                report.mounts_detached.len(),
+                report.mounts_detached,
+                report.sockets_removed.len(),
+                report.sockets_removed,
+                report.mounts_kept_live.len(),
+                report.mounts_kept_live
+            );
             Ok(exit::code(exit::VALID))
         }
-        Command::Node(_) | Command::Bank(_) | Command::Check(_) => {
+        Command::Node(_) | Command::Bank(_) | Command::Check(_) | Command::Faultfs(_) => {
             unreachable!("handled before the runtime")
         }
     }

@@ -8,6 +8,13 @@
 //! controller that is still alive are recognised and kept unless `force` is given.
 //! Host-namespace nft tables named `fl-*` are removed too, should any exist.
 //!
+//! faultfs mounts (every data dir of a `lose_unfsynced` schedule, [`crate::disk::mount`])
+//! unmount themselves when the controller dies (their daemon's parent-death signal is
+//! SIGTERM); a daemon killed with SIGKILL leaves a dead mount, which `cleanup_stale`
+//! detaches wherever it is (a mount whose daemon still answers is kept, even with `force`:
+//! it belongs to a live run, perhaps another user's), and removes the control sockets of
+//! dead controllers.
+//!
 //! [`ShutdownSignals`] catches Ctrl-C (SIGINT) and SIGTERM, so that the runner can heal
 //! every fault and shut the cluster down instead of dying with faults in place.
 
@@ -26,6 +33,13 @@ pub struct CleanupReport {
     pub nft_tables_removed: Vec<String>,
     /// faultline namespaces kept because their controller is still running.
     pub kept_live: Vec<String>,
+    /// faultfs mounts detached because their daemon is dead.
+    pub mounts_detached: Vec<String>,
+    /// faultfs mounts kept because their daemon still answers.
+    pub mounts_kept_live: Vec<String>,
+    /// faultfs control sockets (`$TMPDIR/fl-<run id>-<node>.faultfs.sock`) of dead
+    /// controllers, removed.
+    pub sockets_removed: Vec<String>,
 }
 
 /// Errors of cleanup.
@@ -35,6 +49,8 @@ pub enum CleanupError {
     NotRoot(u32),
     #[error(transparent)]
     Tool(#[from] SupervisorError),
+    #[error("faultfs mounts: {0}")]
+    Mounts(std::io::Error),
 }
 
 /// The controller pid encoded in a faultline namespace or table name (`fl-<pid hex>x<seq>...`).
@@ -62,6 +78,19 @@ pub fn cleanup_stale(force: bool) -> Result<CleanupReport, CleanupError> {
         return Err(CleanupError::NotRoot(uid));
     }
     let mut report = CleanupReport::default();
+    let mounts = faultfs::cleanup_stale_mounts(std::path::Path::new("/"), false)
+        .map_err(CleanupError::Mounts)?;
+    report.mounts_detached = mounts
+        .detached
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    report.mounts_kept_live = mounts
+        .kept_live
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    report.sockets_removed = remove_stale_sockets(&std::env::temp_dir(), force)?;
     if let Ok(listing) = run_tool("ip", &["netns", "list"], None, TOOL_TIMEOUT) {
         for name in namespace_names(&listing) {
             if !name.starts_with("fl-") {
@@ -89,6 +118,28 @@ pub fn cleanup_stale(force: bool) -> Result<CleanupReport, CleanupError> {
         }
     }
     Ok(report)
+}
+
+/// Removes `fl-<run id>-<node>.faultfs.sock` files in `dir` whose controller is gone.
+fn remove_stale_sockets(dir: &std::path::Path, force: bool) -> Result<Vec<String>, CleanupError> {
+    let mut removed = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+        Err(e) => return Err(CleanupError::Mounts(e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(CleanupError::Mounts)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("fl-") && name.ends_with(".faultfs.sock") && is_stale(&name, force) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed.push(entry.path().display().to_string()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(CleanupError::Mounts(e)),
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// Names from `ip netns list` output (`name` or `name (id: 3)` per line).

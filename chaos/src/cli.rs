@@ -58,8 +58,13 @@ pub enum Command {
     Bench(BenchArgs),
     /// Serve the store read-only in a browser: runs, one run, campaigns, live runs.
     Serve(ServeArgs),
-    /// Remove network namespaces and nftables tables left by a controller that was killed.
+    /// Remove network namespaces, nftables tables and faultfs mounts left by a controller
+    /// that was killed.
     Cleanup(CleanupArgs),
+    /// Run one faultfs daemon (a node's data dir that can lose what was not fsynced);
+    /// started by the controller for schedules with `lose_unfsynced`.
+    #[command(hide = true)]
+    Faultfs(faultfs::daemon::Args),
 }
 
 /// `--bug`'s long help, listing every system's planted bugs by the names of their own

@@ -20,7 +20,12 @@
 //! readiness probe; [`Cluster::leader`] asks the system's leader probe. What a fault does
 //! (kill, pause, cut, and undoing each) is the nemesis's business ([`crate::nemesis`]).
 //!
-//! Cleanup: [`Cluster::shutdown`] heals, kills and reaps every node and removes namespaces;
+//! With [`Cluster::start_layout_on`] and a [`FaultfsProgram`], every data dir is a faultfs
+//! mount ([`crate::disk::mount`]) that [`Cluster::lose_unfsynced`] empties of what the node
+//! did not fsync; it is unmounted after the nodes are killed.
+//!
+//! Cleanup: [`Cluster::shutdown`] heals, kills and reaps every node, unmounts faultfs and
+//! removes namespaces;
 //! `Drop` does the same as a best effort (it also runs when the controller panics); and the
 //! nodes die with the controller even on SIGKILL (see [`crate::supervisor`]).
 
@@ -31,6 +36,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use crate::disk::{DiskError, Faultfs, FaultfsProgram, LossReport};
 use crate::layout::{NodeAddrs, SystemLayout};
 pub use crate::network::NetworkKind;
 use crate::network::netns::{NetnsError, NetnsNetwork};
@@ -77,6 +83,9 @@ pub enum ClusterError {
     Shape(#[from] ShapeError),
     #[error(transparent)]
     Ssh(#[from] SshError),
+    /// Boxed: the largest of the errors, and rare.
+    #[error(transparent)]
+    Disk(Box<DiskError>),
     #[error("unknown node {0:?}")]
     UnknownNode(String),
     #[error("a cluster needs at least one node")]
@@ -101,6 +110,12 @@ pub enum ClusterError {
     },
     #[error("GET /status of {id:?}: {detail}")]
     Status { id: String, detail: String },
+}
+
+impl From<DiskError> for ClusterError {
+    fn from(error: DiskError) -> ClusterError {
+        ClusterError::Disk(Box::new(error))
+    }
 }
 
 pub use workloads::client::NodeStatus;
@@ -129,6 +144,8 @@ pub struct Cluster {
     base_dir: PathBuf,
     supervisor: Box<dyn NodeControl>,
     network: ClusterNetwork,
+    /// The data dirs' faultfs mounts, when the cluster was started on faultfs.
+    disk: Option<Faultfs>,
 }
 
 /// A run id unique on this machine while the controller lives: `<pid hex>x<seq hex>`. Its
@@ -176,6 +193,17 @@ impl Cluster {
         layout: SystemLayout,
         base_dir: PathBuf,
         network_kind: NetworkKind,
+    ) -> Result<Cluster, ClusterError> {
+        Cluster::start_layout_on(layout, base_dir, network_kind, None).await
+    }
+
+    /// [`Cluster::start_layout`], with every node's data dir on faultfs when `faultfs`
+    /// names the daemon's program (see [`crate::disk::mount`]).
+    pub async fn start_layout_on(
+        layout: SystemLayout,
+        base_dir: PathBuf,
+        network_kind: NetworkKind,
+        faultfs: Option<&FaultfsProgram>,
     ) -> Result<Cluster, ClusterError> {
         let nodes = layout.nodes();
         if nodes.is_empty() {
@@ -279,7 +307,19 @@ impl Cluster {
             base_dir,
             supervisor,
             network: built.network,
+            disk: None,
         };
+        if let Some(program) = faultfs {
+            let data_root = cluster.base_dir.join("data");
+            let logs = cluster.base_dir.join("nodes");
+            cluster.disk = Some(Faultfs::mount(
+                program,
+                &cluster.run_id,
+                &ids,
+                &data_root,
+                &logs,
+            )?);
+        }
         for id in &ids {
             let spec = cluster.node_spec(id, &built.addrs)?;
             cluster.supervisor.start(spec)?;
@@ -378,6 +418,21 @@ impl Cluster {
     /// `base_dir/nodes/<id>.log`.
     pub fn log_path(&self, id: &str) -> PathBuf {
         self.base_dir.join("nodes").join(format!("{id}.log"))
+    }
+
+    /// Whether the data dirs are on faultfs.
+    pub fn on_faultfs(&self) -> bool {
+        self.disk.is_some()
+    }
+
+    /// Makes node `id`'s faultfs forget what the node did not fsync (kill it first).
+    pub fn lose_unfsynced(&self, id: &str) -> Result<LossReport, ClusterError> {
+        self.check_node(id)?;
+        let disk = self
+            .disk
+            .as_ref()
+            .ok_or_else(|| DiskError::NotMountedNode(id.to_string()))?;
+        Ok(disk.lose_unfsynced(id)?)
     }
 
     /// The node's process id while it runs.
@@ -586,11 +641,15 @@ impl Cluster {
     pub async fn shutdown(mut self) -> Result<(), ClusterError> {
         let healed = self.heal().await;
         let killed = self.supervisor.kill_all().map_err(ClusterError::from);
+        let unmounted = match &mut self.disk {
+            Some(disk) => disk.unmount_all().map_err(ClusterError::from),
+            None => Ok(()),
+        };
         let removed = match &mut self.network {
             ClusterNetwork::Netns(netns) => netns.remove().map_err(ClusterError::from),
             _ => Ok(()),
         };
-        healed.and(killed).and(removed)
+        healed.and(killed).and(unmounted).and(removed)
     }
 }
 
@@ -622,6 +681,11 @@ impl Drop for Cluster {
         // Nodes first (SIGKILL also ends any pause), then the network they used.
         if let Err(error) = self.supervisor.kill_all() {
             tracing::error!(%error, "dropping cluster: cannot kill every node");
+        }
+        if let Some(disk) = &mut self.disk
+            && let Err(error) = disk.unmount_all()
+        {
+            tracing::error!(%error, "dropping cluster: cannot unmount every faultfs");
         }
         if let ClusterNetwork::Netns(netns) = &mut self.network
             && let Err(error) = netns.remove()

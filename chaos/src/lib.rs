@@ -15,6 +15,8 @@
 //! - [`layout`]: a system plus the programs of faultline's own nodes: command lines.
 //! - [`cluster`]: a running cluster (nodes + network + client addresses): the API used by the
 //!   runner and the process tests; [`cluster_up`]: what `faultline cluster up` prints.
+//! - [`disk`]: disk faults of a kill (`lose_unfsynced` on faultfs mounts, `corrupt`,
+//!   `truncate`), below [`cluster`] (which owns the mounts) and above [`supervisor`].
 //! - [`schedule`]: fault schedules (YAML) parsed, validated and expanded into a seeded plan.
 //! - [`cleanup`]: removal of what a controller killed by SIGKILL left behind; signal helpers.
 //! - [`nemesis`]: what each fault does ([`nemesis::start_fault`], [`nemesis::end_fault`])
@@ -50,6 +52,7 @@ pub mod cli;
 pub mod cluster;
 pub mod cluster_up;
 pub mod cmd_check;
+pub mod disk;
 pub mod exit;
 pub mod layout;
 pub mod nemesis;

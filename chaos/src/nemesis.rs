@@ -8,6 +8,11 @@
 //! the nemesis never leaves a fault behind on purpose, and [`crate::cluster::Cluster`]'s
 //! `Drop` covers a panic.
 //!
+//! A kill may carry disk faults ([`crate::disk`]): right after the kill (the node reaped),
+//! its faultfs forgets what it did not fsync and its files are corrupted or truncated, each
+//! recorded as a nemesis event of its own (`lose-unfsynced`, `corrupt`, `truncate`, with the
+//! kill's `id`), before the node restarts at the kill's end.
+//!
 //! A `chase-leader` partition is the one fault that acts while it lasts: the loop also wakes
 //! every [`CHASE_POLL_MS`] ms to ask who leads, and moves the cut to a new leader once that
 //! leader has led for the fault's grace (see `crate::schedule`, "The schedule language").
@@ -309,12 +314,69 @@ async fn start_planned(
     }
     let f = format!("start-{}", kind(&fault));
     recorder.record_nemesis(&f, describe(id, &fault)).await?;
+    if matches!(fault.action, FaultAction::Kill(_))
+        && let Err(error) = damage_disks(cluster, recorder, planned, &fault, id).await
+    {
+        // Restart what was killed (recorded as its stop) before giving up.
+        let started = Started {
+            id,
+            end: planned.end,
+            fault,
+            chase_seen: None,
+        };
+        stop_fault(cluster, recorder, &started).await.ok();
+        return Err(error);
+    }
     Ok(Some(Started {
         id,
         end: planned.end,
         fault,
         chase_seen: None,
     }))
+}
+
+/// A kill's disk faults ([`crate::disk`]) on each killed node, each recorded as a nemesis
+/// event with the kill's id: `lose-unfsynced` (what faultfs forgot), then `corrupt` and
+/// `truncate` (which files, how). The nodes are down: they restart at the kill's end.
+async fn damage_disks(
+    cluster: &mut Cluster,
+    recorder: &Recorder,
+    planned: &PlannedFault,
+    fault: &ActiveFault,
+    id: u64,
+) -> Result<(), NemesisError> {
+    let disk = &planned.disk;
+    let failed = |node: &str, source: ClusterError| NemesisError::Cluster {
+        id,
+        what: format!("disk faults of the kill of {node}"),
+        source,
+    };
+    for (index, node) in fault.nodes.iter().enumerate() {
+        // Each node its own bit positions.
+        let seed = planned.disk_seed.wrapping_add(index as u64);
+        if disk.lose_unfsynced {
+            let loss = cluster.lose_unfsynced(node).map_err(|e| failed(node, e))?;
+            let value = json!({"id": id, "node": node, "files": loss.files,
+                "dirty_bytes": loss.dirty_bytes, "writeback_bytes": loss.writeback_bytes});
+            recorder.record_nemesis("lose-unfsynced", value).await?;
+        }
+        let data_dir = cluster.data_dir(node);
+        if let Some(corrupt) = &disk.corrupt {
+            let files = crate::disk::corrupt_files(&data_dir, corrupt, seed)
+                .map_err(|e| failed(node, e.into()))?;
+            let value = json!({"id": id, "node": node, "file": corrupt.file,
+                "bitflip": corrupt.bitflip.0, "files": files});
+            recorder.record_nemesis("corrupt", value).await?;
+        }
+        if let Some(truncate) = &disk.truncate {
+            let files = crate::disk::truncate_files(&data_dir, truncate)
+                .map_err(|e| failed(node, e.into()))?;
+            let value = json!({"id": id, "node": node, "file": truncate.file,
+                "bytes": truncate.bytes, "files": files});
+            recorder.record_nemesis("truncate", value).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Heals one fault and records `stop-<kind>`, also when healing failed (the error is

@@ -113,6 +113,9 @@ pub enum RunError {
     },
     #[error("no leader was elected within {0:?} of starting the cluster")]
     NoLeader(Duration),
+    /// A schedule asks for a fault the node backend cannot give (e.g. faultfs over SSH).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// One check's outcome in `results.json`: the same fields for every check.
@@ -256,8 +259,28 @@ async fn drive(
         system: request.schedule.system.clone(),
         programs: request.programs.clone(),
     };
+    // A schedule that loses unfsynced writes runs every data dir on faultfs, whose daemon is
+    // this binary's hidden `faultfs` subcommand.
+    let faultfs = request
+        .schedule
+        .uses_faultfs()
+        .then(|| crate::disk::FaultfsProgram {
+            program: request.programs.program.clone(),
+            args_prefix: vec!["faultfs".to_string()],
+        });
+    if !request.hosts.is_empty() && faultfs.is_some() {
+        return Err(RunError::Unsupported(
+            "`lose_unfsynced` needs each data dir on this machine's faultfs; it is not available with --hosts".into(),
+        ));
+    }
     let mut cluster = if request.hosts.is_empty() {
-        Cluster::start_layout(layout, dir.path.clone(), request.schedule.network).await?
+        Cluster::start_layout_on(
+            layout,
+            dir.path.clone(),
+            request.schedule.network,
+            faultfs.as_ref(),
+        )
+        .await?
     } else {
         Cluster::start_on_hosts(layout, dir.path.clone(), request.hosts.clone()).await?
     };

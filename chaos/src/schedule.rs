@@ -39,6 +39,9 @@
 //!     kill: leader               # n3 | leader | random | minority | majority | all
 //!                                # bank: also coordinator | participant (a random one)
 //!     restart_after: 2s          # (kill only; same as `for`)
+//!     lose_unfsynced: true       # kill only, disk faults on the stopped node (crate::disk):
+//!     corrupt: { file: "wal*", bitflip: 1e-6 }   # forget what it did not fsync (puts every
+//!     truncate: { file: "wal*", bytes: 100 }     # data dir on faultfs), flip bits, cut tails
 //!   - every: 7s                  # ...or periodic, from `from` (default 0s) to `until`
 //!     from: 30s                  # (default: the end of the run); needs `for`
 //!     one_of: [pause, kill, partition]   # with `target`; partition isolates the target
@@ -117,6 +120,7 @@ use std::time::Duration;
 
 pub use plan::{FaultAction, PlannedFault, PlannedPartition, Target};
 
+pub use crate::disk::{Corrupt, DiskFaults, Probability, Truncate};
 pub use crate::network::NetworkKind;
 pub use crate::system::bank::DECISION_STORE_NODES;
 pub use crate::system::{BankSystemSpec, NodeRole, SystemSpec};
@@ -363,6 +367,8 @@ pub struct FaultSpec {
     pub choice: FaultChoice,
     /// How long each occurrence lasts; `None`: until the end of the run.
     pub length: Option<Duration>,
+    /// A kill's disk faults (`lose_unfsynced`, `corrupt`, `truncate`); empty otherwise.
+    pub disk: DiskFaults,
 }
 
 /// A validated schedule.
@@ -398,6 +404,12 @@ impl Schedule {
                 FaultChoice::OneOf { kinds, .. } => kinds.clone(),
             })
             .collect()
+    }
+
+    /// Whether some kill loses unfsynced writes: then every node's data dir is on faultfs
+    /// (see [`crate::disk`]).
+    pub fn uses_faultfs(&self) -> bool {
+        self.nemesis.iter().any(|fault| fault.disk.lose_unfsynced)
     }
 
     /// The concrete, time-ordered fault plan for `seed` (see the module docs).

@@ -230,6 +230,8 @@ async fn a_leader_chase_isolates_each_new_leader_in_turn() {
             grace: Duration::from_millis(20),
         }),
         line: 1,
+        disk: Default::default(),
+        disk_seed: 0,
     }];
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
     run_plan(

@@ -88,6 +88,31 @@ pub fn faultfs_mounts_under(text: &str, prefix: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// Why faultfs cannot be mounted on this machine, if it cannot: no `/dev/fuse`, no
+/// `fusermount3` on PATH (Debian's `fuse3`), or not root. For tests that need a mount.
+pub fn unavailable_reason() -> Option<String> {
+    if !Path::new("/dev/fuse").exists() {
+        return Some("/dev/fuse does not exist".into());
+    }
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join("fusermount3").exists()))
+        .unwrap_or(false);
+    if !found {
+        return Some("fusermount3 not found (Debian package fuse3)".into());
+    }
+    if !nix::unistd::geteuid().is_root() {
+        return Some("not root".into());
+    }
+    None
+}
+
+/// The faultfs mount points at or under `prefix` now, deepest first (from
+/// `/proc/self/mountinfo`).
+pub fn mounted_under(prefix: &Path) -> io::Result<Vec<PathBuf>> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo")?;
+    Ok(faultfs_mounts_under(&text, prefix))
+}
+
 /// What [`cleanup_stale_mounts`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MountCleanup {

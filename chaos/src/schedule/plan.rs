@@ -8,11 +8,11 @@
 use std::time::Duration;
 
 use rand::seq::{IndexedRandom, SliceRandom};
-use rand::{Rng, SeedableRng};
+use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use super::validate::windows;
-use super::{FaultChoice, FaultKind, PartitionSpec, Schedule, SystemSpec, TargetSpec};
+use super::{DiskFaults, FaultChoice, FaultKind, PartitionSpec, Schedule, SystemSpec, TargetSpec};
 use crate::network::{Link, PartitionShape, cut_links, links_between_groups};
 
 /// The ChaCha stream the nemesis draws from.
@@ -55,6 +55,10 @@ pub struct PlannedFault {
     pub action: FaultAction,
     /// The schedule line of the entry it came from.
     pub line: u64,
+    /// A kill's disk faults, applied to the killed nodes before they restart.
+    pub disk: DiskFaults,
+    /// The seed of a `corrupt` fault's bit positions (drawn only when there is one).
+    pub disk_seed: u64,
 }
 
 /// See the module docs.
@@ -83,11 +87,18 @@ pub fn expand(schedule: &Schedule, seed: u64) -> Vec<PlannedFault> {
                     }
                 }
             };
+            let disk_seed = if fault.disk.corrupt.is_some() {
+                rng.random()
+            } else {
+                0
+            };
             plan.push(PlannedFault {
                 start,
                 end,
                 action,
                 line: fault.line,
+                disk: fault.disk.clone(),
+                disk_seed,
             });
         }
     }

@@ -102,6 +102,31 @@ pub struct RawFault {
     /// `partition: chase-leader` only.
     #[serde(default)]
     pub grace: Option<Spanned<String>>,
+    /// `kill:` only: the node's faultfs forgets what it did not fsync (`crate::disk`).
+    #[serde(default)]
+    pub lose_unfsynced: Option<Spanned<bool>>,
+    /// `kill:` only: flip bits of the stopped node's files.
+    #[serde(default)]
+    pub corrupt: Option<Spanned<RawCorrupt>>,
+    /// `kill:` only: cut the end off the stopped node's files.
+    #[serde(default)]
+    pub truncate: Option<Spanned<RawTruncate>>,
+}
+
+/// `corrupt: { file: GLOB, bitflip: P }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCorrupt {
+    pub file: Spanned<String>,
+    pub bitflip: Spanned<f64>,
+}
+
+/// `truncate: { file: GLOB, bytes: N }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTruncate {
+    pub file: Spanned<String>,
+    pub bytes: Spanned<u64>,
 }
 
 /// Parses YAML text into the raw schedule, turning serde-saphyr's errors into

@@ -97,6 +97,26 @@ fn fault_yaml(fault: &FaultSpec) -> String {
     if let FaultChoice::Partition(PartitionSpec::ChaseLeader { grace }) = &fault.choice {
         lines.push(format!("grace: {}", format_duration(*grace)));
     }
+    if fault.disk.lose_unfsynced {
+        lines.push("lose_unfsynced: true".into());
+    }
+    // A JSON string is a YAML double-quoted scalar; an f64 prints as the shortest text
+    // that reads back as the same number.
+    let quote = |text: &str| serde_json::to_string(text).expect("strings serialise");
+    if let Some(corrupt) = &fault.disk.corrupt {
+        lines.push(format!(
+            "corrupt: {{ file: {}, bitflip: {:e} }}",
+            quote(&corrupt.file),
+            corrupt.bitflip.0
+        ));
+    }
+    if let Some(truncate) = &fault.disk.truncate {
+        lines.push(format!(
+            "truncate: {{ file: {}, bytes: {} }}",
+            quote(&truncate.file),
+            truncate.bytes
+        ));
+    }
     let mut out = String::new();
     for (i, line) in lines.iter().enumerate() {
         let _ = writeln!(out, "  {} {line}", if i == 0 { "-" } else { " " });

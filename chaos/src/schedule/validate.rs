@@ -3,10 +3,12 @@
 //! One file per job: [`compat`] reads the system, the workload, the network, the final
 //! phase and the checks, and refuses what does not fit together; [`faults`] reads each
 //! nemesis entry's fault (targets, partitions, `one_of`); [`timing`] reads when each fault
-//! starts and how long it lasts, and refuses faults that would overlap. This file holds
+//! starts and how long it lasts, and refuses faults that would overlap; [`disk`] reads a
+//! kill's disk faults (`lose_unfsynced`, `corrupt`, `truncate`). This file holds
 //! what they share and [`validate`], which calls them in order.
 
 mod compat;
+mod disk;
 mod faults;
 mod timing;
 

@@ -24,19 +24,7 @@ pub fn tool_missing(reason: &str) {
 
 /// Why FUSE cannot be mounted here, if it cannot.
 pub fn fuse_unavailable() -> Option<String> {
-    if !Path::new("/dev/fuse").exists() {
-        return Some("/dev/fuse does not exist".into());
-    }
-    let found = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join("fusermount3").exists()))
-        .unwrap_or(false);
-    if !found {
-        return Some("fusermount3 not found (Debian package fuse3)".into());
-    }
-    if !nix::unistd::geteuid().is_root() {
-        return Some("not root".into());
-    }
-    None
+    faultfs::mounts::unavailable_reason()
 }
 
 /// A mounted faultfs over a fresh backing dir; unmounted (SIGTERM) on drop.

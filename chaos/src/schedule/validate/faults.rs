@@ -223,11 +223,13 @@ impl Validator<'_> {
         let choice = self.choice(fault, nodes)?;
         let length = self.length(fault, &choice)?;
         let timing = self.timing(fault, here, length, run)?;
+        let disk = self.disk_faults(fault, &choice)?;
         Ok(FaultSpec {
             line: here.line(),
             timing,
             choice,
             length,
+            disk,
         })
     }
 
