@@ -6,7 +6,9 @@
 //! [`cleanup_stale`] (the `faultline cleanup` command) removes them. A run id is
 //! `<controller pid in hex>x<seq>` ([`crate::cluster::new_run_id`]), so leftovers of a
 //! controller that is still alive are recognised and kept unless `force` is given.
-//! Host-namespace nft tables named `fl-*` are removed too, should any exist.
+//! Host-namespace nft tables named `fl-*` are removed too, should any exist, and so are
+//! the clock files of clock faults ([`crate::clock`]; they move no clock once their nodes
+//! are dead, but they are the controller's leftovers).
 //!
 //! [`ShutdownSignals`] catches Ctrl-C (SIGINT) and SIGTERM, so that the runner can heal
 //! every fault and shut the cluster down instead of dying with faults in place.
@@ -26,6 +28,8 @@ pub struct CleanupReport {
     pub nft_tables_removed: Vec<String>,
     /// faultline namespaces kept because their controller is still running.
     pub kept_live: Vec<String>,
+    /// Clock-fault directories (`fl-<run id>` under [`crate::clock::CLOCK_ROOT`]) deleted.
+    pub clock_dirs_removed: Vec<String>,
 }
 
 /// Errors of cleanup.
@@ -35,6 +39,8 @@ pub enum CleanupError {
     NotRoot(u32),
     #[error(transparent)]
     Tool(#[from] SupervisorError),
+    #[error("removing clock files under /tmp/faultline-clock: {0}")]
+    ClockFiles(std::io::Error),
 }
 
 /// The controller pid encoded in a faultline namespace or table name (`fl-<pid hex>x<seq>...`).
@@ -88,6 +94,11 @@ pub fn cleanup_stale(force: bool) -> Result<CleanupReport, CleanupError> {
             }
         }
     }
+    report.clock_dirs_removed =
+        crate::clock::cleanup_stale_dirs(std::path::Path::new(crate::clock::CLOCK_ROOT), |name| {
+            is_stale(name, force)
+        })
+        .map_err(CleanupError::ClockFiles)?;
     Ok(report)
 }
 

@@ -220,8 +220,18 @@ async fn drive(
         system: request.schedule.system.clone(),
         programs: request.programs.clone(),
     };
-    let mut cluster =
-        Cluster::start_layout(layout, dir.path.clone(), request.schedule.network).await?;
+    // Nodes run under libfaketime only when the schedule moves a clock (crate::clock).
+    let clocks = request
+        .schedule
+        .fault_kinds()
+        .contains(&crate::schedule::FaultKind::Clock);
+    let mut cluster = Cluster::start_layout_with_clocks(
+        layout,
+        dir.path.clone(),
+        request.schedule.network,
+        clocks,
+    )
+    .await?;
     let system = request.schedule.system.system();
     let client = system.client(request.schedule.workload.read);
     let outcome = match client {
