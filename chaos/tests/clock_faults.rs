@@ -13,7 +13,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chaos::clock::{CLOCK_ROOT, Clocks, LIBFAKETIME};
 use chaos::cluster::{Cluster, NetworkKind};
@@ -23,7 +23,7 @@ use chaos::network::Link;
 use chaos::schedule::{
     ClockFault, FaultAction, Impairment, PlannedLinks, PlannedPartition, Target,
 };
-use common::{eventually, proc_state, raft_config};
+use common::{assert_nodes_gone, eventually, raft_config, wait_exit};
 
 /// Whether libfaketime is here; under CI its absence is a failure (`.ci/run` installs it).
 fn libfaketime_present() -> bool {
@@ -400,28 +400,6 @@ fn start_controller() -> Controller {
         pids,
         clock_dir,
         _dir: dir,
-    }
-}
-
-fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "controller did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn assert_nodes_gone(pids: &[u32]) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !pids
-        .iter()
-        .all(|p| matches!(proc_state(*p), None | Some('Z')))
-    {
-        assert!(Instant::now() < deadline, "nodes survived the controller");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
