@@ -44,6 +44,7 @@ pub fn main_with(command: Command) -> ExitCode {
                 exit::code(exit::HARNESS_FAILURE)
             }
         },
+        Command::Plan(args) => report(plan(&args)),
         other => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -58,6 +59,24 @@ pub fn main_with(command: Command) -> ExitCode {
             report(runtime.block_on(controller_command(other)))
         }
     }
+}
+
+/// `faultline plan`: validates the schedule and prints its timeline (exit 0), refuses a
+/// bad file with its position (exit 65) and a seedless file without `--seed` (exit 64).
+fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<ExitCode> {
+    let schedule = load_schedule(&args.schedule)?;
+    let Some(seed) = args.seed.or(schedule.seed) else {
+        eprintln!(
+            "faultline plan: {} has no `seed:`, so a run would draw one at random: give --seed N",
+            args.schedule.display()
+        );
+        return Ok(exit::code(exit::USAGE));
+    };
+    print!(
+        "{}",
+        schedule.timeline(&args.schedule.display().to_string(), seed)
+    );
+    Ok(exit::code(exit::VALID))
 }
 
 fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
@@ -117,12 +136,14 @@ async fn controller_command(command: Command) -> anyhow::Result<ExitCode> {
             }
             let report = crate::cleanup::cleanup_stale(false)?;
             println!(
-                "removed {} namespaces {:?} and {} nftables tables {:?}; kept {:?} (controller alive)",
+                "removed {} namespaces {:?} and {} nftables tables {:?}; kept {:?} (controller alive); removed {} clock-fault dirs {:?}",
                 report.namespaces_removed.len(),
                 report.namespaces_removed,
                 report.nft_tables_removed.len(),
                 report.nft_tables_removed,
-                report.kept_live
+                report.kept_live,
+                report.clock_dirs_removed.len(),
+                report.clock_dirs_removed
             );
             println!(
                 "detached {} faultfs mounts {:?} and removed {} control sockets {:?}; kept {} live mounts {:?}",
@@ -135,7 +156,11 @@ async fn controller_command(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(exit::code(exit::VALID))
         }
-        Command::Node(_) | Command::Bank(_) | Command::Check(_) | Command::Faultfs(_) => {
+        Command::Node(_)
+        | Command::Bank(_)
+        | Command::Check(_)
+        | Command::Faultfs(_)
+        | Command::Plan(_) => {
             unreachable!("handled before the runtime")
         }
     }

@@ -6,7 +6,9 @@
 //! [`cleanup_stale`] (the `faultline cleanup` command) removes them. A run id is
 //! `<controller pid in hex>x<seq>` ([`crate::cluster::new_run_id`]), so leftovers of a
 //! controller that is still alive are recognised and kept unless `force` is given.
-//! Host-namespace nft tables named `fl-*` are removed too, should any exist.
+//! Host-namespace nft tables named `fl-*` are removed too, should any exist, and so are
+//! the clock files of clock faults ([`crate::clock`]; they move no clock once their nodes
+//! are dead, but they are the controller's leftovers).
 //!
 //! faultfs mounts (every data dir of a `lose_unfsynced` schedule, [`crate::disk::mount`])
 //! unmount themselves when the controller dies (their daemon's parent-death signal is
@@ -40,6 +42,8 @@ pub struct CleanupReport {
     /// faultfs control sockets (`$TMPDIR/fl-<run id>-<node>.faultfs.sock`) of dead
     /// controllers, removed.
     pub sockets_removed: Vec<String>,
+    /// Clock-fault directories (`fl-<run id>` under [`crate::clock::CLOCK_ROOT`]) deleted.
+    pub clock_dirs_removed: Vec<String>,
 }
 
 /// Errors of cleanup.
@@ -51,6 +55,8 @@ pub enum CleanupError {
     Tool(#[from] SupervisorError),
     #[error("faultfs mounts: {0}")]
     Mounts(std::io::Error),
+    #[error("removing clock files under /tmp/faultline-clock: {0}")]
+    ClockFiles(std::io::Error),
 }
 
 /// The controller pid encoded in a faultline namespace or table name (`fl-<pid hex>x<seq>...`).
@@ -117,6 +123,11 @@ pub fn cleanup_stale(force: bool) -> Result<CleanupReport, CleanupError> {
             }
         }
     }
+    report.clock_dirs_removed =
+        crate::clock::cleanup_stale_dirs(std::path::Path::new(crate::clock::CLOCK_ROOT), |name| {
+            is_stale(name, force)
+        })
+        .map_err(CleanupError::ClockFiles)?;
     Ok(report)
 }
 

@@ -48,6 +48,8 @@ pub enum Command {
     Campaign(CampaignArgs),
     /// Check a history file (ours, Jepsen's or Porcupine's) or a stored run directory.
     Check(crate::cmd_check::CheckArgs),
+    /// Validate a schedule and print its fault timeline for a seed, starting nothing.
+    Plan(PlanArgs),
     /// Run one node of the Raft key-value store (the system under test).
     Node(system_under_test::NodeArgs),
     /// Run one process of the two-phase-commit bank (coordinator or participant).
@@ -123,6 +125,16 @@ pub struct CleanupArgs {
     /// the nodes of runs whose watchdog is gone.
     #[arg(long, value_name = "FILE")]
     pub hosts: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The schedule file (YAML).
+    pub schedule: PathBuf,
+    /// The seed whose faults to print (default: the schedule's `seed:`; required when it
+    /// has none, since a run would draw one at random).
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -37,6 +37,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::disk::{DiskError, Faultfs, FaultfsProgram, LossReport};
+use crate::clock::{ClockError, Clocks};
 use crate::layout::{NodeAddrs, SystemLayout};
 pub use crate::network::NetworkKind;
 use crate::network::netns::{NetnsError, NetnsNetwork};
@@ -110,6 +111,10 @@ pub enum ClusterError {
     },
     #[error("GET /status of {id:?}: {detail}")]
     Status { id: String, detail: String },
+    #[error(transparent)]
+    Clock(#[from] ClockError),
+    #[error("clock faults need a cluster started with clocks under libfaketime")]
+    NoClocks,
 }
 
 impl From<DiskError> for ClusterError {
@@ -146,6 +151,8 @@ pub struct Cluster {
     network: ClusterNetwork,
     /// The data dirs' faultfs mounts, when the cluster was started on faultfs.
     disk: Option<Faultfs>,
+    /// The nodes' clock files when they run under libfaketime ([`crate::clock`]).
+    clocks: Option<Clocks>,
 }
 
 /// A run id unique on this machine while the controller lives: `<pid hex>x<seq hex>`. Its
@@ -194,16 +201,29 @@ impl Cluster {
         base_dir: PathBuf,
         network_kind: NetworkKind,
     ) -> Result<Cluster, ClusterError> {
-        Cluster::start_layout_on(layout, base_dir, network_kind, None).await
+        Cluster::start_layout_on(layout, base_dir, network_kind, None, false).await
+    }
+
+    /// [`Cluster::start_layout`]; with `clocks`, every node runs under libfaketime so that
+    /// clock faults can move its wall clock ([`crate::clock`]).
+    pub async fn start_layout_with_clocks(
+        layout: SystemLayout,
+        base_dir: PathBuf,
+        network_kind: NetworkKind,
+        clocks: bool,
+    ) -> Result<Cluster, ClusterError> {
+        Cluster::start_layout_on(layout, base_dir, network_kind, None, clocks).await
     }
 
     /// [`Cluster::start_layout`], with every node's data dir on faultfs when `faultfs`
-    /// names the daemon's program (see [`crate::disk::mount`]).
+    /// names the daemon's program (see [`crate::disk::mount`]) and, with `clocks`, every
+    /// node under libfaketime ([`crate::clock`]).
     pub async fn start_layout_on(
         layout: SystemLayout,
         base_dir: PathBuf,
         network_kind: NetworkKind,
         faultfs: Option<&FaultfsProgram>,
+        clocks: bool,
     ) -> Result<Cluster, ClusterError> {
         let nodes = layout.nodes();
         if nodes.is_empty() {
@@ -214,7 +234,17 @@ impl Cluster {
         let peer_port = layout.system.system().separate_peer_port();
         let built = build_network(network_kind, &run_id, &ids, peer_port).await?;
         let supervisor = Box::new(Supervisor::new()?);
-        Cluster::launch(layout, base_dir, network_kind, run_id, built, supervisor).await
+        Cluster::launch(
+            layout,
+            base_dir,
+            network_kind,
+            run_id,
+            built,
+            supervisor,
+            faultfs,
+            clocks,
+        )
+        .await
     }
 
     /// Starts every node of `layout` on its host over SSH ([`crate::node_control::ssh`]),
@@ -275,12 +305,16 @@ impl Cluster {
             run_id,
             built,
             supervisor,
+            None,
+            false,
         )
         .await
     }
 
-    /// Starts every node of `layout` with `supervisor` on the network `built`, and waits
-    /// until each passes its readiness probe.
+    /// Starts every node of `layout` with `supervisor` on the network `built` (data dirs on
+    /// faultfs with `faultfs`, nodes under libfaketime with `clocks`), and waits until each
+    /// passes its readiness probe.
+    #[allow(clippy::too_many_arguments)]
     async fn launch(
         layout: SystemLayout,
         base_dir: PathBuf,
@@ -288,6 +322,8 @@ impl Cluster {
         run_id: String,
         built: BuiltNetwork,
         supervisor: Box<dyn NodeControl>,
+        faultfs: Option<&FaultfsProgram>,
+        clocks: bool,
     ) -> Result<Cluster, ClusterError> {
         let nodes = layout.nodes();
         let ids: Vec<String> = nodes.iter().map(|(id, _)| id.clone()).collect();
@@ -308,7 +344,11 @@ impl Cluster {
             supervisor,
             network: built.network,
             disk: None,
+            clocks: None,
         };
+        if clocks {
+            cluster.clocks = Some(Clocks::create(&cluster.run_id, &ids)?);
+        }
         if let Some(program) = faultfs {
             let data_root = cluster.base_dir.join("data");
             let logs = cluster.base_dir.join("nodes");
@@ -364,10 +404,14 @@ impl Cluster {
             ClusterNetwork::Netns(net) => net.namespace_path(id),
             _ => None,
         };
+        let (program, args) = match &self.clocks {
+            Some(clocks) => clocks.wrap(id, command.program, command.args)?,
+            None => (command.program, command.args),
+        };
         Ok(NodeSpec {
             id: id.to_string(),
-            program: command.program,
-            args: command.args,
+            program,
+            args,
             log_path: self.log_path(id),
             netns,
         })
@@ -520,8 +564,92 @@ impl Cluster {
         Ok(())
     }
 
-    /// Removes every cut and every added latency. Nodes are not touched.
+    /// Removes every cut, keeping delays and losses ([`Cluster::impair`]).
+    pub async fn heal_cuts(&mut self) -> Result<(), ClusterError> {
+        match &mut self.network {
+            ClusterNetwork::Direct => Ok(()),
+            ClusterNetwork::Proxy(proxy) => {
+                proxy.heal_cuts();
+                Ok(())
+            }
+            ClusterNetwork::Netns(netns) => Ok(netns.heal_cuts()?),
+            // The hosts' tables hold cuts only.
+            ClusterNetwork::Ssh(ssh) => Ok(ssh.heal()?),
+        }
+    }
+
+    /// Delays (proxy only) and loses messages on each of `links`, replacing what was set
+    /// on them before; zeros lift it. The netns network cannot delay (no netem): it refuses
+    /// a latency, as the schedule does.
+    pub async fn impair<'a>(
+        &mut self,
+        links: impl IntoIterator<Item = &'a Link>,
+        latency: Duration,
+        jitter: Duration,
+        loss_percent: u8,
+    ) -> Result<(), ClusterError> {
+        for link in links {
+            self.check_node(&link.from)?;
+            self.check_node(&link.to)?;
+            match &mut self.network {
+                ClusterNetwork::Proxy(proxy) => {
+                    proxy.impair(link, latency, jitter, loss_percent)?
+                }
+                ClusterNetwork::Netns(netns) if latency.is_zero() && jitter.is_zero() => {
+                    netns.set_loss(link, loss_percent)?
+                }
+                ClusterNetwork::Netns(_) => return Err(self.unsupported("delays (no netem)")),
+                ClusterNetwork::Direct => return Err(self.unsupported("delays and losses")),
+                ClusterNetwork::Ssh(_) => {
+                    return Err(self.unsupported("delays and losses on SSH hosts"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The links currently delayed or losing messages.
+    pub fn impaired_links(&self) -> Vec<Link> {
+        match &self.network {
+            ClusterNetwork::Direct => Vec::new(),
+            ClusterNetwork::Proxy(proxy) => proxy.impaired_links(),
+            ClusterNetwork::Netns(netns) => netns.lossy_links(),
+            ClusterNetwork::Ssh(_) => Vec::new(),
+        }
+    }
+
+    fn clocks(&mut self) -> Result<&mut Clocks, ClusterError> {
+        self.clocks.as_mut().ok_or(ClusterError::NoClocks)
+    }
+
+    /// Sets node `id`'s wall-clock offset (0 heals it), stopping a strobe.
+    pub async fn set_clock_offset(&mut self, id: &str, offset_ms: i64) -> Result<(), ClusterError> {
+        self.check_node(id)?;
+        Ok(self.clocks()?.set_offset(id, offset_ms)?)
+    }
+
+    /// Flips node `id`'s wall clock between `+delta` and its true time every `period`
+    /// until [`Cluster::set_clock_offset`].
+    pub async fn strobe_clock(
+        &mut self,
+        id: &str,
+        delta: Duration,
+        period: Duration,
+    ) -> Result<(), ClusterError> {
+        self.check_node(id)?;
+        Ok(self.clocks()?.start_strobe(id, delta, period)?)
+    }
+
+    /// The directory of the nodes' clock files, when they run under libfaketime.
+    pub fn clock_dir(&self) -> Option<PathBuf> {
+        self.clocks.as_ref().map(|c| c.dir().to_path_buf())
+    }
+
+    /// Removes every cut, delay and loss, and sets every clock right. Nodes are not touched.
     pub async fn heal(&mut self) -> Result<(), ClusterError> {
+        if let Some(clocks) = &mut self.clocks {
+            clocks.reset_all()?;
+        }
         match &mut self.network {
             ClusterNetwork::Direct => Ok(()),
             ClusterNetwork::Proxy(proxy) => {

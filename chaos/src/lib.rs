@@ -49,6 +49,7 @@ pub mod bench;
 pub mod campaign;
 pub mod cleanup;
 pub mod cli;
+pub mod clock;
 pub mod cluster;
 pub mod cluster_up;
 pub mod cmd_check;

@@ -26,7 +26,9 @@ use tokio::time::Instant;
 
 use crate::cluster::{Cluster, ClusterError};
 use crate::network::Link;
-use crate::schedule::{FaultAction, PlannedFault, PlannedPartition, Target};
+use crate::schedule::{
+    ClockFault, FaultAction, Impairment, PlannedFault, PlannedLinks, PlannedPartition, Target,
+};
 use workloads::recorder::{Recorder, RecorderError};
 
 /// Errors that stop the nemesis. Faults already started are healed before it returns one.
@@ -54,9 +56,9 @@ pub fn isolated_node(links: &[Link]) -> Option<&str> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveFault {
     pub action: FaultAction,
-    /// The nodes killed or paused (the leader resolved at start), empty for partitions.
+    /// The nodes killed, paused or with a moved clock (the leader resolved at start).
     pub nodes: Vec<String>,
-    /// The links cut, empty for process faults.
+    /// The links cut, delayed or lossy.
     pub links: Vec<Link>,
 }
 
@@ -85,6 +87,7 @@ pub async fn start_fault(
         }
         FaultAction::Partition(PlannedPartition::Links { links, .. }) => {
             active.links = links.clone();
+            cluster.cut_all(active.links.iter()).await?;
         }
         FaultAction::Partition(
             PlannedPartition::IsolateLeader | PlannedPartition::ChaseLeader { .. },
@@ -92,15 +95,44 @@ pub async fn start_fault(
             if let Some(leader) = cluster.leader().await {
                 active.links = cluster.isolating(&leader)?;
             }
+            cluster.cut_all(active.links.iter()).await?;
+        }
+        FaultAction::Clock { target, fault } => {
+            active.nodes = resolve(cluster, target).await;
+            for node in &active.nodes {
+                match *fault {
+                    ClockFault::Bump { offset_ms } => {
+                        cluster.set_clock_offset(node, offset_ms).await?
+                    }
+                    ClockFault::Strobe { delta, period } => {
+                        cluster.strobe_clock(node, delta, period).await?
+                    }
+                }
+            }
+        }
+        FaultAction::Impair { impairment, links } => {
+            active.links = match links {
+                PlannedLinks::Links(links) => links.clone(),
+                PlannedLinks::AroundLeader => match cluster.leader().await {
+                    Some(leader) => cluster.isolating(&leader)?,
+                    None => Vec::new(),
+                },
+            };
+            let (latency, jitter, loss) = match *impairment {
+                Impairment::Delay { latency, jitter } => (latency, jitter, 0),
+                Impairment::Loss { percent } => (Duration::ZERO, Duration::ZERO, percent),
+            };
+            cluster
+                .impair(active.links.iter(), latency, jitter, loss)
+                .await?;
         }
     }
-    cluster.cut_all(active.links.clone().iter()).await?;
     Ok(active)
 }
 
 /// Undoes a fault started with [`start_fault`]: restarts killed nodes, resumes paused
-/// ones, heals a partition (schedules never hold two network faults at once, so healing
-/// the whole network is exact).
+/// ones, heals a partition (schedules never hold two partitions at once, so removing every
+/// cut is exact), sets clocks right, lifts a delay or loss from its links.
 pub async fn end_fault(cluster: &mut Cluster, fault: &ActiveFault) -> Result<(), ClusterError> {
     match &fault.action {
         FaultAction::Kill(_) => {
@@ -115,7 +147,17 @@ pub async fn end_fault(cluster: &mut Cluster, fault: &ActiveFault) -> Result<(),
                 cluster.resume(node).await?;
             }
         }
-        FaultAction::Partition(_) => cluster.heal().await?,
+        FaultAction::Partition(_) => cluster.heal_cuts().await?,
+        FaultAction::Clock { .. } => {
+            for node in &fault.nodes {
+                cluster.set_clock_offset(node, 0).await?;
+            }
+        }
+        FaultAction::Impair { .. } => {
+            cluster
+                .impair(fault.links.iter(), Duration::ZERO, Duration::ZERO, 0)
+                .await?
+        }
     }
     Ok(())
 }
@@ -128,7 +170,7 @@ pub async fn move_isolation(
     node: &str,
 ) -> Result<(), ClusterError> {
     let links = cluster.isolating(node)?;
-    cluster.heal().await?;
+    cluster.heal_cuts().await?;
     cluster.cut_all(links.iter()).await?;
     fault.links = links;
     Ok(())
@@ -160,6 +202,8 @@ fn kind(fault: &ActiveFault) -> &'static str {
         FaultAction::Kill(_) => "kill",
         FaultAction::Pause(_) => "pause",
         FaultAction::Partition(_) => "partition",
+        FaultAction::Clock { .. } => "clock",
+        FaultAction::Impair { impairment, .. } => impairment.kind().name(),
     }
 }
 
@@ -179,7 +223,22 @@ fn label(fault: &ActiveFault) -> String {
             let isolated = isolated_node(&fault.links).unwrap_or("(no leader yet)");
             format!("partition chase leader {isolated}")
         }
+        FaultAction::Clock { fault: clock, .. } => {
+            format!(
+                "clock {} {}",
+                fault.nodes.join(","),
+                crate::schedule::clock_yaml(clock)
+            )
+        }
+        FaultAction::Impair { .. } => format!("{} {} links", kind(fault), fault.links.len()),
     }
+}
+
+fn link_names(links: &[Link]) -> Vec<String> {
+    links
+        .iter()
+        .map(|l| format!("{}->{}", l.from, l.to))
+        .collect()
 }
 
 /// The `value` of a nemesis op: the fault's id (pairing start and stop) and its targets.
@@ -187,13 +246,35 @@ fn describe(id: u64, fault: &ActiveFault) -> Value {
     match &fault.action {
         FaultAction::Kill(_) | FaultAction::Pause(_) => json!({"id": id, "nodes": fault.nodes}),
         FaultAction::Partition(_) => {
-            let cut: Vec<String> = fault
-                .links
-                .iter()
-                .map(|l| format!("{}->{}", l.from, l.to))
-                .collect();
+            let cut = link_names(&fault.links);
             json!({"id": id, "shape": label(fault).trim_start_matches("partition ").to_string(), "cut": cut})
         }
+        FaultAction::Clock {
+            fault: ClockFault::Bump { offset_ms },
+            ..
+        } => json!({"id": id, "nodes": fault.nodes, "bump_ms": offset_ms}),
+        FaultAction::Clock {
+            fault: ClockFault::Strobe { delta, period },
+            ..
+        } => json!({
+            "id": id,
+            "nodes": fault.nodes,
+            "strobe_delta_ms": delta.as_millis() as u64,
+            "strobe_period_ms": period.as_millis() as u64,
+        }),
+        FaultAction::Impair {
+            impairment: Impairment::Delay { latency, jitter },
+            ..
+        } => json!({
+            "id": id,
+            "latency_ms": latency.as_millis() as u64,
+            "jitter_ms": jitter.as_millis() as u64,
+            "links": link_names(&fault.links),
+        }),
+        FaultAction::Impair {
+            impairment: Impairment::Loss { percent },
+            ..
+        } => json!({"id": id, "percent": percent, "links": link_names(&fault.links)}),
     }
 }
 

@@ -268,9 +268,19 @@ async fn drive(
             program: request.programs.program.clone(),
             args_prefix: vec!["faultfs".to_string()],
         });
+    // Nodes run under libfaketime only when the schedule moves a clock (crate::clock).
+    let clocks = request
+        .schedule
+        .fault_kinds()
+        .contains(&crate::schedule::FaultKind::Clock);
     if !request.hosts.is_empty() && faultfs.is_some() {
         return Err(RunError::Unsupported(
             "`lose_unfsynced` needs each data dir on this machine's faultfs; it is not available with --hosts".into(),
+        ));
+    }
+    if !request.hosts.is_empty() && clocks {
+        return Err(RunError::Unsupported(
+            "clock faults need the nodes under this machine's libfaketime; they are not available with --hosts".into(),
         ));
     }
     let mut cluster = if request.hosts.is_empty() {
@@ -279,6 +289,7 @@ async fn drive(
             dir.path.clone(),
             request.schedule.network,
             faultfs.as_ref(),
+            clocks,
         )
         .await?
     } else {

@@ -51,6 +51,22 @@
 //!     partition: chase-leader    # off, and each new leader in turn once it has led
 //!     for: 1500ms                # (connected) for `grace` (default 0ms)
 //!     grace: 80ms
+//!   - at: 40s                    # the target's wall clock jumps 5 s ahead (or `-5s`
+//!     clock: { bump: 5s }        # behind), and back when the fault ends
+//!     target: leader             # needed; any target word (not etcd: see crate::clock)
+//!     for: 3s
+//!   - at: 44s                    # ... or flips between +200ms and its true time
+//!     clock: { strobe: { delta: 200ms, period: 10ms } }   # every 10 ms
+//!     target: n2
+//!     for: 3s
+//!   - at: 48s                    # each message held 50ms +- 20ms (proxy network only)
+//!     delay: { latency: 50ms, jitter: 20ms }   # jitter optional (0ms)
+//!     target: n1                 # the links to and from n1; no target: every link
+//!     for: 3s
+//!   - at: 52s                    # a whole percentage of the messages lost (proxy: a TCP
+//!     loss: 10%                  # retransmission's wait each; netns: nftables drops)
+//!     link: n1->n2               # or one directed link
+//!     for: 3s
 //! final: { heal: true, quiesce: 5s, final_reads: true }
 //! checks: [linearizable, latency]   # linearizable (register, append) | set-full (set) | bank (bank) | elle (txns) | latency
 //! elle: { models: [strict-serializable] }  # only with `elle` in checks; the default
@@ -101,24 +117,39 @@
 //! or partition) means the decision store's leader and is refused without
 //! `replicated_coordinator`.
 //!
+//! # Clocks, delays and losses
+//!
+//! `clock:` moves one node's wall clock (CLOCK_REALTIME) and nothing else, through
+//! libfaketime ([`crate::clock`] says how, and what it cannot move: monotonic clocks, Go
+//! programs such as etcd, static binaries). `delay:` and `loss:` act on directed links
+//! ([`crate::network::proxy`] for what they mean on a TCP stream); with `network: netns`
+//! only `loss` exists (nftables' random drop; these kernels have no netem to delay).
+//! `duplicate:` is refused with the reason: a TCP receiver discards duplicated segments,
+//! so duplication never reaches the systems. None of them can be drawn by `one_of`.
+//!
 //! # Overlaps
 //!
 //! Kill and pause *hold* their target nodes for their window; a partition holds the
-//! network. Two faults may not hold the same thing at the same time. A target that is not a
-//! named node (`leader`, `random`, ...) may be any node, so it overlaps every process fault
-//! whose window it shares. Process and network faults may overlap each other.
+//! network; a clock fault holds its target's clock; a delay or loss holds the links'
+//! impairments (one at a time, whatever links). Two faults may not hold the same thing at
+//! the same time. A target that is not a named node (`leader`, `random`, ...) may be any
+//! node, so it overlaps every fault of its kind whose window it shares. Faults holding
+//! different things may overlap (a partition during a delay, a kill during a clock bump:
+//! a restarted node comes back under the same clock offset).
 
 mod plan;
 pub(crate) mod raw;
 mod render;
 mod syntax;
+mod timeline;
 mod validate;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-pub use plan::{FaultAction, PlannedFault, PlannedPartition, Target};
+pub use plan::{FaultAction, PlannedFault, PlannedLinks, PlannedPartition, Target};
+pub use render::{clock_yaml, signed_ms};
 
 pub use crate::disk::{Corrupt, DiskFaults, Probability, Truncate};
 pub use crate::network::NetworkKind;
@@ -197,11 +228,24 @@ pub enum FaultKind {
     Kill,
     Pause,
     Partition,
+    Clock,
+    Delay,
+    Loss,
 }
 
 impl FaultKind {
     /// Every kind, in the order messages list them.
-    pub const ALL: [FaultKind; 3] = [FaultKind::Kill, FaultKind::Pause, FaultKind::Partition];
+    pub const ALL: [FaultKind; 6] = [
+        FaultKind::Kill,
+        FaultKind::Pause,
+        FaultKind::Partition,
+        FaultKind::Clock,
+        FaultKind::Delay,
+        FaultKind::Loss,
+    ];
+
+    /// The kinds `one_of` draws from (the others carry parameters of their own).
+    pub const ONE_OF: [FaultKind; 3] = [FaultKind::Kill, FaultKind::Pause, FaultKind::Partition];
 
     /// The kind's name in schedules (`kill: n1`, `one_of: [pause]`) and in the history
     /// (`start-kill`).
@@ -210,12 +254,15 @@ impl FaultKind {
             FaultKind::Kill => "kill",
             FaultKind::Pause => "pause",
             FaultKind::Partition => "partition",
+            FaultKind::Clock => "clock",
+            FaultKind::Delay => "delay",
+            FaultKind::Loss => "loss",
         }
     }
 
-    /// The kind named `name`.
+    /// The `one_of` kind named `name`.
     pub fn from_name(name: &str) -> Option<FaultKind> {
-        Self::ALL.into_iter().find(|kind| kind.name() == name)
+        Self::ONE_OF.into_iter().find(|kind| kind.name() == name)
     }
 }
 
@@ -345,6 +392,56 @@ pub enum FaultChoice {
         kinds: Vec<FaultKind>,
         target: TargetSpec,
     },
+    /// `clock: { bump | strobe }` with `target: t`.
+    Clock {
+        fault: ClockFault,
+        target: TargetSpec,
+    },
+    /// `delay: {...}` or `loss: N%`, on every link, `target`'s links or one `link`.
+    Impair {
+        impairment: Impairment,
+        on: LinkSpec,
+    },
+}
+
+/// What a `clock:` fault does to its target's wall clock (see [`crate::clock`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockFault {
+    /// `bump: 5s` (or `-5s`): the clock jumps by this much at the start and back at the end.
+    Bump { offset_ms: i64 },
+    /// `strobe: { delta, period }`: the clock flips between `+delta` and `+0` every
+    /// `period`, for the whole window.
+    Strobe { delta: Duration, period: Duration },
+}
+
+/// What a `delay:` or `loss:` fault does to the links it is on (see [`crate::network`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Impairment {
+    /// `delay: { latency, jitter }`: each message is held `latency` +- up to `jitter`.
+    Delay { latency: Duration, jitter: Duration },
+    /// `loss: 10%`: that share of the packets (netns) or chunks (proxy) is lost.
+    Loss { percent: u8 },
+}
+
+/// Which links a `delay:` or `loss:` fault is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkSpec {
+    /// No `target` and no `link`: every link.
+    Every,
+    /// `target: t`: every link to and from the target's nodes.
+    Around(TargetSpec),
+    /// `link: n1->n2`: the one directed link.
+    One(crate::network::Link),
+}
+
+impl Impairment {
+    /// `delay` or `loss`.
+    pub fn kind(&self) -> FaultKind {
+        match self {
+            Impairment::Delay { .. } => FaultKind::Delay,
+            Impairment::Loss { .. } => FaultKind::Loss,
+        }
+    }
 }
 
 /// When a nemesis entry fires.
@@ -402,6 +499,8 @@ impl Schedule {
                 FaultChoice::Process { kind, .. } => vec![*kind],
                 FaultChoice::Partition(_) => vec![FaultKind::Partition],
                 FaultChoice::OneOf { kinds, .. } => kinds.clone(),
+                FaultChoice::Clock { .. } => vec![FaultKind::Clock],
+                FaultChoice::Impair { impairment, .. } => vec![impairment.kind()],
             })
             .collect()
     }

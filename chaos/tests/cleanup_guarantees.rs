@@ -12,9 +12,8 @@ use std::path::Path;
 
 use chaos::cluster::{Cluster, NetworkKind};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use common::{proc_state, raft_config};
+use common::{assert_nodes_gone, proc_state, raft_config, wait_exit};
 
 /// The controller mode: does nothing unless `HOLD_CLUSTER="MODE NETWORK BASE_DIR"` is set.
 #[test]
@@ -116,38 +115,6 @@ fn start_controller(mode: &str, network: &str) -> Controller {
         pids,
         run_id,
         _dir: dir,
-    }
-}
-
-/// Waits (bounded) until none of `pids` is alive (gone or a zombie about to be reaped) and
-/// asserts that none is stopped.
-fn assert_nodes_gone(pids: &[u32]) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let states: Vec<Option<char>> = pids.iter().map(|p| proc_state(*p)).collect();
-        assert!(
-            !states.contains(&Some('T')),
-            "a node is left stopped: {states:?}"
-        );
-        if states.iter().all(|s| matches!(s, None | Some('Z'))) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "nodes survived the controller: {states:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "controller did not exit");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

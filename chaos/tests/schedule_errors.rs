@@ -171,7 +171,7 @@ fn entry_shape_mistakes() {
     assert_error(
         "nemesis:\n  - at: 5s\n    for: 1s\n",
         "6:5",
-        &["kill, pause, partition or one_of, found none"],
+        &["kill, pause, partition, one_of, clock, delay or loss, found none"],
     );
     assert_error(
         "nemesis:\n  - at: 5s\n    kill: n1\n    pause: n2\n",

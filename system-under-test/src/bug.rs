@@ -49,6 +49,16 @@ pub enum Bug {
     /// the other's append (Elle: G-single, G2-item, lost update). Single-key ops and the
     /// state machine itself are unchanged.
     TxnReadsBeforeCommit,
+    /// Reads are served from a leader lease judged by the wall clock (CLOCK_REALTIME,
+    /// `SystemTime`): each read confirmed by a ReadIndex round renews the lease until the
+    /// wall-clock time that round started plus half the minimum election timeout, and while
+    /// `SystemTime::now()` is before that, reads are answered at once from the node's own
+    /// state, whatever its role. With true clocks this is safe (followers that acknowledged
+    /// the round refuse to elect anyone for a whole minimum election timeout, timed on their
+    /// monotonic clocks); the defect is trusting a clock that can jump: a node whose wall
+    /// clock steps back (a clock bump that is undone, NTP stepping it) extends its lease by
+    /// the step, and keeps serving values a new leader has overwritten.
+    WallClockLease,
 }
 
 impl fmt::Display for Bug {
@@ -62,6 +72,7 @@ impl fmt::Display for Bug {
             Bug::NoDedup => "no-dedup",
             Bug::SkipFsync => "skip-fsync",
             Bug::TxnReadsBeforeCommit => "txn-reads-before-commit",
+            Bug::WallClockLease => "wall-clock-lease",
         };
         f.write_str(name)
     }

@@ -19,7 +19,7 @@ checks: [linearizable]
 
 const RAFT_BUGS: &str = "stale-read, vote-without-log-check, skip-prev-check, \
                          commit-old-term, ack-before-write, no-dedup, skip-fsync, \
-                         txn-reads-before-commit";
+                         txn-reads-before-commit, wall-clock-lease";
 
 #[test]
 fn an_unknown_bug_is_refused_with_the_valid_names() {

@@ -117,6 +117,8 @@ pub struct NetnsNetwork {
     run_id: String,
     nodes: BTreeMap<String, NodeNet>,
     cuts: BTreeSet<Link>,
+    /// Links losing a share of their packets (percent), see [`NetnsNetwork::set_loss`].
+    losses: BTreeMap<Link, u8>,
     forwarders: Vec<JoinHandle<()>>,
     client_addrs: BTreeMap<String, SocketAddr>,
     removed: bool,
@@ -134,6 +136,7 @@ impl NetnsNetwork {
             run_id: run_id.to_string(),
             nodes: BTreeMap::new(),
             cuts: BTreeSet::new(),
+            losses: BTreeMap::new(),
             forwarders: Vec::new(),
             client_addrs: BTreeMap::new(),
             removed: false,
@@ -239,11 +242,43 @@ impl NetnsNetwork {
         self.apply_rules(&link.from)
     }
 
-    /// Removes every cut.
+    /// Removes every cut and every loss.
     pub fn heal(&mut self) -> Result<(), NetnsError> {
+        let mut from: BTreeSet<String> = self.losses.keys().map(|l| l.from.clone()).collect();
+        self.losses.clear();
+        from.extend(self.cuts.iter().map(|l| l.from.clone()));
+        self.cuts.clear();
+        from.iter().try_for_each(|id| self.apply_rules(id))
+    }
+
+    /// Removes every cut, keeping the losses.
+    pub fn heal_cuts(&mut self) -> Result<(), NetnsError> {
         let from: BTreeSet<String> = self.cuts.iter().map(|l| l.from.clone()).collect();
         self.cuts.clear();
         from.iter().try_for_each(|id| self.apply_rules(id))
+    }
+
+    /// `percent`% of the packets from `link.from` to `link.to` are dropped from now on, by
+    /// nftables' `numgen random mod 100 < percent` in `from`'s output chain (0 removes it).
+    /// TCP retransmits them, so the nodes see delays and, at high rates, timeouts.
+    pub fn set_loss(&mut self, link: &Link, percent: u8) -> Result<(), NetnsError> {
+        assert!(percent <= 100, "a percentage");
+        for id in [&link.from, &link.to] {
+            if !self.nodes.contains_key(id) {
+                return Err(NetnsError::UnknownNode(id.clone()));
+            }
+        }
+        if percent == 0 {
+            self.losses.remove(link);
+        } else {
+            self.losses.insert(link.clone(), percent);
+        }
+        self.apply_rules(&link.from)
+    }
+
+    /// The links currently losing packets.
+    pub fn lossy_links(&self) -> Vec<Link> {
+        self.losses.keys().cloned().collect()
     }
 
     /// The links currently cut.
@@ -265,11 +300,22 @@ impl NetnsNetwork {
             .filter_map(|link| self.nodes.get(&link.to))
             .map(|to| to.addr.to_string())
             .collect();
-        let rule = if dropped.is_empty() {
+        let mut rule = if dropped.is_empty() {
             String::new()
         } else {
             format!("ip daddr {{ {} }} drop", dropped.join(", "))
         };
+        for (link, percent) in self.losses.range(Link::new(id, "")..) {
+            if link.from != id {
+                break;
+            }
+            if let Some(to) = self.nodes.get(&link.to) {
+                rule.push_str(&format!(
+                    "\n  ip daddr {} numgen random mod 100 < {percent} drop",
+                    to.addr
+                ));
+            }
+        }
         // `add` then `delete` then the full table: atomic in one transaction, and works
         // whether or not the table existed.
         let script = format!(

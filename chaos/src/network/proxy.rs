@@ -25,6 +25,20 @@
 //! before it is written on; a direction of a connection forwards one chunk at a time, which
 //! keeps the byte order and is enough for request/response traffic.
 //!
+//! `impair(i, j, latency, jitter, loss)` adds jitter (each chunk's latency drawn uniformly
+//! from `latency +- jitter`; a direction still forwards one chunk at a time, so the byte
+//! order holds and a long hold delays the chunks behind it, as head-of-line blocking does).
+//!
+//! # Loss
+//!
+//! A TCP stream cannot lose bytes and go on: the sender retransmits what was lost. So a
+//! proxy link's `loss: N%` is what N% packet loss does to TCP, not a gap in the stream:
+//! each chunk, with probability N%, waits a retransmission timeout
+//! ([`RETRANSMIT_TIMEOUT_MS`], doubled for each further loss of the same chunk, at most
+//! [`MAX_RETRANSMISSIONS`] times) before it is forwarded. The netns network drops real
+//! packets instead, and the kernels' TCP does the retransmitting. Duplication is not offered
+//! at all: a TCP receiver discards duplicated segments before the program sees them.
+//!
 //! Each link accepts at most [`MAX_CONNECTIONS_PER_LINK`] concurrent connections; beyond
 //! that a new connection is reset.
 
@@ -54,7 +68,49 @@ const CHUNK_BYTES: usize = 16 * 1024;
 struct DirectionState {
     blocked: AtomicBool,
     latency_us: AtomicU64,
+    /// Each chunk's latency is drawn uniformly from `latency_us +- jitter_us`.
+    jitter_us: AtomicU64,
+    /// Percent (0..=100) of chunks lost once in transit, see the module docs ("Loss").
+    loss_percent: AtomicU64,
 }
+
+impl DirectionState {
+    fn clear_impairments(&self) {
+        self.latency_us.store(0, Ordering::SeqCst);
+        self.jitter_us.store(0, Ordering::SeqCst);
+        self.loss_percent.store(0, Ordering::SeqCst);
+    }
+
+    /// How long to hold the next chunk: its latency (with jitter), plus a retransmission
+    /// timeout for every time it is lost.
+    fn hold(&self, rng: &mut impl rand::Rng) -> Duration {
+        use rand::RngExt;
+        let latency_us = self.latency_us.load(Ordering::SeqCst);
+        let jitter_us = self.jitter_us.load(Ordering::SeqCst);
+        let mut hold_us = if jitter_us == 0 {
+            latency_us
+        } else {
+            rng.random_range(latency_us.saturating_sub(jitter_us)..=latency_us + jitter_us)
+        };
+        let loss_percent = self.loss_percent.load(Ordering::SeqCst);
+        let mut rto_ms = RETRANSMIT_TIMEOUT_MS;
+        for _ in 0..MAX_RETRANSMISSIONS {
+            if loss_percent == 0 || rng.random_range(0..100) >= loss_percent {
+                break;
+            }
+            hold_us += rto_ms * 1000;
+            rto_ms *= 2;
+        }
+        Duration::from_micros(hold_us)
+    }
+}
+
+/// What a lost chunk costs: the first retransmission timeout of Linux TCP (`TCP_RTO_MIN`,
+/// 200 ms), doubled for each further loss of the same chunk, as TCP backs off.
+pub const RETRANSMIT_TIMEOUT_MS: u64 = 200;
+/// Losses of one chunk after which it goes through anyway (TCP would go on retrying
+/// for minutes; six back-offs are 12.6 s, longer than any client timeout).
+pub const MAX_RETRANSMISSIONS: u32 = 6;
 
 /// Fault state of one directed link, shared by its accept loop and connections.
 struct LinkState {
@@ -156,14 +212,61 @@ impl ProxyNetwork {
         Ok(())
     }
 
-    /// Restores every link: no cuts, no latency.
+    /// Delays (`latency` +- `jitter`) and loses (`loss_percent`) messages from
+    /// `link.from` to `link.to`, replacing what was set before (see the module docs).
+    pub fn impair(
+        &self,
+        link: &Link,
+        latency: Duration,
+        jitter: Duration,
+        loss_percent: u8,
+    ) -> Result<(), ProxyError> {
+        assert!(loss_percent <= 100, "a percentage");
+        let micros = |d: Duration| d.as_micros().min(u64::MAX as u128) as u64;
+        let requests = self.state(&link.from, &link.to)?;
+        let replies = self.state(&link.to, &link.from)?;
+        for direction in [&requests.request, &replies.reply] {
+            direction
+                .latency_us
+                .store(micros(latency), Ordering::SeqCst);
+            direction.jitter_us.store(micros(jitter), Ordering::SeqCst);
+            direction
+                .loss_percent
+                .store(u64::from(loss_percent), Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    /// Restores every link: no cuts, no latency, no loss.
     pub fn heal(&self) {
+        self.heal_cuts();
+        for proxy in self.links.values() {
+            for direction in [&proxy.state.request, &proxy.state.reply] {
+                direction.clear_impairments();
+            }
+        }
+    }
+
+    /// Removes every cut, keeping delays and losses.
+    pub fn heal_cuts(&self) {
         for proxy in self.links.values() {
             for direction in [&proxy.state.request, &proxy.state.reply] {
                 direction.blocked.store(false, Ordering::SeqCst);
-                direction.latency_us.store(0, Ordering::SeqCst);
             }
         }
+    }
+
+    /// The links currently delayed or lossy (by request direction).
+    pub fn impaired_links(&self) -> Vec<Link> {
+        self.links
+            .iter()
+            .filter(|(_, proxy)| {
+                let request = &proxy.state.request;
+                request.latency_us.load(Ordering::SeqCst) > 0
+                    || request.loss_percent.load(Ordering::SeqCst) > 0
+            })
+            .map(|(link, _)| link.clone())
+            .collect()
     }
 
     /// The links currently cut (by request direction).
@@ -283,15 +386,19 @@ where
     let mut buffer = vec![0u8; CHUNK_BYTES];
     // Once bytes are lost the stream is broken for good, as with TCP: never forward a tail.
     let mut lost_bytes = false;
+    let mut rng = {
+        use rand::SeedableRng;
+        rand_chacha::ChaCha8Rng::seed_from_u64(rand::random())
+    };
     loop {
         let read = from.read(&mut buffer).await?;
         if read == 0 {
             to.shutdown().await.ok();
             return Ok(());
         }
-        let latency_us = direction.latency_us.load(Ordering::SeqCst);
-        if latency_us > 0 {
-            tokio::time::sleep(Duration::from_micros(latency_us)).await;
+        let hold = direction.hold(&mut rng);
+        if !hold.is_zero() {
+            tokio::time::sleep(hold).await;
         }
         if lost_bytes || direction.blocked.load(Ordering::SeqCst) {
             // Lost in transit (see the module docs).
@@ -299,5 +406,39 @@ where
             continue;
         }
         to.write_all(&buffer[..read]).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn a_chunk_is_held_its_latency_within_the_jitter_plus_a_backoff_per_loss() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let direction = DirectionState::default();
+        assert_eq!(direction.hold(&mut rng), Duration::ZERO);
+        direction.latency_us.store(50_000, Ordering::SeqCst);
+        direction.jitter_us.store(20_000, Ordering::SeqCst);
+        let holds: Vec<Duration> = (0..1000).map(|_| direction.hold(&mut rng)).collect();
+        assert!(
+            holds
+                .iter()
+                .all(|h| (30..=70).contains(&(h.as_millis() as u64)))
+        );
+        assert!(
+            holds.iter().any(|h| h.as_millis() < 40) && holds.iter().any(|h| h.as_millis() > 60)
+        );
+        // Every chunk lost: the whole back-off, 200 + 400 + ... + 6400 ms, then through.
+        direction.clear_impairments();
+        direction.loss_percent.store(100, Ordering::SeqCst);
+        assert_eq!(direction.hold(&mut rng), Duration::from_millis(12_600));
+        // 10% loss: about one chunk in ten waits at least one retransmission timeout.
+        direction.loss_percent.store(10, Ordering::SeqCst);
+        let delayed = (0..10_000)
+            .filter(|_| direction.hold(&mut rng) >= Duration::from_millis(RETRANSMIT_TIMEOUT_MS))
+            .count();
+        assert!((800..1200).contains(&delayed), "{delayed} of 10000");
     }
 }

@@ -12,7 +12,10 @@ use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use super::validate::windows;
-use super::{DiskFaults, FaultChoice, FaultKind, PartitionSpec, Schedule, SystemSpec, TargetSpec};
+use super::{
+    ClockFault, DiskFaults, FaultChoice, FaultKind, Impairment, LinkSpec, PartitionSpec, Schedule,
+    SystemSpec, TargetSpec,
+};
 use crate::network::{Link, PartitionShape, cut_links, links_between_groups};
 
 /// The ChaCha stream the nemesis draws from.
@@ -39,12 +42,30 @@ pub enum PlannedPartition {
     ChaseLeader { grace: Duration },
 }
 
-/// What a planned fault does when it starts; its end undoes it (restart, resume, heal).
+/// The links a planned delay or loss is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlannedLinks {
+    /// These directed links, chosen when the plan was made.
+    Links(Vec<Link>),
+    /// Every link to and from whoever leads when the fault starts.
+    AroundLeader,
+}
+
+/// What a planned fault does when it starts; its end undoes it (restart, resume, heal,
+/// reset the clock, lift the delay or loss).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FaultAction {
     Kill(Target),
     Pause(Target),
     Partition(PlannedPartition),
+    Clock {
+        target: Target,
+        fault: ClockFault,
+    },
+    Impair {
+        impairment: Impairment,
+        links: PlannedLinks,
+    },
 }
 
 /// One fault of the plan: starts at `start`, healed at `end` (offsets from the run's start).
@@ -86,6 +107,14 @@ pub fn expand(schedule: &Schedule, seed: u64) -> Vec<PlannedFault> {
                         _ => process_action(kind, target),
                     }
                 }
+                FaultChoice::Clock { fault, target } => FaultAction::Clock {
+                    target: resolve_target(target, &schedule.system, &mut rng),
+                    fault: *fault,
+                },
+                FaultChoice::Impair { impairment, on } => FaultAction::Impair {
+                    impairment: *impairment,
+                    links: plan_links(on, &schedule.system, &mut rng),
+                },
             };
             let disk_seed = if fault.disk.corrupt.is_some() {
                 rng.random()
@@ -110,7 +139,7 @@ fn process_action(kind: FaultKind, target: Target) -> FaultAction {
     match kind {
         FaultKind::Kill => FaultAction::Kill(target),
         FaultKind::Pause => FaultAction::Pause(target),
-        FaultKind::Partition => unreachable!("partitions are not process faults"),
+        other => unreachable!("{} is not a process fault", other.name()),
     }
 }
 
@@ -137,6 +166,31 @@ fn resolve_target<R: Rng + ?Sized>(
         TargetSpec::Minority => Target::Nodes(random_subset(nodes, ((count - 1) / 2).max(1), rng)),
         TargetSpec::Majority => Target::Nodes(random_subset(nodes, count / 2 + 1, rng)),
         TargetSpec::All => Target::Nodes(nodes.to_vec()),
+    }
+}
+
+/// Every directed link with an end in `nodes`, in order.
+pub fn links_around(all: &[String], nodes: &[String]) -> Vec<Link> {
+    let mut links = Vec::new();
+    for from in all {
+        for to in all {
+            if from != to && (nodes.contains(from) || nodes.contains(to)) {
+                links.push(Link::new(from.clone(), to.clone()));
+            }
+        }
+    }
+    links
+}
+
+fn plan_links<R: Rng + ?Sized>(on: &LinkSpec, system: &SystemSpec, rng: &mut R) -> PlannedLinks {
+    let all = system.node_ids();
+    match on {
+        LinkSpec::Every => PlannedLinks::Links(links_around(&all, &all)),
+        LinkSpec::One(link) => PlannedLinks::Links(vec![link.clone()]),
+        LinkSpec::Around(target) => match resolve_target(target, system, rng) {
+            Target::Leader => PlannedLinks::AroundLeader,
+            Target::Nodes(nodes) => PlannedLinks::Links(links_around(&all, &nodes)),
+        },
     }
 }
 

@@ -111,6 +111,18 @@ pub struct RawFault {
     /// `kill:` only: cut the end off the stopped node's files.
     #[serde(default)]
     pub truncate: Option<Spanned<RawTruncate>>,
+    #[serde(default)]
+    pub clock: Option<Spanned<RawClock>>,
+    #[serde(default)]
+    pub delay: Option<Spanned<RawDelay>>,
+    #[serde(default)]
+    pub loss: Option<Spanned<String>>,
+    /// Read only to be refused with a reason (TCP cannot see duplicated packets).
+    #[serde(default)]
+    pub duplicate: Option<Spanned<String>>,
+    /// `delay` and `loss` only: one directed link, `n1->n2`.
+    #[serde(default)]
+    pub link: Option<Spanned<String>>,
 }
 
 /// `corrupt: { file: GLOB, bitflip: P }`.
@@ -127,6 +139,32 @@ pub struct RawCorrupt {
 pub struct RawTruncate {
     pub file: Spanned<String>,
     pub bytes: Spanned<u64>,
+}
+
+/// `clock: { bump: 5s }` or `clock: { strobe: { delta: 200ms, period: 10ms } }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClock {
+    #[serde(default)]
+    pub bump: Option<Spanned<String>>,
+    #[serde(default)]
+    pub strobe: Option<Spanned<RawStrobe>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStrobe {
+    pub delta: Spanned<String>,
+    pub period: Spanned<String>,
+}
+
+/// `delay: { latency: 50ms, jitter: 20ms }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDelay {
+    pub latency: Spanned<String>,
+    #[serde(default)]
+    pub jitter: Option<Spanned<String>>,
 }
 
 /// Parses YAML text into the raw schedule, turning serde-saphyr's errors into

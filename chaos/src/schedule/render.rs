@@ -6,7 +6,10 @@ use std::fmt::Write;
 
 use checker::elle::Model as ElleModel;
 
-use super::{CheckKind, FaultChoice, FaultSpec, PartitionSpec, Schedule, Timing, format_duration};
+use super::{
+    CheckKind, ClockFault, FaultChoice, FaultSpec, Impairment, LinkSpec, PartitionSpec, Schedule,
+    Timing, format_duration,
+};
 
 impl Schedule {
     /// The schedule as YAML with `seed` and all defaults filled in. Parsing the result
@@ -90,6 +93,25 @@ fn fault_yaml(fault: &FaultSpec) -> String {
             lines.push(format!("one_of: [{}]", kinds.join(", ")));
             lines.push(format!("target: {}", target.name()));
         }
+        FaultChoice::Clock { fault, target } => {
+            lines.push(format!("clock: {}", clock_yaml(fault)));
+            lines.push(format!("target: {}", target.name()));
+        }
+        FaultChoice::Impair { impairment, on } => {
+            match impairment {
+                Impairment::Delay { latency, jitter } => lines.push(format!(
+                    "delay: {{ latency: {}, jitter: {} }}",
+                    format_duration(*latency),
+                    format_duration(*jitter)
+                )),
+                Impairment::Loss { percent } => lines.push(format!("loss: {percent}%")),
+            }
+            match on {
+                LinkSpec::Every => {}
+                LinkSpec::Around(target) => lines.push(format!("target: {}", target.name())),
+                LinkSpec::One(link) => lines.push(format!("link: {link}")),
+            }
+        }
     }
     if let Some(length) = fault.length {
         lines.push(format!("for: {}", format_duration(length)));
@@ -122,6 +144,28 @@ fn fault_yaml(fault: &FaultSpec) -> String {
         let _ = writeln!(out, "  {} {line}", if i == 0 { "-" } else { " " });
     }
     out
+}
+
+/// `{ bump: -5s }` or `{ strobe: { delta: 200ms, period: 10ms } }`.
+pub fn clock_yaml(fault: &ClockFault) -> String {
+    match fault {
+        ClockFault::Bump { offset_ms } => format!("{{ bump: {} }}", signed_ms(*offset_ms)),
+        ClockFault::Strobe { delta, period } => format!(
+            "{{ strobe: {{ delta: {}, period: {} }} }}",
+            format_duration(*delta),
+            format_duration(*period)
+        ),
+    }
+}
+
+/// A signed millisecond offset as a schedule writes it: `5s`, `-1m30s`.
+pub fn signed_ms(offset_ms: i64) -> String {
+    let magnitude = format_duration(std::time::Duration::from_millis(offset_ms.unsigned_abs()));
+    if offset_ms < 0 {
+        format!("-{magnitude}")
+    } else {
+        magnitude
+    }
 }
 
 fn partition_name(spec: &PartitionSpec) -> String {

@@ -2,7 +2,8 @@
 //!
 //! One file per job: [`compat`] reads the system, the workload, the network, the final
 //! phase and the checks, and refuses what does not fit together; [`faults`] reads each
-//! nemesis entry's fault (targets, partitions, `one_of`); [`timing`] reads when each fault
+//! nemesis entry's fault (targets, partitions, `one_of`); [`impair`] reads clock faults and
+//! link impairments (`clock`, `delay`, `loss`); [`timing`] reads when each fault
 //! starts and how long it lasts, and refuses faults that would overlap; [`disk`] reads a
 //! kill's disk faults (`lose_unfsynced`, `corrupt`, `truncate`). This file holds
 //! what they share and [`validate`], which calls them in order.
@@ -10,6 +11,7 @@
 mod compat;
 mod disk;
 mod faults;
+mod impair;
 mod timing;
 
 use std::time::Duration;
@@ -113,7 +115,10 @@ pub fn validate(raw: RawSchedule, file: &str) -> Result<Schedule> {
     let network = v.network(&raw.network, &system)?;
     let mut entries = Vec::new();
     for entry in &raw.nemesis {
-        entries.push((entry.referenced, v.fault(entry, &system, duration)?));
+        entries.push((
+            entry.referenced,
+            v.fault(entry, &system, network, duration)?,
+        ));
     }
     v.check_overlaps(&entries, duration)?;
     let final_phase = v.final_phase(raw.final_phase.as_ref().map(|f| &f.value))?;

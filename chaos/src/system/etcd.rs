@@ -228,6 +228,10 @@ impl System for EtcdSystem {
         true
     }
 
+    fn clock_refusal(&self) -> Option<String> {
+        Some("expected no `clock` fault on an etcd system: etcd is a Go program, and Go reads the time through the vDSO, never through libc, so libfaketime's LD_PRELOAD cannot move its clock, found `clock`".to_string())
+    }
+
     fn command(&self, env: &NodeEnv<'_>) -> NodeCommand {
         let initial_cluster: Vec<String> = self
             .nodes()

@@ -411,6 +411,12 @@ pub trait System: fmt::Debug + Send + Sync {
         None
     }
 
+    /// Why `clock:` faults cannot move this system's clocks, if they cannot (see
+    /// [`crate::clock`]: libfaketime reaches only programs that read the time through libc).
+    fn clock_refusal(&self) -> Option<String> {
+        None
+    }
+
     /// Whether nodes listen for peers on a port of their own (etcd's 2380).
     fn separate_peer_port(&self) -> bool {
         false

@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::Child;
+use std::time::{Duration, Instant};
 
 use chaos::cluster::{ClusterConfig, NetworkKind};
 
@@ -107,4 +108,36 @@ pub fn tool_missing(reason: &str) {
         "CI=true and a required tool is missing: {reason}"
     );
     println!("skipped: {reason}");
+}
+
+/// Waits (bounded) until none of `pids` is alive (gone or a zombie about to be reaped) and
+/// asserts that none is stopped.
+pub fn assert_nodes_gone(pids: &[u32]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let states: Vec<Option<char>> = pids.iter().map(|p| proc_state(*p)).collect();
+        assert!(
+            !states.contains(&Some('T')),
+            "a node is left stopped: {states:?}"
+        );
+        if states.iter().all(|s| matches!(s, None | Some('Z'))) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nodes survived the controller: {states:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "controller did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

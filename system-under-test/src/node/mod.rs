@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -273,6 +273,9 @@ struct Proposal {
 struct PendingRead {
     key: String,
     reply: oneshot::Sender<ClientReply>,
+    /// The wall-clock time the read arrived (the planted `wall-clock-lease` bug's lease
+    /// starts there once its ReadIndex round confirms it).
+    arrived_wall: SystemTime,
 }
 
 /// Owns the engine and the state machine; the only place either is touched.
@@ -299,6 +302,15 @@ struct Driver {
     /// The planted bug `txn-reads-before-commit`.
     txn_reads_before_commit: bool,
     status: watch::Sender<Status>,
+    /// The planted `wall-clock-lease` bug only: how long a confirmed read's lease lasts,
+    /// and until when (wall clock) the current one does.
+    wall_lease: Option<WallLease>,
+}
+
+/// The planted `wall-clock-lease` bug's lease (see [`Bug::WallClockLease`]).
+struct WallLease {
+    length: Duration,
+    until: Option<SystemTime>,
 }
 
 impl Driver {
@@ -331,6 +343,10 @@ impl Driver {
             dedup: args.bug != Some(Bug::NoDedup),
             txn_reads_before_commit: args.bug == Some(Bug::TxnReadsBeforeCommit),
             status,
+            wall_lease: (args.bug == Some(Bug::WallClockLease)).then(|| WallLease {
+                length: Duration::from_millis(args.election_timeout_min_ms / 2),
+                until: None,
+            }),
         }
     }
 
@@ -426,8 +442,27 @@ impl Driver {
                 self.engine.step(Input::Propose { token, command });
             }
             DriverInput::Read { key, reply } => {
+                let arrived_wall = SystemTime::now();
+                let leased = self
+                    .wall_lease
+                    .as_ref()
+                    .and_then(|lease| lease.until)
+                    .is_some_and(|until| arrived_wall < until);
+                if leased {
+                    // The planted bug: the wall clock says the lease holds.
+                    let value = self.machine.read(&key);
+                    answer(reply, ClientReply::Ok(value));
+                    return;
+                }
                 let token = self.new_token();
-                self.reads.insert(token, PendingRead { key, reply });
+                self.reads.insert(
+                    token,
+                    PendingRead {
+                        key,
+                        reply,
+                        arrived_wall,
+                    },
+                );
                 self.engine.step(Input::Read { token });
             }
         }
@@ -594,6 +629,10 @@ impl Driver {
         let Some(read) = self.reads.remove(&token) else {
             return;
         };
+        if let Some(lease) = &mut self.wall_lease {
+            let until = read.arrived_wall + lease.length;
+            lease.until = Some(lease.until.map_or(until, |old| old.max(until)));
+        }
         if self.machine_applied_index >= index {
             let value = self.machine.read(&read.key);
             answer(read.reply, ClientReply::Ok(value));

@@ -9,6 +9,7 @@ use serde_saphyr::{Location, Spanned};
 use super::super::raw::{RawFault, RawPartition};
 use super::super::{FaultChoice, FaultKind, FaultSpec, PartitionSpec, SystemSpec, TargetSpec};
 use super::{Result, Validator, quoted};
+use crate::network::NetworkKind;
 use crate::workload::or_list;
 
 impl Validator<'_> {
@@ -190,6 +191,18 @@ fn action_keys(fault: &RawFault) -> Vec<(&'static str, Location)> {
     if let Some(one_of) = &fault.one_of {
         keys.push(("one_of", one_of.referenced));
     }
+    if let Some(clock) = &fault.clock {
+        keys.push(("clock", clock.referenced));
+    }
+    if let Some(delay) = &fault.delay {
+        keys.push(("delay", delay.referenced));
+    }
+    if let Some(loss) = &fault.loss {
+        keys.push(("loss", loss.referenced));
+    }
+    if let Some(duplicate) = &fault.duplicate {
+        keys.push(("duplicate", duplicate.referenced));
+    }
     keys
 }
 
@@ -198,6 +211,7 @@ impl Validator<'_> {
         &self,
         entry: &Spanned<RawFault>,
         nodes: &SystemSpec,
+        network: NetworkKind,
         run: Duration,
     ) -> Result<FaultSpec> {
         let fault = &entry.value;
@@ -207,7 +221,7 @@ impl Validator<'_> {
             [] => {
                 return Err(self.error(
                     here,
-                    "expected one of the keys kill, pause, partition or one_of, found none".into(),
+                    "expected one of the keys kill, pause, partition, one_of, clock, delay or loss, found none".into(),
                 ));
             }
             [_] => {}
@@ -220,7 +234,10 @@ impl Validator<'_> {
                 ));
             }
         }
-        let choice = self.choice(fault, nodes)?;
+        let choice = match self.clock_or_impairment(fault, nodes, network)? {
+            Some(choice) => choice,
+            None => self.choice(fault, nodes)?,
+        };
         let length = self.length(fault, &choice)?;
         let timing = self.timing(fault, here, length, run)?;
         let disk = self.disk_faults(fault, &choice)?;
@@ -250,7 +267,13 @@ impl Validator<'_> {
         {
             return Err(self.error(
                 target.referenced,
-                "expected `target` only with `one_of` (write `kill: n3`, `pause: random`), found `target`".into(),
+                "expected `target` only with `one_of`, `clock`, `delay` or `loss` (write `kill: n3`, `pause: random`), found `target`".into(),
+            ));
+        }
+        if let Some(link) = &fault.link {
+            return Err(self.error(
+                link.referenced,
+                "expected `link` only with `delay` or `loss`, found `link`".into(),
             ));
         }
         if let Some(kill) = &fault.kill {
@@ -285,7 +308,7 @@ impl Validator<'_> {
                     kind.referenced,
                     format!(
                         "expected a fault kind {}, found {}",
-                        or_list(FaultKind::ALL.iter().map(|k| k.name())),
+                        or_list(FaultKind::ONE_OF.iter().map(|k| k.name())),
                         quoted(&kind.value)
                     ),
                 ));

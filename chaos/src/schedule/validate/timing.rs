@@ -202,11 +202,14 @@ pub fn windows(fault: &FaultSpec, run: Duration) -> Vec<(Duration, Duration)> {
     }
 }
 
-/// What a fault holds: nodes (`None`: possibly any) and/or the network.
+/// What a fault holds: nodes (`None`: possibly any) as processes or as clocks, the
+/// network's cuts, the links' impairments (delay, loss).
 struct Holds {
     process: bool,
+    clock: bool,
     nodes: Option<BTreeSet<String>>,
     network: bool,
+    impairment: bool,
 }
 
 fn holds(fault: &FaultSpec) -> Holds {
@@ -217,18 +220,38 @@ fn holds(fault: &FaultSpec) -> Holds {
     match &fault.choice {
         FaultChoice::Process { target, .. } => Holds {
             process: true,
+            clock: false,
             nodes: nodes_of(target),
             network: false,
+            impairment: false,
         },
         FaultChoice::Partition(_) => Holds {
             process: false,
+            clock: false,
             nodes: None,
             network: true,
+            impairment: false,
         },
         FaultChoice::OneOf { kinds, target } => Holds {
             process: kinds.iter().any(|k| *k != FaultKind::Partition),
+            clock: false,
             nodes: nodes_of(target),
             network: kinds.contains(&FaultKind::Partition),
+            impairment: false,
+        },
+        FaultChoice::Clock { target, .. } => Holds {
+            process: false,
+            clock: true,
+            nodes: nodes_of(target),
+            network: false,
+            impairment: false,
+        },
+        FaultChoice::Impair { .. } => Holds {
+            process: false,
+            clock: false,
+            nodes: None,
+            network: false,
+            impairment: true,
         },
     }
 }
@@ -262,16 +285,21 @@ impl Validator<'_> {
         for later in 0..entries.len() {
             for earlier in 0..later {
                 let (a, b) = (holds(&entries[earlier].1), holds(&entries[later].1));
+                let held_node = || match (&a.nodes, &b.nodes) {
+                    (Some(x), Some(y)) => x.intersection(y).next().map(|n| format!("node {n}")),
+                    (Some(x), None) | (None, Some(x)) => {
+                        Some(format!("node {}", x.iter().next().expect("one node")))
+                    }
+                    (None, None) => Some("a node chosen at fault time".to_string()),
+                };
                 let held = if a.network && b.network {
                     Some("the network".to_string())
+                } else if a.impairment && b.impairment {
+                    Some("the links (a delay or loss)".to_string())
                 } else if a.process && b.process {
-                    match (&a.nodes, &b.nodes) {
-                        (Some(x), Some(y)) => x.intersection(y).next().map(|n| format!("node {n}")),
-                        (Some(x), None) | (None, Some(x)) => {
-                            Some(format!("node {}", x.iter().next().expect("one node")))
-                        }
-                        (None, None) => Some("a node chosen at fault time".to_string()),
-                    }
+                    held_node()
+                } else if a.clock && b.clock {
+                    held_node().map(|node| format!("the clock of {node}"))
                 } else {
                     None
                 };
