@@ -21,8 +21,11 @@
 //! appended to `adapters/<worker>.log`). A worker's adapter is started on its first
 //! operation and lives until it misbehaves: after a timeout, an exit, a line that is not a
 //! reply, or a failed write to its stdin, it is killed (its whole process group) and reaped,
-//! and the worker's next operation starts a fresh one, as a Jepsen client is reopened. Its
-//! old process cannot answer a later request by mistake.
+//! and a fresh one is started at once for the worker's next operation, as a Jepsen client
+//! is reopened. Its old process cannot answer a later request by mistake (an exchange the
+//! driver abandoned half-way also retires its adapter). [`StdioClient::start_workers`]
+//! starts the workload's adapters before the first op, so that an interpreter's start-up
+//! does not count against an op's timeout.
 //!
 //! [`StdioClient::shutdown`] kills every adapter and waits for the kills in flight, so that
 //! none is left when a run ends; dropping the client kills what is left as well.
@@ -107,6 +110,10 @@ struct Adapter {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
+    /// A request was written and its reply not read yet: set while an exchange runs, so
+    /// that an exchange abandoned half-way (the driver's hard timeout, a shutdown) is
+    /// noticed and its adapter, which may still answer it, is replaced.
+    busy: bool,
 }
 
 /// One worker's slot: its adapter, if one runs.
@@ -220,6 +227,7 @@ impl<S: AdapterSpawner> StdioClient<S> {
                 child,
                 stdin,
                 stdout: BufReader::new(stdout),
+                busy: false,
             }),
             Err(error) => {
                 self.spawner.kill(&mut child).ok();
@@ -339,31 +347,69 @@ pub fn parse_reply(line: &str) -> AdapterAnswer {
     }
 }
 
+impl<S: AdapterSpawner> StdioClient<S> {
+    /// Starts the adapters of workers `0..workers` now, so that their start-up (an
+    /// interpreter loading, a driver connecting) does not count against their first ops.
+    pub async fn start_workers(&self, workers: usize) {
+        for worker in 0..workers {
+            let slot = self.slot(worker);
+            let mut guard = slot.lock().await;
+            self.ensure_started(worker, &mut guard);
+        }
+    }
+
+    /// Starts the worker's adapter if none runs; the error text if it cannot be started.
+    fn ensure_started(&self, worker: usize, slot: &mut Option<Adapter>) -> Option<String> {
+        if slot.is_some() {
+            return None;
+        }
+        self.count(worker, |report| report.starts += 1);
+        match self.start(worker) {
+            Ok(adapter) => {
+                *slot = Some(adapter);
+                None
+            }
+            Err(error) => {
+                let text = error.to_string();
+                self.count(worker, |report| {
+                    report.start_failures += 1;
+                    report.first_start_error.get_or_insert(text.clone());
+                });
+                Some(text)
+            }
+        }
+    }
+
+    /// Kills the worker's adapter and starts its successor at once, so that the
+    /// successor starts up while the worker waits for its next op.
+    fn replace(&self, worker: usize, slot: &mut Option<Adapter>) {
+        if let Some(adapter) = slot.take() {
+            self.kill_in_background(adapter);
+        }
+        // A failed start is counted; the next op tries again.
+        self.ensure_started(worker, slot);
+    }
+}
+
 impl<S: AdapterSpawner> Client for StdioClient<S> {
     async fn invoke(&self, thread: usize, inv: &Invocation) -> Outcome {
         let slot = self.slot(thread);
         let mut guard = slot.lock().await;
-        if guard.is_none() {
-            self.count(thread, |report| report.starts += 1);
-            match self.start(thread) {
-                Ok(adapter) => *guard = Some(adapter),
-                Err(error) => {
-                    let text = error.to_string();
-                    self.count(thread, |report| {
-                        report.start_failures += 1;
-                        report.first_start_error.get_or_insert(text.clone());
-                    });
-                    return classify_adapter(inv, &AdapterAnswer::NotStarted(text));
-                }
-            }
+        if guard.as_ref().is_some_and(|adapter| adapter.busy) {
+            // The last exchange was abandoned (the driver's hard timeout): its reply may
+            // still come, so this adapter cannot be trusted with another request.
+            self.count(thread, |report| report.timeouts += 1);
+            self.replace(thread, &mut guard);
+        }
+        if let Some(text) = self.ensure_started(thread, &mut guard) {
+            return classify_adapter(inv, &AdapterAnswer::NotStarted(text));
         }
         let adapter = guard.as_mut().expect("started above");
         let request = request_line(inv, self.node_of(thread), self.config.timeout_ms);
         match self.exchange(thread, adapter, &request).await {
             Exchange::Answer(answer) => classify_adapter(inv, &answer),
             Exchange::Replace(answer) => {
-                let adapter = guard.take().expect("running");
-                self.kill_in_background(adapter);
+                self.replace(thread, &mut guard);
                 classify_adapter(inv, &answer)
             }
         }
