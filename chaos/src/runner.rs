@@ -292,9 +292,14 @@ async fn drive_stdio(
             nodes: ids,
         },
     ));
+    client.start_workers(schedule.workload.clients).await;
     let generator = workload_spec(schedule).generator(request.seed)?;
+    // The driver's hard timeout must let a fresh adapter's first reply take its start-up
+    // grace (the client still times out warm adapters at the schedule's timeout).
+    let mut request = request.clone();
+    request.schedule.workload.timeout = client.longest_call();
     let driven = drive_workload(
-        request,
+        &request,
         cluster,
         client.clone(),
         generator,

@@ -24,8 +24,10 @@
 //! and a fresh one is started at once for the worker's next operation, as a Jepsen client
 //! is reopened. Its old process cannot answer a later request by mistake (an exchange the
 //! driver abandoned half-way also retires its adapter). [`StdioClient::start_workers`]
-//! starts the workload's adapters before the first op, so that an interpreter's start-up
-//! does not count against an op's timeout.
+//! starts the workload's adapters before the first op, and a fresh adapter's first reply
+//! may take [`START_GRACE_MS`] longer than the timeout, so that an interpreter's start-up
+//! on a loaded machine does not turn into a cascade of timeouts and replacements (the
+//! caller's own hard timeout must allow for it: [`StdioClient::longest_call`]).
 //!
 //! [`StdioClient::shutdown`] kills every adapter and waits for the kills in flight, so that
 //! none is left when a run ends; dropping the client kills what is left as well.
@@ -55,6 +57,10 @@ use super::{Client, Invocation, Outcome};
 pub const MAX_REPLY_BYTES: usize = 1 << 20;
 /// How much of a garbage line goes into the history's `error` and the report.
 pub const GARBAGE_EXCERPT_CHARS: usize = 200;
+/// How much longer than the timeout a fresh adapter may take for its first reply: its
+/// start-up (an interpreter loading, a JVM warming) on a loaded machine. Without it, a
+/// replacement that starts slower than the timeout would time out and be replaced again.
+pub const START_GRACE_MS: u64 = 5_000;
 /// Most workers (adapter processes) one client keeps: the workload's clients plus the
 /// final reads' threads stay far below it.
 pub const MAX_WORKERS: usize = 100_000;
@@ -114,6 +120,8 @@ struct Adapter {
     /// that an exchange abandoned half-way (the driver's hard timeout, a shutdown) is
     /// noticed and its adapter, which may still answer it, is replaced.
     busy: bool,
+    /// Whether it has answered once (until then, its timeout has [`START_GRACE_MS`] more).
+    answered: bool,
 }
 
 /// One worker's slot: its adapter, if one runs.
@@ -147,6 +155,12 @@ impl<S: AdapterSpawner> StdioClient<S> {
             reports: Mutex::new(BTreeMap::new()),
             kills: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The longest one [`Client::invoke`] can take: the timeout plus a fresh adapter's
+    /// start-up grace.
+    pub fn longest_call(&self) -> Duration {
+        Duration::from_millis(self.config.timeout_ms + START_GRACE_MS)
     }
 
     /// The node worker `worker` is bound to.
@@ -228,6 +242,7 @@ impl<S: AdapterSpawner> StdioClient<S> {
                 stdin,
                 stdout: BufReader::new(stdout),
                 busy: false,
+                answered: false,
             }),
             Err(error) => {
                 self.spawner.kill(&mut child).ok();
@@ -237,14 +252,19 @@ impl<S: AdapterSpawner> StdioClient<S> {
     }
 
     async fn exchange(&self, worker: usize, adapter: &mut Adapter, request: &[u8]) -> Exchange {
-        let timeout = Duration::from_millis(self.config.timeout_ms);
+        let grace_ms = if adapter.answered { 0 } else { START_GRACE_MS };
+        let timeout = Duration::from_millis(self.config.timeout_ms + grace_ms);
         let talk = async {
+            adapter.busy = true;
             if adapter.stdin.write_all(request).await.is_err()
                 || adapter.stdin.flush().await.is_err()
             {
                 return Exchange::Replace(AdapterAnswer::Exited);
             }
-            match read_reply_line(&mut adapter.stdout).await {
+            let line = read_reply_line(&mut adapter.stdout).await;
+            adapter.busy = false;
+            adapter.answered = true;
+            match line {
                 Ok(Some(line)) => match parse_reply(&line) {
                     answer @ AdapterAnswer::Reply { .. } => Exchange::Answer(answer),
                     other => Exchange::Replace(other),
@@ -435,13 +455,78 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Starts `python3 -c SCRIPT` with piped stdin and stdout, in a group of its own.
+    struct PythonSpawner {
+        script: &'static str,
+    }
+
+    impl AdapterSpawner for PythonSpawner {
+        fn spawn(&self, _worker: usize) -> io::Result<Child> {
+            use std::os::unix::process::CommandExt;
+            std::process::Command::new("python3")
+                .args(["-c", self.script])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .process_group(0)
+                .spawn()
+        }
+
+        fn kill(&self, child: &mut Child) -> io::Result<()> {
+            child.kill()?;
+            child.wait().map(|_| ())
+        }
+    }
+
+    /// Answers every request `ok` with the request's value, after a slow start.
+    const SLOW_ECHO: &str = "import json, sys, time\ntime.sleep(1.0)\nfor line in sys.stdin:\n    print(json.dumps({'type': 'ok', 'value': json.loads(line)['value']}), flush=True)\n";
+
+    #[tokio::test]
+    async fn an_exchange_abandoned_by_the_caller_retires_its_adapter() {
+        if std::process::Command::new("python3")
+            .arg("-V")
+            .output()
+            .is_err()
+        {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true and no python3"
+            );
+            println!("skipped: no python3");
+            return;
+        }
+        let client = StdioClient::new(
+            Arc::new(PythonSpawner { script: SLOW_ECHO }),
+            StdioClientConfig {
+                timeout_ms: 200,
+                nodes: vec!["n1".into()],
+            },
+        );
+        // The caller gives up on the first write while the adapter is still starting: its
+        // reply (value 1) will come later, and must not be taken for the next op's.
+        let first = Invocation::write("k", json!(1));
+        let abandoned =
+            tokio::time::timeout(Duration::from_millis(100), client.invoke(0, &first)).await;
+        assert!(abandoned.is_err(), "the first call was abandoned");
+        let second = Invocation::write("k", json!(2));
+        let outcome = tokio::time::timeout(client.longest_call(), client.invoke(0, &second))
+            .await
+            .expect("within the client's longest call");
+        assert_eq!(outcome, Outcome::Ok(json!(2)));
+        let report = &client.reports()[0];
+        assert_eq!((report.timeouts, report.starts), (1, 2), "{report:?}");
+        // A warm adapter answers at once, with its own op's value.
+        let third = Invocation::write("k", json!(3));
+        assert_eq!(client.invoke(0, &third).await, Outcome::Ok(json!(3)));
+        client.shutdown().await;
+    }
+
     #[test]
     fn a_request_carries_any_op_value_and_the_node() {
         let inv = Invocation::cas("k1", json!(1), json!(2));
         let line = request_line(&inv, "n2", 500);
         assert_eq!(
             String::from_utf8(line).unwrap(),
-            "{\"f\":\"cas\",\"key\":\"k1\",\"value\":[1,2],\"node\":\"n2\",\"timeout_ms\":500}\n"
+            "{\"f\":\"cas\",\"key\":\"k1\",\"node\":\"n2\",\"timeout_ms\":500,\"value\":[1,2]}\n"
         );
         // A transaction (issue 13): no key, a list of micro-ops as the value.
         let txn = Invocation {
