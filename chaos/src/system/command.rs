@@ -32,7 +32,7 @@
 //! | `{nodes}` | `N` |
 //! | `{data_dir}` | its data directory (kept across a kill and restart) |
 //! | `{client_addr}`, `{client_host}`, `{client_port}` | where it listens for clients (allocated by faultline) |
-//! | `{peer_addr}`, `{peer_host}`, `{peer_port}` | where it listens for its peers (a port of its own) |
+//! | `{peer_addr}`, `{peer_host}`, `{peer_port}` | where it listens for its peers: a port of its own when the command names one of these or `{initial_cluster}`; otherwise the node has one port, its client port, which peers reach too |
 //! | `{peers}` | the *other* nodes as `id=ADDR,...`, ADDR the address at which this node reaches each (with `network: proxy`, the proxy of that link: partitions cut exactly these) |
 //! | `{peer_list}` | the same addresses without ids: `ADDR,...` |
 //! | `{initial_cluster}` | every node as `id=http://PEER_ADDR,...` (etcd's style: each node's own peer address, the same string for all) |
@@ -48,7 +48,8 @@
 //! every 20 ms for at most [`crate::cluster::READY_TIMEOUT_MS`], then fails the run (exit
 //! 70) naming the node and the probe's last error, and tears the cluster down. `leader`
 //! (optional): an `exec` run for each running node; the node whose id the command prints
-//! (the first line of its output) leads. Without it, `leader` targets and `chase-leader`
+//! (the first word of its output's first line; an optional second word is its term, and
+//! the highest term wins when several claim) leads. Without it, `leader` targets and `chase-leader`
 //! are refused at validation.
 //!
 //! # Mistakes
@@ -102,6 +103,8 @@ pub const NODE_PLACEHOLDERS: &[&str] = &[
     "initial_cluster",
     "faultline",
 ];
+/// The placeholders that give a node a peer port of its own.
+pub const PEER_PORT_PLACEHOLDERS: &[&str] = &["peer_addr", "peer_host", "peer_port", "initial_cluster"];
 /// The placeholders of a stdio adapter's command (`workload: { client: { command } }`):
 /// `{worker}` (its number), `{node}` (the node it is bound to), that node's
 /// `{client_addr}`, `{client_host}`, `{client_port}`, `{client_addrs}` (every node as
@@ -293,6 +296,14 @@ impl Template {
         self.render(value).concat()
     }
 
+    /// Whether it names the placeholder `name`.
+    pub fn uses(&self, name: &str) -> bool {
+        self.words
+            .iter()
+            .flatten()
+            .any(|piece| matches!(piece, Piece::Placeholder(p) if p == name))
+    }
+
     /// The program, when the first word has no placeholder.
     fn literal_program(&self) -> Option<String> {
         match self.words.first()?.as_slice() {
@@ -332,6 +343,10 @@ pub struct CommandSystem {
     pub env: BTreeMap<String, Template>,
     /// `env` found on `PATH` at validation, when `env:` is given.
     env_program: Option<PathBuf>,
+    /// Whether nodes listen for peers on a port of their own: when `start` or `env` names
+    /// `{peer_addr}`, `{peer_host}`, `{peer_port}` or `{initial_cluster}`; otherwise peers
+    /// reach a node at its client address (a node with one port, like the Raft store).
+    peer_port: bool,
     values: NodeValues,
 }
 
@@ -507,6 +522,9 @@ pub fn parse(raw: &RawSystem, here: Location) -> Result<Arc<dyn System>, SystemE
             })?);
         }
     }
+    let peer_port = std::iter::once(&start_template)
+        .chain(env.values())
+        .any(|t| PEER_PORT_PLACEHOLDERS.iter().any(|p| t.uses(p)));
     Ok(Arc::new(CommandSystem {
         nodes,
         start: start_template,
@@ -514,6 +532,7 @@ pub fn parse(raw: &RawSystem, here: Location) -> Result<Arc<dyn System>, SystemE
         leader,
         env,
         env_program,
+        peer_port,
         values: NodeValues::default(),
     }))
 }
@@ -697,7 +716,7 @@ impl System for CommandSystem {
     }
 
     fn separate_peer_port(&self) -> bool {
-        true
+        self.peer_port
     }
 
     fn command(&self, env: &NodeEnv<'_>) -> NodeCommand {
@@ -788,8 +807,11 @@ impl System for CommandSystem {
         Some(Box::pin(async move {
             let words = template.render(&lookup(&values));
             let stdout = exec(words, timeout).await.ok()?;
-            let leader = stdout.lines().next()?.trim();
-            (leader == id).then_some(LeaderClaim { id, term: 0 })
+            // `ID [TERM]`: the highest term wins when several nodes claim to lead.
+            let mut words = stdout.lines().next()?.split_whitespace();
+            let leader = words.next()?;
+            let term = words.next().and_then(|t| t.parse().ok()).unwrap_or(0);
+            (leader == id).then_some(LeaderClaim { id, term })
         }))
     }
 
