@@ -74,7 +74,9 @@ async fn timed<C: Client>(client: &C, iters: u64) -> Duration {
 }
 
 fn adapter_script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/adapters").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("benches/adapters")
+        .join(name)
 }
 
 fn stdio_client(
@@ -82,7 +84,10 @@ fn stdio_client(
     addr: SocketAddr,
     logs: &tempfile::TempDir,
 ) -> StdioClient<RunAdapters> {
-    let command = format!("python3 {} {{client_addr}}", adapter_script(script).display());
+    let command = format!(
+        "python3 {} {{client_addr}}",
+        adapter_script(script).display()
+    );
     let spawner = RunAdapters::new(
         &command,
         vec![("n1".to_string(), addr)],

@@ -143,9 +143,15 @@ mod tests {
             "{ kind: raft, nodes: 3, bug: stale-read }",
             "{ kind: bank, participants: 2, replicated_coordinator: true, coordinators: 2, bug: 2pc-forget-prepared }",
             "{ kind: etcd, nodes: 5, binary: /bin/sh }",
+            r#"{ kind: command, nodes: 2, start: "sh -c 'exec \"$0\" {id}' --peers={peers}", ready: { exec: "sh -c true" }, leader: { exec: "sh -c 'echo n1 7'" }, env: { MY_ID: "{id}" } }"#,
         ] {
             let (workload, network) = if system.contains("bank") {
                 ("{ kind: bank }", "proxy")
+            } else if system.contains("command") {
+                (
+                    r#"{ kind: register, client: { command: "sh -c 'cat' {node} \"{client_addr}\"" } }"#,
+                    "proxy",
+                )
             } else if system.contains("etcd") {
                 ("{ kind: append, read: serializable }", "netns")
             } else {

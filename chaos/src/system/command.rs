@@ -104,7 +104,8 @@ pub const NODE_PLACEHOLDERS: &[&str] = &[
     "faultline",
 ];
 /// The placeholders that give a node a peer port of its own.
-pub const PEER_PORT_PLACEHOLDERS: &[&str] = &["peer_addr", "peer_host", "peer_port", "initial_cluster"];
+pub const PEER_PORT_PLACEHOLDERS: &[&str] =
+    &["peer_addr", "peer_host", "peer_port", "initial_cluster"];
 /// The placeholders of a stdio adapter's command (`workload: { client: { command } }`):
 /// `{worker}` (its number), `{node}` (the node it is bound to), that node's
 /// `{client_addr}`, `{client_host}`, `{client_port}`, `{client_addrs}` (every node as
