@@ -408,3 +408,51 @@ fn a_node_that_never_gets_ready_fails_the_run_and_is_torn_down() {
     );
     assert_nothing_left(work.path());
 }
+
+#[test]
+fn a_controller_killed_with_sigkill_leaves_no_adapter_or_node() {
+    if !tools_present() {
+        return;
+    }
+    let _one = one_at_a_time();
+    let work = tempfile::tempdir().expect("tempdir");
+    let schedule = short_example("redis-aof-always.yaml", work.path());
+    let path = work.path().join("schedule.yaml");
+    std::fs::write(&path, schedule).expect("writing the schedule");
+    let store = work.path().join("store");
+    let faultline = tests::FaultlineProcess::spawn(
+        [
+            "run".as_ref(),
+            path.as_os_str(),
+            "--store".as_ref(),
+            store.as_os_str(),
+            "--quiet".as_ref(),
+        ],
+        &root(),
+    );
+    // Wait (bounded) until the adapters run: their command lines name the marker.
+    let adapters_up = |found: &[(u32, String)]| found.iter().any(|(_, c)| c.contains("adapter.py"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !adapters_up(&processes_mentioning(work.path())) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the adapters never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    faultline.signal(nix::sys::signal::Signal::SIGKILL);
+    let _ended = faultline.wait();
+    // PR_SET_PDEATHSIG kills nodes and adapters; give the kernel a bounded moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let left = processes_mentioning(work.path());
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left after SIGKILL: {left:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
