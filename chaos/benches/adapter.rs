@@ -34,8 +34,10 @@ use workloads::client::{
 };
 
 async fn answer(
-    _request: Request<hyper::body::Incoming>,
+    request: Request<hyper::body::Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    // Read the request's body, so that the connection stays open for the next request.
+    let _ = http_body_util::BodyExt::collect(request.into_body()).await;
     let body = Bytes::from_static(br#"{"ok":true,"value":null}"#);
     Ok(Response::builder()
         .header("content-type", "application/json")
