@@ -63,9 +63,8 @@ fn main() -> Result<(), String> {
             },
         ],
         ops: &ops,
-        explanation_html: None,
         schedule_yaml: SAMPLE_SCHEDULE.to_string(),
-        extra_sections: Vec::new(),
+        check_sections: Vec::new(),
     };
     write_report(&out, &input).map_err(|e| format!("{}: {e}", out.display()))?;
     let bytes = std::fs::metadata(&out).map_err(|e| e.to_string())?.len();

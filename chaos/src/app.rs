@@ -156,31 +156,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             check.verdict.name(),
             check.summary
         );
-        print!(
-            "{}",
-            check
-                .result
-                .as_ref()
-                .map(|r| r.in_words())
-                .unwrap_or_default()
-        );
-        for window in &check.blocked {
-            println!(
-                "  {:<9} #{:<3} {:>7.3}-{:<7.3} s: {:>4} ok transfers, longest without ok {:>6.0} ms, until first ok {}",
-                window.fault,
-                window.id.map_or("-".to_string(), |id| id.to_string()),
-                window.start_ns as f64 / 1e9,
-                window.stop_ns as f64 / 1e9,
-                window.ok_transfers,
-                window.longest_without_ok_ns as f64 / 1e6,
-                window
-                    .until_first_ok_ns
-                    .map_or("never".to_string(), |ns| format!(
-                        "{:.0} ms",
-                        ns as f64 / 1e6
-                    )),
-            );
-        }
+        print!("{}", check.evidence());
     }
     println!(
         "verdict: {}{}  ({}: {} ok, {} fail{}, {} info{}; {})",

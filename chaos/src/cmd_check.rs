@@ -1,8 +1,11 @@
-//! `faultline check HISTORY`: checks any history file (ours, Jepsen's, Porcupine's), or a
-//! stored run's directory, for linearizability and exits 0 valid, 1 invalid, 2 unknown, 65 bad input, 70 internal
-//! failure (DESIGN.md). A stored bank run (its `schedule.yaml` names a bank system) gets the
-//! bank check by default, with the accounts and total its schedule created; a stored set
-//! run gets set-full, as its run's `set` check did.
+//! `faultline check HISTORY`: runs one check of the checker's registry
+//! ([`checker::check::REGISTRY`], `--checker NAME`, default `linearizable`) on any history
+//! file (ours, Jepsen's, Porcupine's) or a stored run's directory, and exits 0 valid, 1
+//! invalid, 2 unknown, 65 bad input, 70 internal failure (DESIGN.md). A stored run gets, by
+//! default, its workload's first check with its schedule's settings: a bank run the bank
+//! check with the accounts and total its schedule created, a set run set-full, a
+//! transactional run elle with the schedule's models. Every check prints its text (or
+//! `--json`, its details) and writes `--html` (its section on a page of its own).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +15,8 @@ use anyhow::Context;
 
 use crate::exit;
 use checker::bank::BankOptions;
-use checker::{CheckOptions, FailedCasReading, Format, ModelKind, NilRead, check_file, html};
+use checker::check::{CheckKind, CheckSettings, html_page};
+use checker::{FailedCasReading, Format, LinearizabilityOptions, ModelKind, NilRead};
 
 /// Arguments of `faultline check`.
 #[derive(Debug, Clone, clap::Args)]
@@ -52,21 +56,30 @@ pub struct CheckArgs {
     /// Print the result as JSON instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Which check: linearizability (with `--model`), the bank's invariants (every read
-    /// sums to the total, no negative balance, no unknown account, availability per fault
-    /// window) or Jepsen's set-full (lost, stale, unexpected elements).
-    #[arg(long, value_enum, default_value_t = Checker::Linearizable)]
-    pub checker: Checker,
+    /// Which check (see `checker_help`); default linearizable, or a stored run's own.
+    #[arg(long, value_parser = parse_checker, help = checker_help())]
+    pub checker: Option<CheckKind>,
 }
 
-/// The checks `faultline check` can run on a history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Checker {
-    Linearizable,
-    Bank,
-    SetFull,
-    /// Transactions (list-append or rw-register micro-ops) for isolation anomalies.
-    Elle,
+/// `--checker`'s help: every check of the registry with what it checks.
+fn checker_help() -> String {
+    let checks: Vec<String> = CheckKind::ALL
+        .iter()
+        .map(|kind| format!("{} ({})", kind.name(), kind.check().about()))
+        .collect();
+    format!(
+        "Which check: {}. Default: linearizable (with --model), or a stored run's own check",
+        checks.join("; ")
+    )
+}
+
+fn parse_checker(text: &str) -> Result<CheckKind, String> {
+    CheckKind::from_name(text).ok_or_else(|| {
+        format!(
+            "expected a check {}, found {text:?}",
+            crate::workload::or_list(CheckKind::names())
+        )
+    })
 }
 
 /// `--model`: a linearizability model, or an isolation model for `--checker elle`.
@@ -105,18 +118,22 @@ fn parse_time_limit(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("expected a duration like 30s, 500ms or 2m, found {text:?}"))
 }
 
+/// What a stored run's schedule says about checking it.
+#[derive(Debug, Default)]
+struct StoredRun {
+    /// The workload's first check.
+    check: Option<CheckKind>,
+    model: Option<ModelKind>,
+    bank: Option<BankOptions>,
+    elle_models: Vec<checker::elle::Model>,
+}
+
 /// What to check: a history file, or a stored run's directory (its `history.jsonl`, with
-/// the model its schedule's workload implies unless `--model` says otherwise, and for a
-/// bank run the bank's accounts and total).
-fn resolve_target(
-    args: &CheckArgs,
-) -> anyhow::Result<(PathBuf, Option<ModelKind>, Option<BankOptions>)> {
+/// what its schedule says: the workload's check and model, the bank's accounts and total,
+/// the elle models).
+fn resolve_target(args: &CheckArgs) -> anyhow::Result<(PathBuf, StoredRun)> {
     if !args.history.is_dir() {
-        return Ok((
-            args.history.clone(),
-            args.model.and_then(ModelArg::kind),
-            None,
-        ));
+        return Ok((args.history.clone(), StoredRun::default()));
     }
     let history = args.history.join("history.jsonl");
     anyhow::ensure!(
@@ -127,78 +144,57 @@ fn resolve_target(
     if let Some(notice) = crate::store::unfinished_notice(&args.history) {
         eprintln!("faultline check: {notice}");
     }
-    let schedule = crate::schedule::load_schedule(&args.history.join("schedule.yaml")).ok();
-    let from_schedule = schedule
-        .as_ref()
-        .and_then(|schedule| schedule.workload.kind.model());
-    let bank = schedule
-        .and_then(|schedule| schedule.system.system().bank_facts())
-        .map(|bank| BankOptions {
-            accounts: bank.accounts,
-            total: bank.total,
-        });
+    let Ok(schedule) = crate::schedule::load_schedule(&args.history.join("schedule.yaml")) else {
+        return Ok((history, StoredRun::default()));
+    };
+    let settings = crate::runner::check_settings(&schedule);
     Ok((
         history,
-        args.model.and_then(ModelArg::kind).or(from_schedule),
-        bank,
+        StoredRun {
+            check: schedule.workload.kind.checks().first().copied(),
+            model: settings.model,
+            bank: settings.bank,
+            elle_models: settings.elle_models,
+        },
     ))
 }
 
 /// Runs the check and returns the exit code to end with.
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let options = CheckOptions {
-        initial: args.initial.clone(),
-        failed_cas: args.failed_cas,
-        nil_read: args.nil_read,
+    let (history, stored) = resolve_target(args)?;
+    // A model asked for on a stored run means its kind of check: linearizability for a
+    // linearizability model, elle for an isolation model.
+    let chosen = match (args.checker, args.model) {
+        (Some(checker), _) => checker,
+        (None, Some(ModelArg::Linearizable(_))) => checker::check::linearizable::KIND,
+        (None, Some(ModelArg::Isolation(_))) => checker::check::elle::KIND,
+        (None, None) => stored.check.unwrap_or(checker::check::linearizable::KIND),
+    };
+    let elle_models = match args.model {
+        Some(ModelArg::Isolation(model)) => vec![model],
+        Some(ModelArg::Linearizable(kind)) if chosen == checker::check::elle::KIND => {
+            anyhow::bail!(
+                "--checker elle takes an isolation model (e.g. serializable), not {kind:?}"
+            )
+        }
+        _ => stored.elle_models,
+    };
+    let settings = CheckSettings {
+        format: args.format,
         time_limit: Some(args.time_limit),
-        memo_limit_bytes: args.memo_limit_mib << 20,
+        model: args.model.and_then(ModelArg::kind).or(stored.model),
+        linearizability: LinearizabilityOptions {
+            initial: args.initial.clone(),
+            failed_cas: args.failed_cas,
+            nil_read: args.nil_read,
+            time_limit: Some(args.time_limit),
+            memo_limit_bytes: args.memo_limit_mib << 20,
+        },
+        bank: stored.bank,
+        elle_models,
     };
-    let (history, model, bank) = resolve_target(args)?;
-    // A stored bank run has no linearizability model: unless a model was asked for, the
-    // default checker becomes the bank's. A stored set run gets set-full, as its run did.
-    let chosen = match (args.checker, &bank, args.model, model) {
-        (Checker::Linearizable, Some(_), None, _) => Checker::Bank,
-        (Checker::Linearizable, None, None, Some(ModelKind::Set)) => Checker::SetFull,
-        (checker, ..) => checker,
-    };
-    match chosen {
-        Checker::Linearizable => {}
-        Checker::Bank => {
-            let result = checker::bank::check_bank_file(&history, args.format, bank.as_ref());
-            return print_other(
-                args,
-                result.map(|r| (r.verdict, r.to_text(), serde_json::to_value(&r))),
-            );
-        }
-        Checker::SetFull => {
-            let result = checker::set_check::check_set_file(&history, args.format);
-            return print_other(
-                args,
-                result.map(|r| (r.verdict, r.to_text(), serde_json::to_value(&r))),
-            );
-        }
-        Checker::Elle => {
-            let model = match args.model {
-                Some(ModelArg::Isolation(model)) => model,
-                None => checker::elle::Model::StrictSerializable,
-                Some(ModelArg::Linearizable(kind)) => anyhow::bail!(
-                    "--checker elle takes an isolation model (e.g. serializable), not {kind:?}"
-                ),
-            };
-            let elle_options = checker::elle::ElleOptions {
-                model,
-                time_limit: Some(args.time_limit),
-                ..checker::elle::ElleOptions::default()
-            };
-            let result = checker::elle::check_file(&history, args.format, &elle_options);
-            return print_other(
-                args,
-                result.map(|r| (r.verdict, r.to_text(), serde_json::to_value(&r))),
-            );
-        }
-    }
-    let result = match check_file(&history, args.format, model, &options) {
-        Ok(result) => result,
+    let report = match chosen.run(&history, &settings) {
+        Ok(report) => report,
         Err(input_error) => {
             eprintln!("{input_error}");
             return Ok(exit::code(exit::BAD_INPUT));
@@ -208,65 +204,19 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         let title = args.history.display().to_string();
         // Our own JSONL history has times: the picture gets a ms axis. Any other history
         // (or one that does not read as ours) is drawn by position, as the page says.
-        let ops = match result.format {
-            Some(Format::Jsonl) => workloads::recorder::read_history(&history).unwrap_or_default(),
-            _ => Vec::new(),
-        };
-        let page = html::render_timed(&result, &title, &crate::report::time_ns_of_line(&ops));
+        let ops = workloads::recorder::read_history(&history).unwrap_or_default();
+        let page = html_page(report.as_ref(), &title, &ops);
         if let Err(e) = std::fs::write(path, page) {
             eprintln!("cannot write {}: {e}", path.display());
             return Ok(exit::code(exit::HARNESS_FAILURE));
         }
     }
     if args.json {
-        let text = serde_json::to_string_pretty(&result).context("serializing the result")?;
+        let text =
+            serde_json::to_string_pretty(&report.details()).context("serializing the result")?;
         println!("{text}");
     } else {
-        println!("{}", result.summary_line());
-        for explanation in result.explanations() {
-            print!("{}", explanation.to_text());
-        }
-        let more = result.keys_invalid - result.explanations().count();
-        if more > 0 {
-            println!(
-                "({more} more invalid {} not explained)",
-                if more == 1 { "key" } else { "keys" }
-            );
-        }
+        print!("{}", report.to_text());
     }
-    Ok(ExitCode::from(result.verdict.exit_code()))
-}
-
-/// Prints the result of the bank or set-full check (text or `--json`) and exits by verdict.
-fn print_other(
-    args: &CheckArgs,
-    result: Result<
-        (
-            checker::Verdict,
-            String,
-            serde_json::Result<serde_json::Value>,
-        ),
-        checker::InputError,
-    >,
-) -> anyhow::Result<ExitCode> {
-    let (verdict, text, json) = match result {
-        Ok(parts) => parts,
-        Err(input_error) => {
-            eprintln!("{input_error}");
-            return Ok(exit::code(exit::BAD_INPUT));
-        }
-    };
-    anyhow::ensure!(
-        args.html.is_none(),
-        "--html is only drawn for the linearizable check"
-    );
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json.context("serializing the result")?)?
-        );
-    } else {
-        print!("{text}");
-    }
-    Ok(ExitCode::from(verdict.exit_code()))
+    Ok(ExitCode::from(report.verdict().exit_code()))
 }

@@ -11,12 +11,14 @@
 //!    [`BankClient`] (every coordinator), after the decision store elected a leader when
 //!    the coordinator is replicated.
 //! 4. The final phase: heal everything, quiesce, final reads.
-//! 5. Stop the cluster, check the history (each check with a time budget: a run never hangs
-//!    in checking, it says `unknown`), write `results.json` and `report.html`. The nodes'
-//!    data dirs (`data/<id>`) are kept only when the verdict is not `valid`. The bank check
-//!    knows the accounts and the total from the schedule (it does not trust a first read),
-//!    and its availability table (longest time transfers were blocked, per fault window)
-//!    goes into `results.json` and the report.
+//! 5. Stop the cluster, run the schedule's checks on the history (the checker's registry,
+//!    [`checker::check`]: each with a time budget, so a run never hangs in checking, it
+//!    says `unknown`), write `results.json` (per check: name, verdict, summary and its
+//!    `details`, the same fields for every check) and `report.html` (each check's own
+//!    section). The nodes' data dirs (`data/<id>`) are kept only when the verdict is not
+//!    `valid`. The checks are told the workload's model, the bank's accounts and total as
+//!    the schedule created them (the bank check does not trust a first read) and the
+//!    elle models ([`check_settings`]).
 //!
 //! Ctrl-C and SIGTERM set the shutdown signal: the workload stops, every fault is healed,
 //! the cluster is stopped and the history recorded so far is still checked and written up,
@@ -29,11 +31,10 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use checker::bank::{BankOptions, BankResult, check_bank};
-use checker::check::{CheckOptions, check_file};
+use checker::bank::BankOptions;
+use checker::check::{CheckKind, CheckReport, CheckSettings, LinearizabilityOptions};
 use checker::format::Format;
-use checker::model::ModelKind;
-use checker::verdict::{CheckResult, Verdict};
+use checker::verdict::Verdict;
 use workloads::bank::{BankConfig, BankGenerator};
 use workloads::client::{
     AdapterReport, BankClient, BankClientConfig, Client, EtcdClient, EtcdClientConfig,
@@ -43,20 +44,20 @@ use workloads::driver::{DriverOptions, FinalReadOptions, run_final_reads, run_wo
 use workloads::generator::{self, Generator};
 use workloads::recorder::{Recorder, read_history};
 use workloads::stats::LatencySummary;
+use workloads::txn::TxnConfig;
 
 use crate::cluster::{Cluster, ClusterError};
 use crate::layout::SystemLayout;
 use crate::nemesis::{ActiveFaults, NemesisError, run_plan};
 use crate::progress::Progress;
 use crate::report::{CheckSummary, ReportInput, write_report};
-use crate::schedule::{CheckKind, Schedule, WorkloadKind, format_duration};
+use crate::schedule::{Schedule, WorkloadKind, format_duration};
 use crate::store::{RunDir, StoreError, create_run_dir};
 use crate::supervisor::NodeState;
 use crate::system::command::RunAdapters;
 use crate::system::{ClientSpec, NodePrograms, NodeRole};
-use checker::blocked::{BlockedWindow, blocked_windows};
 
-/// How long the linearizability check of one run may take before it says `unknown`.
+/// How long each check of one run may take before it says `unknown`.
 pub const CHECK_TIME_LIMIT: Duration = Duration::from_secs(60);
 /// Memory the linearizability check of one run may use for its memo tables before it says
 /// `unknown`: generous, because runs happen on machines sized for clusters (the checker's
@@ -115,21 +116,51 @@ pub enum RunError {
     Adapters(#[from] crate::supervisor::SupervisorError),
 }
 
-/// One check's outcome in `results.json`.
+/// One check's outcome in `results.json`: the same fields for every check.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckOutcome {
     pub check: String,
     pub verdict: Verdict,
     pub summary: String,
-    /// The checker's full result (evidence for an invalid verdict), when it has one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<CheckResult>,
-    /// The bank check's full result: bad reads and availability per fault window.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bank: Option<BankResult>,
-    /// The bank's blocked wall time per fault window ([`checker::blocked`]).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub blocked: Vec<BlockedWindow>,
+    /// The check's findings ([`CheckReport::details`]); absent when the history could not
+    /// be checked.
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    pub details: serde_json::Value,
+    /// The report itself, for the terminal's evidence lines and the HTML report; `None`
+    /// when the history could not be checked.
+    #[serde(skip)]
+    pub report: Option<Arc<dyn CheckReport>>,
+}
+
+impl CheckOutcome {
+    /// Runs `check` on the history file `history`.
+    pub fn of(check: CheckKind, history: &Path, settings: &CheckSettings) -> CheckOutcome {
+        match check.run(history, settings) {
+            Ok(report) => CheckOutcome {
+                check: check.name().to_string(),
+                verdict: report.verdict(),
+                summary: report.summary(),
+                details: report.details(),
+                report: Some(Arc::from(report)),
+            },
+            // Our own history failing to parse is a harness bug; it must not read as valid.
+            Err(e) => CheckOutcome {
+                check: check.name().to_string(),
+                verdict: Verdict::Unknown,
+                summary: format!("the history could not be checked: {e}"),
+                details: serde_json::Value::Null,
+                report: None,
+            },
+        }
+    }
+
+    /// The evidence lines `faultline run` prints below the summary.
+    pub fn evidence(&self) -> String {
+        self.report
+            .as_ref()
+            .map(|r| r.evidence())
+            .unwrap_or_default()
+    }
 }
 
 /// Counts and latencies of the run's client ops.
@@ -348,6 +379,8 @@ async fn drive_etcd(
         WorkloadKind::Register => EtcdWorkload::Register,
         WorkloadKind::Set => EtcdWorkload::Set,
         WorkloadKind::Append => EtcdWorkload::Append,
+        WorkloadKind::ListAppend => EtcdWorkload::ListAppend,
+        WorkloadKind::RwRegister => EtcdWorkload::RwRegister,
         WorkloadKind::Bank => unreachable!("validated: etcd takes no bank workload"),
     };
     let client = Arc::new(EtcdClient::new(
@@ -542,6 +575,14 @@ fn workload_spec(schedule: &Schedule) -> generator::WorkloadSpec {
             keys: schedule.workload.keys,
             ..Default::default()
         }),
+        WorkloadKind::ListAppend => generator::WorkloadSpec::ListAppend(TxnConfig {
+            keys: schedule.workload.keys,
+            ..Default::default()
+        }),
+        WorkloadKind::RwRegister => generator::WorkloadSpec::RwRegister(TxnConfig {
+            keys: schedule.workload.keys,
+            ..Default::default()
+        }),
         WorkloadKind::Bank => unreachable!("the bank workload is built by drive_bank"),
     }
 }
@@ -556,20 +597,12 @@ fn check_and_report(
     let schedule = &request.schedule;
     let ops = read_history(dir.history()).map_err(|e| RunError::History(e.to_string()))?;
     let stats = run_stats(&ops);
-    let mut checks = Vec::new();
-    for check in &schedule.checks {
-        let model = schedule.workload.kind.model();
-        checks.push(match (check, model) {
-            // The set check is Jepsen's set-full (lost, stale, unexpected), not a model.
-            (CheckKind::Set, _) => set_full_check(&ops),
-            (CheckKind::Linearizable, Some(model)) => linearizability(dir, model),
-            (CheckKind::Bank, _) => bank_check(schedule, &ops),
-            (CheckKind::Latency, _) => latency_summary(&stats),
-            (CheckKind::Linearizable, None) => {
-                unreachable!("validated: the check fits the workload, which has a model")
-            }
-        });
-    }
+    let settings = check_settings(schedule);
+    let checks: Vec<CheckOutcome> = schedule
+        .checks
+        .iter()
+        .map(|check| CheckOutcome::of(*check, &dir.history(), &settings))
+        .collect();
     let verdict = overall_verdict(&checks);
     let run = dir
         .path
@@ -588,12 +621,6 @@ fn check_and_report(
     };
     let json = serde_json::to_string_pretty(&results).expect("results serialise");
     write_file(&dir.results(), &json)?;
-    let explanation_html = results
-        .checks
-        .iter()
-        .filter_map(|c| c.result.as_ref())
-        .find(|r| r.verdict == Verdict::Invalid)
-        .map(|r| crate::report::counterexample_html(r, &ops));
     let input = ReportInput {
         title: schedule.name.clone(),
         seed: request.seed,
@@ -608,13 +635,11 @@ fn check_and_report(
             })
             .collect(),
         ops: &ops,
-        explanation_html,
         schedule_yaml: schedule.to_yaml(request.seed),
-        extra_sections: results
+        check_sections: results
             .checks
             .iter()
-            .filter_map(|c| c.bank.as_ref().map(|bank| (bank, &c.blocked)))
-            .map(|(bank, blocked)| crate::report::bank_section(bank, blocked))
+            .filter_map(|c| c.report.as_ref()?.html_section(&ops))
             .chain(adapter_section(&results.adapters))
             .collect(),
     };
@@ -663,7 +688,7 @@ pub fn adapter_lines(adapters: &[AdapterReport]) -> Vec<String> {
 }
 
 /// The report's section on misbehaving adapters, if any misbehaved.
-fn adapter_section(adapters: &[AdapterReport]) -> Option<crate::report::ReportSection> {
+fn adapter_section(adapters: &[AdapterReport]) -> Option<checker::check::HtmlSection> {
     if adapters.is_empty() {
         return None;
     }
@@ -671,7 +696,7 @@ fn adapter_section(adapters: &[AdapterReport]) -> Option<crate::report::ReportSe
         .iter()
         .map(|line| format!("<li>{}</li>", html_escape::encode_text(line)))
         .collect();
-    Some(crate::report::ReportSection {
+    Some(checker::check::HtmlSection {
         title: "The stdio adapter misbehaved".to_string(),
         body_html: format!(
             "<p>Each case is an <code>info</code> (or, for a read, a <code>fail</code>) in the history, and the worker got a fresh adapter; stderr is in <code>adapters/&lt;worker&gt;.log</code>.</p><ul>{items}</ul>"
@@ -681,146 +706,30 @@ fn adapter_section(adapters: &[AdapterReport]) -> Option<crate::report::ReportSe
 
 /// The run's verdict: invalid if any check is, else unknown if any is, else valid.
 pub fn overall_verdict(checks: &[CheckOutcome]) -> Verdict {
-    let any = |v: Verdict| checks.iter().any(|c| c.verdict == v);
-    if any(Verdict::Invalid) {
-        Verdict::Invalid
-    } else if any(Verdict::Unknown) {
-        Verdict::Unknown
-    } else {
-        Verdict::Valid
-    }
+    Verdict::worst(checks.iter().map(|c| c.verdict))
 }
 
-fn linearizability(dir: &RunDir, model: ModelKind) -> CheckOutcome {
-    let options = CheckOptions {
+/// What the checks are told: the workload's model, the bank's accounts and total as the
+/// schedule created them (the bank check does not trust a first read), the elle models,
+/// and the budgets.
+pub fn check_settings(schedule: &Schedule) -> CheckSettings {
+    CheckSettings {
+        format: Format::Jsonl,
         time_limit: Some(CHECK_TIME_LIMIT),
-        memo_limit_bytes: CHECK_MEMO_LIMIT_BYTES,
-        ..CheckOptions::default()
-    };
-    match check_file(&dir.history(), Format::Jsonl, Some(model), &options) {
-        Ok(result) => CheckOutcome {
-            check: "linearizable".into(),
-            verdict: result.verdict,
-            summary: result.summary_line(),
-            result: Some(result),
-            bank: None,
-            blocked: Vec::new(),
+        model: schedule.workload.kind.model(),
+        linearizability: LinearizabilityOptions {
+            memo_limit_bytes: CHECK_MEMO_LIMIT_BYTES,
+            ..LinearizabilityOptions::default()
         },
-        // Our own history failing to parse is a harness bug; it must not read as valid.
-        Err(e) => CheckOutcome {
-            check: "linearizable".into(),
-            verdict: Verdict::Unknown,
-            summary: format!("the history could not be checked: {e}"),
-            result: None,
-            bank: None,
-            blocked: Vec::new(),
-        },
-    }
-}
-
-/// Jepsen's set-full check (lost, stale, unexpected elements), as a schedule's `set`
-/// check: its text, the counts and the first examples, is the summary.
-fn set_full_check(ops: &[checker::history::Op]) -> CheckOutcome {
-    /// Example lines (lost, stale, unexpected elements) kept in the one-line summary.
-    const MAX_EXAMPLES: usize = 3;
-    let (verdict, summary) = match checker::set_check::check_set(ops) {
-        Ok(result) => {
-            let text = result.to_text();
-            let lines: Vec<&str> = text.lines().collect();
-            let kept = lines.len().min(2 + MAX_EXAMPLES);
-            let mut summary = lines[..kept].join("; ");
-            if lines.len() > kept {
-                summary.push_str(&format!("; ({} more)", lines.len() - kept));
-            }
-            (result.verdict, summary)
-        }
-        Err(e) => (
-            Verdict::Unknown,
-            format!("the history could not be checked: {e}"),
-        ),
-    };
-    CheckOutcome {
-        check: "set-full".into(),
-        verdict,
-        summary,
-        result: None,
-        bank: None,
-        blocked: Vec::new(),
-    }
-}
-
-/// The bank check with the accounts and total the schedule created.
-fn bank_check(schedule: &Schedule, ops: &[checker::history::Op]) -> CheckOutcome {
-    let bank = schedule
-        .system
-        .system()
-        .bank_facts()
-        .expect("validated: the bank workload runs on a bank system");
-    let options = BankOptions {
-        accounts: bank.accounts,
-        total: bank.total,
-    };
-    match check_bank(ops, &options) {
-        Ok(result) => {
-            let blocked = blocked_windows(ops);
-            CheckOutcome {
-                check: "bank".into(),
-                verdict: result.verdict,
-                summary: bank_summary(&result, &blocked),
-                result: None,
-                bank: Some(result),
-                blocked,
-            }
-        }
-        Err(e) => CheckOutcome {
-            check: "bank".into(),
-            verdict: Verdict::Unknown,
-            summary: format!("the history could not be checked: {e}"),
-            result: None,
-            bank: None,
-            blocked: Vec::new(),
-        },
-    }
-}
-
-/// One line: counts, the longest blocked stretch, and for an invalid verdict the first bad
-/// read (which accounts, what they summed to).
-fn bank_summary(result: &BankResult, blocked: &[BlockedWindow]) -> String {
-    let ms = |ns: u64| ns as f64 / 1e6;
-    let longest_gap_ns = result
-        .availability
-        .iter()
-        .map(|row| row.longest_gap_ns)
-        .max();
-    let longest_blocked_ns = blocked.iter().map(|w| w.longest_without_ok_ns).max();
-    let mut line = format!(
-        "{} ok, {} fail, {} info; {} ok; {}; in fault windows: longest without an ok transfer {:.0} ms, longest gap with transfers in flight {:.0} ms",
-        checker::verdict::count(result.transfers.ok, "transfer", "transfers"),
-        result.transfers.fail,
-        result.transfers.info,
-        checker::verdict::count(result.reads.ok, "read", "reads"),
-        checker::verdict::count(result.bad_reads, "bad read", "bad reads"),
-        ms(longest_blocked_ns.unwrap_or(0)),
-        ms(longest_gap_ns.unwrap_or(0)),
-    );
-    if let Some(read) = &result.first_bad_read {
-        line.push_str(&format!("; first bad read: {}", read.describe()));
-    }
-    line
-}
-
-/// Latency is reported, not judged: its verdict is always valid and says so.
-fn latency_summary(stats: &RunStats) -> CheckOutcome {
-    CheckOutcome {
-        check: "latency".into(),
-        verdict: Verdict::Valid,
-        summary: format!(
-            "informational: ok-op latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} ops",
-            stats.latency_ms_p50, stats.latency_ms_p99, stats.latency_ms_max, stats.ok
-        ),
-        result: None,
-        bank: None,
-        blocked: Vec::new(),
+        bank: schedule
+            .system
+            .system()
+            .bank_facts()
+            .map(|bank| BankOptions {
+                accounts: bank.accounts,
+                total: bank.total,
+            }),
+        elle_models: schedule.elle_models.clone(),
     }
 }
 

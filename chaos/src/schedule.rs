@@ -49,7 +49,8 @@
 //!     for: 1500ms                # (connected) for `grace` (default 0ms)
 //!     grace: 80ms
 //! final: { heal: true, quiesce: 5s, final_reads: true }
-//! checks: [linearizable, latency]   # linearizable (register, append) | set (set) | bank (bank) | latency
+//! checks: [linearizable, latency]   # linearizable (register, append) | set-full (set) | bank (bank) | elle (txns) | latency
+//! elle: { models: [strict-serializable] }  # only with `elle` in checks; the default
 //! ```
 //!
 //! `chase-leader` is the partition for leader-change bugs (Raft's figure 8): the nemesis
@@ -70,9 +71,18 @@
 //! (add/read, set check), `append` (kv-append: `append` of unique tokens and `get`,
 //! linearizability against the kv-append model), `bank` (transfers and reads of every
 //! balance; the bank system only). Workload defaults: `keys: 8`, `clients: 10`, `rate: 100/s`, `timeout: 1s`. Final
-//! defaults: heal, quiesce 5s, final reads. Checks default to `[linearizable, latency]` for
-//! the register and append workloads, `[set, latency]` for the set workload and
-//! `[bank, latency]` for the bank workload.
+//! defaults: heal, quiesce 5s, final reads.
+//!
+//! Checks are the checker's registry ([`checker::check::REGISTRY`]); each workload names
+//! those that judge its history ([`WorkloadKind::checks`]), which are both its default
+//! `checks:` and the only ones a schedule may list for it: `[linearizable, latency]` for
+//! the register and append workloads, `[set-full, latency]` for the set workload (`set` is
+//! read as `set-full`), `[bank, latency]` for the bank workload, and `[elle, latency]` for
+//! a transactional one. `elle: { models: [...] }` names the isolation models the elle
+//! check judges (Elle's names: `read-committed`, `repeatable-read`,
+//! `snapshot-isolation`, `serializable`, `strong-session-serializable`,
+//! `strict-serializable`, ...; default `[strict-serializable]`), each once; it is refused
+//! without `elle` in the checks. The schedule as run always writes the models out.
 //!
 //! # The bank
 //!
@@ -368,6 +378,8 @@ pub struct Schedule {
     pub nemesis: Vec<FaultSpec>,
     pub final_phase: FinalSpec,
     pub checks: Vec<CheckKind>,
+    /// The isolation models the `elle` check judges; empty when it is not among `checks`.
+    pub elle_models: Vec<checker::elle::Model>,
 }
 
 impl Schedule {

@@ -2,15 +2,18 @@
 //!
 //! Each enum here owns its names: the schedule validator reads them with `from_name`, the
 //! renderer writes them with `name`, and messages list them from `ALL`, so that a name is
-//! written once. A workload kind also owns the check that judges its history
-//! ([`WorkloadKind::check`]) and its model ([`WorkloadKind::model`]), used by the runner and
-//! by `faultline check` on a stored run alike.
+//! written once. A workload kind also owns the checks that judge its history
+//! ([`WorkloadKind::checks`], handles into the checker's one registry of checks,
+//! [`checker::check::REGISTRY`]) and its model ([`WorkloadKind::model`]), used by the
+//! runner and by `faultline check` on a stored run alike.
 //!
 //! This module sits below both [`crate::schedule`] and [`crate::system`] (a system says which
 //! workloads it accepts; a schedule names one), so that neither imports the other.
 
 use std::time::Duration;
 
+use checker::check;
+pub use checker::check::CheckKind;
 use checker::model::ModelKind;
 pub use workloads::client::ReadMode;
 
@@ -42,14 +45,22 @@ pub enum WorkloadKind {
     Bank,
     /// kv-append: `append` of unique tokens and `get`, checked with the kv-append model.
     Append,
+    /// Elle's list-append transactions (`txn` of `append` and `r` micro-ops), checked by
+    /// the Elle check for strict serializability.
+    ListAppend,
+    /// Elle's rw-register transactions (`txn` of `w` and `r` micro-ops), checked by the
+    /// Elle check for strict serializability.
+    RwRegister,
 }
 
 impl WorkloadKind {
     /// Every kind, in the order messages list them.
-    pub const ALL: [WorkloadKind; 4] = [
+    pub const ALL: [WorkloadKind; 6] = [
         WorkloadKind::Register,
         WorkloadKind::Set,
         WorkloadKind::Append,
+        WorkloadKind::ListAppend,
+        WorkloadKind::RwRegister,
         WorkloadKind::Bank,
     ];
 
@@ -60,6 +71,8 @@ impl WorkloadKind {
             WorkloadKind::Set => "set",
             WorkloadKind::Bank => "bank",
             WorkloadKind::Append => "append",
+            WorkloadKind::ListAppend => "list-append",
+            WorkloadKind::RwRegister => "rw-register",
         }
     }
 
@@ -73,62 +86,32 @@ impl WorkloadKind {
         self != WorkloadKind::Bank
     }
 
-    /// The check that judges this workload's history (besides `latency`, which fits all).
-    pub fn check(self) -> CheckKind {
+    /// The checks that judge this workload's history, in the order a schedule without
+    /// `checks:` runs them: its default checks, and the only ones a schedule may name for
+    /// it. A transactional workload says `&[check::elle::KIND, check::latency::KIND]`
+    /// (elle's model defaults to strict-serializable, [`check::elle::DEFAULT_MODEL`]).
+    pub fn checks(self) -> &'static [CheckKind] {
         match self {
-            WorkloadKind::Register | WorkloadKind::Append => CheckKind::Linearizable,
-            WorkloadKind::Set => CheckKind::Set,
-            WorkloadKind::Bank => CheckKind::Bank,
+            WorkloadKind::Register | WorkloadKind::Append => {
+                &[check::linearizable::KIND, check::latency::KIND]
+            }
+            WorkloadKind::Set => &[check::set_full::KIND, check::latency::KIND],
+            WorkloadKind::Bank => &[check::bank::KIND, check::latency::KIND],
+            WorkloadKind::ListAppend | WorkloadKind::RwRegister => {
+                &[check::elle::KIND, check::latency::KIND]
+            }
         }
     }
 
-    /// The model this workload's history is checked against, if it has one (the bank has
-    /// its own check).
+    /// The model this workload's history is checked against, if it has one (the bank and
+    /// the transactional workloads have their own checks).
     pub fn model(self) -> Option<ModelKind> {
         match self {
             WorkloadKind::Register => Some(ModelKind::CasRegister),
             WorkloadKind::Append => Some(ModelKind::KvAppend),
             WorkloadKind::Set => Some(ModelKind::Set),
-            WorkloadKind::Bank => None,
+            WorkloadKind::Bank | WorkloadKind::ListAppend | WorkloadKind::RwRegister => None,
         }
-    }
-}
-
-/// A check a schedule can ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum CheckKind {
-    /// Linearizability against the workload's model ([`WorkloadKind::model`]).
-    Linearizable,
-    /// Latency percentiles: reported, never judged.
-    Latency,
-    /// The set workload's check ([`WorkloadKind::model`] of `set`).
-    Set,
-    /// The bank's invariants ([`checker::bank`]).
-    Bank,
-}
-
-impl CheckKind {
-    /// Every check, in the order messages list them.
-    pub const ALL: [CheckKind; 4] = [
-        CheckKind::Linearizable,
-        CheckKind::Set,
-        CheckKind::Bank,
-        CheckKind::Latency,
-    ];
-
-    /// The check's name in schedules and in `results.json`.
-    pub fn name(self) -> &'static str {
-        match self {
-            CheckKind::Linearizable => "linearizable",
-            CheckKind::Latency => "latency",
-            CheckKind::Set => "set",
-            CheckKind::Bank => "bank",
-        }
-    }
-
-    /// The check named `name` in a schedule.
-    pub fn from_name(name: &str) -> Option<CheckKind> {
-        Self::ALL.into_iter().find(|check| check.name() == name)
     }
 }
 
@@ -167,8 +150,9 @@ mod tests {
         for kind in WorkloadKind::ALL {
             assert_eq!(WorkloadKind::from_name(kind.name()), Some(kind));
         }
-        for check in CheckKind::ALL {
-            assert_eq!(CheckKind::from_name(check.name()), Some(check));
+        for kind in WorkloadKind::ALL {
+            let checks = kind.checks();
+            assert!(!checks.is_empty() && checks.contains(&check::latency::KIND));
         }
         assert_eq!(or_list(["a", "b", "c"]), "a, b or c");
         assert_eq!(or_list(["a"]), "a");

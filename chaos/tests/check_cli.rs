@@ -394,3 +394,70 @@ fn check_says_in_words_why_each_invalid_key_is_impossible_and_nothing_for_a_vali
     assert!(html.contains("ms since the run began"), "{html}");
     assert!(html.contains("<h3 class=\"lc-key\">Key k1</h3>"), "{html}");
 }
+
+/// `--checker elle`: a G-single history (Adya's read skew as list-append) is invalid for
+/// serializable and valid for read-committed; `--json` prints the check's details and
+/// `--html` draws the cycle. `--help` lists every check of the registry.
+#[test]
+fn elle_checks_transactions_and_draws_the_anomaly() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("g-single.jsonl");
+    let lines = [
+        r#"{"index":0,"time":10,"process":1,"type":"invoke","f":"txn","value":[["append","x",1],["append","y",1]]}"#,
+        r#"{"index":1,"time":20,"process":2,"type":"invoke","f":"txn","value":[["r","x",null],["r","y",null]]}"#,
+        r#"{"index":2,"time":30,"process":1,"type":"ok","f":"txn","value":[["append","x",1],["append","y",1]]}"#,
+        r#"{"index":3,"time":40,"process":2,"type":"ok","f":"txn","value":[["r","x",[]],["r","y",[1]]]}"#,
+        r#"{"index":4,"time":50,"process":3,"type":"invoke","f":"txn","value":[["r","x",null]]}"#,
+        r#"{"index":5,"time":60,"process":3,"type":"ok","f":"txn","value":[["r","x",[1]]]}"#,
+    ];
+    std::fs::write(&history, lines.join("\n") + "\n").unwrap();
+    let page = dir.path().join("page.html");
+    let path = history.to_str().unwrap();
+    let out = faultline(&[
+        "check",
+        path,
+        "--checker",
+        "elle",
+        "--model",
+        "serializable",
+        "--json",
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["verdict"], "invalid");
+    assert_eq!(
+        json["results"][0]["anomalies"][0]["type"], "G-single",
+        "{json:#}"
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("<h3 class=\"lc-key\">G-single</h3>"),
+        "{html}"
+    );
+    assert_eq!(html.matches("<text class=\"lc-txn-name\"").count(), 3);
+    assert!(html.contains(">rw: T"), "{html}");
+
+    // An isolation model alone implies the elle check.
+    let out = faultline(&["check", path, "--model", "read-committed"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("valid for read-committed: 3 transactions"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let help = text(&faultline(&["check", "--help"]).stdout);
+    for name in checker::check::CheckKind::names() {
+        assert!(help.contains(&format!("{name} (")), "{name} in {help}");
+    }
+    let out = faultline(&["check", path, "--checker", "knossos"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(
+        text(&out.stderr)
+            .contains("expected a check linearizable, set-full, bank, elle or latency"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -14,8 +14,20 @@ use chaos::report::{
     CheckSummary, DemoShape, ReportInput, counterexample_html, demo_history, render_report,
     write_report,
 };
+use checker::check::bank::BankReport;
+use checker::check::{CheckReport, HtmlSection};
 use checker::history::{Op, OpType, Process};
 use serde_json::{Value, json};
+
+/// The bank check's section of the report.
+fn bank_section(
+    result: checker::bank::BankResult,
+    blocked: Vec<checker::blocked::BlockedWindow>,
+) -> HtmlSection {
+    BankReport { result, blocked }
+        .html_section(&[])
+        .expect("the bank check always has a section")
+}
 
 const MS: u64 = 1_000_000;
 
@@ -97,9 +109,8 @@ fn input<'a>(title: &str, ops: &'a [Op]) -> ReportInput<'a> {
         run_id: "20250101T000000-seed4242".to_string(),
         verdicts: verdicts(),
         ops,
-        explanation_html: None,
         schedule_yaml: "name: small\nseed: 4242\n".to_string(),
-        extra_sections: Vec::new(),
+        check_sections: Vec::new(),
     }
 }
 
@@ -172,7 +183,10 @@ fn an_unpaired_completion_is_reported_as_a_warning() {
 fn explanation_fragment_is_inserted_as_is() {
     let ops = small_history();
     let mut report = input("small", &ops);
-    report.explanation_html = Some("<svg class=\"counterexample\"><rect/></svg>".to_string());
+    report.check_sections = vec![HtmlSection {
+        title: "Counterexample".into(),
+        body_html: "<svg class=\"counterexample\"><rect/></svg>".to_string(),
+    }];
     let page = render_report(&report);
     assert!(page.contains("<h2>Counterexample</h2>"));
     assert!(page.contains("<svg class=\"counterexample\"><rect/></svg>"));
@@ -342,7 +356,7 @@ fn the_bank_section_shows_blocked_time_per_window_and_the_bad_read() {
     );
     assert_eq!(blocked[0].until_first_ok_ns, Some(1_310 * MS));
     let mut report = input("bank", &ops);
-    report.extra_sections = vec![chaos::report::bank_section(&result, &blocked)];
+    report.check_sections = vec![bank_section(result, blocked)];
     let page = render_report(&report);
     assert!(page.contains("<h2>Bank: availability per fault window</h2>"));
     let row = page
@@ -409,8 +423,12 @@ fn invalid_history() -> Vec<Op> {
 #[test]
 fn every_invalid_key_is_explained_in_words_with_a_time_axis() {
     let ops = invalid_history();
-    let result = checker::check_history(ops.clone(), None, &checker::CheckOptions::default())
-        .expect("a well-formed history");
+    let result = checker::check_linearizability_history(
+        ops.clone(),
+        None,
+        &checker::LinearizabilityOptions::default(),
+    )
+    .expect("a well-formed history");
     assert_eq!(result.verdict, checker::Verdict::Invalid);
     assert_eq!(result.keys_invalid, 2, "{}", result.summary_line());
     let fragment = counterexample_html(&result, &ops);
@@ -443,21 +461,29 @@ fn every_invalid_key_is_explained_in_words_with_a_time_axis() {
 
 /// The page of an invalid run: `ops` drawn, `checked` (well formed) checked.
 fn contrast_input<'a>(ops: &'a [Op], checked: &[Op]) -> ReportInput<'a> {
-    let result = checker::check_history(checked.to_vec(), None, &checker::CheckOptions::default())
-        .expect("a well-formed history");
+    let result = checker::check_linearizability_history(
+        checked.to_vec(),
+        None,
+        &checker::LinearizabilityOptions::default(),
+    )
+    .expect("a well-formed history");
     let mut report = input("contrast", ops);
     report.verdicts[0].summary = result.summary_line();
-    report.explanation_html = Some(counterexample_html(&result, ops));
+    report.check_sections = vec![
+        result
+            .html_section(ops)
+            .expect("an invalid result's section"),
+    ];
     let bank = bank_history();
     let options = checker::bank::BankOptions {
         accounts: vec!["a0".into(), "a1".into()],
         total: 200,
     };
     let bank_result = checker::bank::check_bank(&bank, &options).expect("a bank history");
-    report.extra_sections = vec![chaos::report::bank_section(
-        &bank_result,
-        &checker::blocked::blocked_windows(&bank),
-    )];
+    report.check_sections.push(bank_section(
+        bank_result,
+        checker::blocked::blocked_windows(&bank),
+    ));
     report
 }
 

@@ -371,7 +371,7 @@ fn raft_system_mistakes_about_the_bank() {
     );
     assert_eq!(
         raft(", nodes: 3", "bank"),
-        "r.yaml:4:19: expected workload kind register, set or append for a raft system, found `bank`"
+        "r.yaml:4:19: expected workload kind register, set, append, list-append or rw-register for a raft system, found `bank`"
     );
     assert_eq!(
         error_of("checks: [bank, banana]\n"),
@@ -503,4 +503,47 @@ fn chase_leader_takes_a_grace_and_nothing_else_does() {
         "8:12",
         &["found `soon`"],
     );
+}
+
+/// `checks: [elle]` and `elle: { models: [...] }`: each mistake at its position.
+#[test]
+fn elle_checks_and_models_are_refused_where_they_are_wrong() {
+    assert_eq!(
+        error_of("checks: [elle]\n"),
+        "s.yaml:5:10: expected checks that fit the workload (linearizable, latency), found `elle`",
+        "elle judges transactions; the register workload has none"
+    );
+    let message = error_of("elle: { models: [serializable, bogus] }\n");
+    assert!(
+        message.starts_with("s.yaml:5:32: expected a consistency model read-uncommitted, "),
+        "{message}"
+    );
+    assert!(
+        message.contains("strict-serializable, found `bogus`"),
+        "{message}"
+    );
+    assert_eq!(
+        error_of("elle: { models: [serializable, serializable] }\n"),
+        "s.yaml:5:32: expected each model once, found `serializable` twice"
+    );
+    assert_eq!(
+        error_of("elle: { models: [] }\n"),
+        "s.yaml:5:17: expected at least one consistency model, found an empty list"
+    );
+    assert_error(
+        "elle: { model: [serializable] }\n",
+        "5:9",
+        &["found unknown key `model`", "models"],
+    );
+    let message = error_of("elle: { models: [serializable] }\n");
+    assert!(
+        message.starts_with("s.yaml:5:7: expected `elle:` only with the elle check"),
+        "{message}"
+    );
+    // `set` is still read as set-full, and written back as set-full.
+    let text = "name: t\nsystem: { kind: raft, nodes: 3 }\nduration: 5s\nworkload: { kind: set }\nchecks: [set]\n";
+    let schedule = parse_schedule(text, "s.yaml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(schedule.checks[0].name(), "set-full");
+    assert!(schedule.to_yaml(1).contains("checks: [set-full]\n"));
+    assert!(schedule.elle_models.is_empty());
 }

@@ -18,11 +18,11 @@ use std::time::Duration;
 use checker::format::{OpSink, OpView, SinkError, read_file};
 use checker::generate::{GenSpec, plant_stale_read, register_history, write_jsonl};
 use checker::reference::porcupine_or_skip;
-use checker::{CheckOptions, Format, Verdict, check_file};
+use checker::{Format, LinearizabilityOptions, Verdict, check_linearizability_file};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn verdict_of(path: &Path) -> Verdict {
-    check_file(path, Format::Auto, None, &CheckOptions::default())
+    check_linearizability_file(path, Format::Auto, None, &LinearizabilityOptions::default())
         .expect("readable history")
         .verdict
 }

@@ -1,4 +1,4 @@
-//! Writes a generated register history as JSONL, for measuring `check_file` by hand.
+//! Writes a generated register history as JSONL, for measuring `check_linearizability_file` by hand.
 //!
 //! `cargo run --release -p checker --example gen_history -- OUT OPS KEYS PROCESSES [stale]`
 

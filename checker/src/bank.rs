@@ -37,8 +37,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::calls::{
-    Call, FaultWindow, Outcome, OutcomeCounts, ShapeError, fault_windows, load_history, pair_calls,
-    preview,
+    Call, FaultWindow, LoadedHistory, Outcome, OutcomeCounts, ShapeError, fault_windows,
+    load_history, pair_calls, preview,
 };
 use crate::format::{Format, InputError};
 use crate::history::Op;
@@ -287,7 +287,14 @@ pub fn check_bank_file(
     format: Format,
     options: Option<&BankOptions>,
 ) -> Result<BankResult, InputError> {
-    let history = load_history(path, format)?;
+    check_bank_loaded(&load_history(path, format)?, options)
+}
+
+/// [`check_bank_file`] on a history already loaded.
+pub fn check_bank_loaded(
+    history: &LoadedHistory,
+    options: Option<&BankOptions>,
+) -> Result<BankResult, InputError> {
     let located = |e: ShapeError| e.in_file(&history.name, &history.lines);
     let (options, inferred) = match options {
         Some(options) => (options.clone(), false),

@@ -410,19 +410,23 @@ impl Explanation {
 mod tests {
     use serde_json::{Value, json};
 
-    use crate::check::{CheckOptions, EXPLAINED_KEYS_MAX, check_history};
+    use crate::check::{EXPLAINED_KEYS_MAX, LinearizabilityOptions, check_linearizability_history};
     use crate::history::{Op, OpType, Process};
     use crate::model::ModelKind;
-    use crate::verdict::{CheckResult, Verdict};
+    use crate::verdict::{LinearizabilityResult, Verdict};
 
     /// `(process, type, f, value)` records of key `k0`, in order.
-    fn check(records: &[(u64, OpType, &str, Value)]) -> CheckResult {
+    fn check(records: &[(u64, OpType, &str, Value)]) -> LinearizabilityResult {
         let ops = records
             .iter()
             .enumerate()
             .map(|(i, (p, kind, f, value))| record(i, "k0", *p, *kind, f, value.clone()));
-        check_history(ops, Some(ModelKind::CasRegister), &CheckOptions::default())
-            .expect("a well-formed history")
+        check_linearizability_history(
+            ops,
+            Some(ModelKind::CasRegister),
+            &LinearizabilityOptions::default(),
+        )
+        .expect("a well-formed history")
     }
 
     fn record(index: usize, key: &str, process: u64, kind: OpType, f: &str, value: Value) -> Op {
@@ -438,7 +442,7 @@ mod tests {
         }
     }
 
-    fn words(result: &CheckResult) -> &str {
+    fn words(result: &LinearizabilityResult) -> &str {
         assert_eq!(result.verdict, Verdict::Invalid);
         &result.explanation.as_ref().expect("explained").in_words
     }
@@ -529,7 +533,8 @@ mod tests {
                 ops.push(record(ops.len(), &key, process, kind, f, value));
             }
         }
-        let result = check_history(ops, None, &CheckOptions::default()).expect("well formed");
+        let result = check_linearizability_history(ops, None, &LinearizabilityOptions::default())
+            .expect("well formed");
         assert_eq!(result.explanations().count(), EXPLAINED_KEYS_MAX);
         assert!(
             result.keys_invalid >= EXPLAINED_KEYS_MAX,

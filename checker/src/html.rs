@@ -17,7 +17,7 @@ use std::fmt::Write;
 use html_escape::encode_text;
 
 use crate::explain::{Bar, Explanation, Mark};
-use crate::verdict::CheckResult;
+use crate::verdict::LinearizabilityResult;
 
 const WIDTH_PX: f64 = 1100.0;
 const LEFT_PX: f64 = 96.0;
@@ -57,17 +57,41 @@ margin-right:5px;vertical-align:-1px}\
 .lin-check .lc-named{stroke:#1f2430;stroke-width:2.5}\
 .lin-check i.lc-named{background:#fff;border:2.5px solid #1f2430;box-sizing:border-box}\
 .lin-check .lc-axis{stroke:#5c6370;stroke-width:1}\
-.lin-check .lc-grid{stroke:#e3e6eb;stroke-width:1}";
+.lin-check .lc-grid{stroke:#e3e6eb;stroke-width:1}\
+.lin-check .lc-txn{fill:#e8eefc;stroke:#1f2430;stroke-width:1.5}\
+.lin-check .lc-txn-again{fill:#fff;stroke-dasharray:4 2}\
+.lin-check svg.lc-picture text.lc-txn-name{font-weight:700}\
+.lin-check svg.lc-picture text.lc-txn-facts{fill:#3d4450}\
+.lin-check .lc-edge{stroke:#1f2430;stroke-width:1.5}.lin-check .lc-arrow{fill:#1f2430}\
+.lin-check .lc-edge.lc-edge-rw{stroke:#b3261e}.lin-check .lc-arrow.lc-edge-rw{fill:#b3261e}\
+.lin-check p.lc-caption{color:#3d4450;background:#fff;font-size:14px;margin:0 0 8px}\
+.lin-check .lc-error{color:#b3261e;background:#fff;font-weight:600}\
+.lin-check table.lc-table{border-collapse:collapse;width:100%;font-size:14px}\
+.lin-check table.lc-table th,.lin-check table.lc-table td{text-align:left;padding:6px 10px;\
+border-bottom:1px solid #e3e6eb;vertical-align:top;color:#1f2430;background:#fff}\
+.lin-check table.lc-table th{font-size:12px;text-transform:uppercase;letter-spacing:.05em;color:#3d4450}\
+.lin-check table.lc-table .lc-num{text-align:right;font-variant-numeric:tabular-nums}";
+
+/// The time of a line of faultline's own `history.jsonl` read back as `ops`: history line
+/// `n` is the op of index `n - 1` (one record a line, as the recorder writes them); a line
+/// that does not match gives `None`, and the picture falls back to positions.
+pub fn time_ns_of_line(ops: &[crate::history::Op]) -> impl Fn(u32) -> Option<u64> + '_ {
+    move |line: u32| {
+        let index = u64::from(line).checked_sub(1)?;
+        let op = ops.get(usize::try_from(index).ok()?)?;
+        (op.index == index).then_some(op.time_ns)
+    }
+}
 
 /// Renders the page; `title` is usually the history's file name. Times are drawn as
 /// positions in the history.
-pub fn render(result: &CheckResult, title: &str) -> String {
+pub fn render(result: &LinearizabilityResult, title: &str) -> String {
     render_timed(result, title, &|_| None)
 }
 
 /// [`render`] with a time axis (see [`fragment_timed`]).
 pub fn render_timed(
-    result: &CheckResult,
+    result: &LinearizabilityResult,
     title: &str,
     time_ns_of_line: &dyn Fn(u32) -> Option<u64>,
 ) -> String {
@@ -92,14 +116,14 @@ pub fn render_timed(
 /// The page's body part alone (the summary line is the embedding page's to show), for
 /// embedding in a larger self-contained report (which includes [`STYLE`] once). Times are
 /// drawn as positions in the history.
-pub fn fragment(result: &CheckResult) -> String {
+pub fn fragment(result: &LinearizabilityResult) -> String {
     fragment_timed(result, &|_| None)
 }
 
 /// [`fragment`] with a time axis: `time_ns_of_line` gives the time (ns since the run
 /// began) of a history line; where it has none, the picture falls back to positions.
 pub fn fragment_timed(
-    result: &CheckResult,
+    result: &LinearizabilityResult,
     time_ns_of_line: &dyn Fn(u32) -> Option<u64>,
 ) -> String {
     let mut out = String::with_capacity(16 * 1024);

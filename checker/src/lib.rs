@@ -1,8 +1,10 @@
-//! The checker: history types and formats, models, and the linearizability check.
+//! The checker: history types and formats, models, and the whole-history checks
+//! (linearizability, bank, set-full, Elle's transactions, latency) behind one trait.
 //!
 //! Everything here is pure logic over histories: no sockets, no processes. `workloads`
-//! writes histories with these types, `chaos` calls [`check_file`] / [`check_history`]
-//! after a run, and `faultline check` calls them on any history file.
+//! writes histories with these types; `chaos` runs the checks a schedule names after a
+//! run, and `faultline check` runs one on any history file, both through [`check`]'s
+//! registry.
 //!
 //! # Layout
 //!
@@ -14,7 +16,13 @@
 //! - [`linearizability`]: the search for one key.
 //! - [`generate`]: synthetic linearizable histories for benchmarks and tests.
 //! - [`reference`]: where the external reference corpus (Porcupine's histories) is found.
-//! - [`check`]: the entry points, model choice, parallel per-key checking.
+//! - [`check`]: THE check trait ([`Check`](check::Check), its report
+//!   [`CheckReport`](check::CheckReport)) and the one registry of check names
+//!   ([`check::REGISTRY`]); one module per check. Adding a check is one module there and
+//!   one line in the registry. [`check::linearizable`] holds the linearizability entry
+//!   points ([`check_linearizability_file`], [`check_linearizability_history`]): model
+//!   choice, parallel per-key checking.
+//! - [`latency`]: ops' latencies and the project's one percentile function.
 //! - [`bank`], [`set_check`]: the bank check (totals, negative and unknown accounts,
 //!   transfer availability per fault window; [`blocked`] adds the wall time without an ok
 //!   transfer) and the set check after Jepsen's `set-full`
@@ -128,6 +136,7 @@ pub mod format;
 pub mod generate;
 pub mod history;
 pub mod html;
+pub mod latency;
 pub mod linearizability;
 pub mod model;
 pub mod partition;
@@ -135,9 +144,11 @@ pub mod reference;
 pub mod set_check;
 pub mod verdict;
 
-pub use check::{CheckOptions, check_file, check_history};
+pub use check::{
+    CheckKind, LinearizabilityOptions, check_linearizability_file, check_linearizability_history,
+};
 pub use explain::Explanation;
 pub use format::{Format, InputError};
 pub use history::{Op, OpType, Process};
 pub use model::{FailedCasReading, ModelKind, NilRead};
-pub use verdict::{CheckResult, Verdict};
+pub use verdict::{LinearizabilityResult, Verdict};

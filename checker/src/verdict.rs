@@ -1,4 +1,4 @@
-//! Verdicts and the result of a check, as printed by `faultline check` and stored in
+//! Verdicts, and the result of the linearizability check, as printed by `faultline check` and stored in
 //! `results.json`.
 
 use serde::Serialize;
@@ -8,15 +8,15 @@ use crate::format::Format;
 use crate::linearizability::UnknownReason;
 use crate::model::ModelKind;
 
-/// The three-valued verdict of DESIGN.md.
+/// The three-valued verdict of DESIGN.md, for every check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
-    /// Every key is linearizable.
+    /// Nothing the check looks for was found, and everything was looked at.
     Valid,
-    /// Some key is not linearizable (definite, whatever happened to other keys).
+    /// Something the check looks for was found (definite, whatever else was not decided).
     Invalid,
-    /// No key was found invalid, but at least one could not be decided in the budget.
+    /// Nothing was found, but something could not be decided within the budget.
     Unknown,
 }
 
@@ -28,6 +28,18 @@ impl Verdict {
             Verdict::Invalid => 1,
             Verdict::Unknown => 2,
         }
+    }
+
+    /// The worst of `verdicts`: invalid if any is, else unknown if any is, else valid
+    /// (also for none).
+    pub fn worst(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
+        verdicts
+            .into_iter()
+            .fold(Verdict::Valid, |worst, v| match (worst, v) {
+                (Verdict::Invalid, _) | (_, Verdict::Invalid) => Verdict::Invalid,
+                (Verdict::Unknown, _) | (_, Verdict::Unknown) => Verdict::Unknown,
+                _ => Verdict::Valid,
+            })
     }
 
     pub fn name(self) -> &'static str {
@@ -47,7 +59,7 @@ impl std::fmt::Display for Verdict {
 
 /// Everything a linearizability check found.
 #[derive(Debug, Clone, Serialize)]
-pub struct CheckResult {
+pub struct LinearizabilityResult {
     pub verdict: Verdict,
     pub model: ModelKind,
     /// The format read (after detection); `None` for in-memory histories.
@@ -76,7 +88,7 @@ pub struct CheckResult {
     pub other_explanations: Vec<Explanation>,
 }
 
-impl CheckResult {
+impl LinearizabilityResult {
     /// The explained keys in words, one indented line each (nothing for a valid verdict),
     /// and how many invalid keys are left unexplained.
     pub fn in_words(&self) -> String {

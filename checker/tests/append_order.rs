@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use checker::{CheckOptions, FailedCasReading, ModelKind, Verdict, check_history};
+use checker::{
+    FailedCasReading, LinearizabilityOptions, ModelKind, Verdict, check_linearizability_history,
+};
 
 mod support;
 
@@ -15,8 +17,8 @@ use support::kv::{KvAction as Action, KvCall as Call, brute_force_linearizable, 
 /// Values chosen to make splits ambiguous and values shared by several calls.
 const VALUES: [&str; 6] = ["a", "b", "ab", "c", "", "ca"];
 
-fn options() -> CheckOptions {
-    CheckOptions {
+fn options() -> LinearizabilityOptions {
+    LinearizabilityOptions {
         initial: None,
         failed_cas: Some(FailedCasReading::Dropped),
         nil_read: None,
@@ -73,7 +75,7 @@ proptest::proptest! {
             }
         }
         let expected = if brute_force_linearizable(&calls) { Verdict::Valid } else { Verdict::Invalid };
-        let result = check_history(records(&calls, Some("k")), Some(ModelKind::KvAppend), &options())
+        let result = check_linearizability_history(records(&calls, Some("k")), Some(ModelKind::KvAppend), &options())
             .expect("well-formed history");
         proptest::prop_assert_eq!(result.verdict, expected, "{:?}", calls);
     }
@@ -96,7 +98,7 @@ fn gets_of_unique_tokens_pin_the_append_order() {
         call(5, 6, Action::Get("x1 ".into())),
     ];
     let verdict = |calls: &[Call]| {
-        check_history(
+        check_linearizability_history(
             records(calls, Some("k")),
             Some(ModelKind::KvAppend),
             &options(),

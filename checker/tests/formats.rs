@@ -3,7 +3,9 @@
 use std::io::Write;
 use std::time::Duration;
 
-use checker::{CheckOptions, Format, ModelKind, Verdict, check_file, html};
+use checker::{
+    Format, LinearizabilityOptions, ModelKind, Verdict, check_linearizability_file, html,
+};
 
 fn file_with(text: &str) -> tempfile::NamedTempFile {
     let mut file = tempfile::NamedTempFile::new().expect("temp file");
@@ -15,12 +17,12 @@ fn check(
     text: &str,
     format: Format,
     model: Option<ModelKind>,
-) -> Result<checker::CheckResult, checker::InputError> {
-    check_file(
+) -> Result<checker::LinearizabilityResult, checker::InputError> {
+    check_linearizability_file(
         file_with(text).path(),
         format,
         model,
-        &CheckOptions::default(),
+        &LinearizabilityOptions::default(),
     )
 }
 
@@ -76,15 +78,20 @@ fn initial_value_is_honoured() {
 {"index":1,"time":2,"process":0,"type":"ok","f":"read","value":5}
 "#;
     let file = file_with(read_five);
-    let default =
-        check_file(file.path(), Format::Jsonl, None, &CheckOptions::default()).expect("parses");
+    let default = check_linearizability_file(
+        file.path(),
+        Format::Jsonl,
+        None,
+        &LinearizabilityOptions::default(),
+    )
+    .expect("parses");
     assert_eq!(default.verdict, Verdict::Invalid);
-    let options = CheckOptions {
+    let options = LinearizabilityOptions {
         initial: Some(serde_json::json!(5)),
-        ..CheckOptions::default()
+        ..LinearizabilityOptions::default()
     };
     assert_eq!(
-        check_file(file.path(), Format::Jsonl, None, &options)
+        check_linearizability_file(file.path(), Format::Jsonl, None, &options)
             .expect("parses")
             .verdict,
         Verdict::Valid
@@ -95,8 +102,13 @@ fn initial_value_is_honoured() {
 fn malformed_input_is_located() {
     let bad = "{\"index\":0,\"time\":1,\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}\n{\"process\":0,\"type\":\"bogus\"}\n";
     let file = file_with(bad);
-    let error = check_file(file.path(), Format::Jsonl, None, &CheckOptions::default())
-        .expect_err("refused");
+    let error = check_linearizability_file(
+        file.path(),
+        Format::Jsonl,
+        None,
+        &LinearizabilityOptions::default(),
+    )
+    .expect_err("refused");
     let text = error.to_string();
     assert!(
         text.starts_with(&format!("{}:2: expected ", file.path().display())),
@@ -210,23 +222,25 @@ fn budgets_end_in_unknown() {
     push(100, "invoke", "read", "null");
     push(100, "ok", "read", "99");
     let file = file_with(&lines);
-    let tight_memo = CheckOptions {
+    let tight_memo = LinearizabilityOptions {
         memo_limit_bytes: 64 << 10,
         time_limit: None,
-        ..CheckOptions::default()
+        ..LinearizabilityOptions::default()
     };
-    let result = check_file(file.path(), Format::Jsonl, None, &tight_memo).expect("parses");
+    let result =
+        check_linearizability_file(file.path(), Format::Jsonl, None, &tight_memo).expect("parses");
     assert_eq!(
         result.verdict,
         Verdict::Unknown,
         "{}",
         result.summary_line()
     );
-    let no_time = CheckOptions {
+    let no_time = LinearizabilityOptions {
         time_limit: Some(Duration::ZERO),
-        ..CheckOptions::default()
+        ..LinearizabilityOptions::default()
     };
-    let result = check_file(file.path(), Format::Jsonl, None, &no_time).expect("parses");
+    let result =
+        check_linearizability_file(file.path(), Format::Jsonl, None, &no_time).expect("parses");
     assert_eq!(
         result.verdict,
         Verdict::Unknown,

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use checker::bank::check_bank_file;
 use checker::format::{detect, edn, jepsen_json};
 use checker::set_check::check_set_file;
-use checker::{CheckOptions, Format, ModelKind, NilRead, Verdict, check_file};
+use checker::{
+    Format, LinearizabilityOptions, ModelKind, NilRead, Verdict, check_linearizability_file,
+};
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
@@ -21,12 +23,12 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 fn verdict(path: &Path, model: Option<ModelKind>, initial: i64, nil: Option<NilRead>) -> Verdict {
-    let options = CheckOptions {
+    let options = LinearizabilityOptions {
         initial: Some(initial.into()),
         nil_read: nil,
-        ..CheckOptions::default()
+        ..LinearizabilityOptions::default()
     };
-    check_file(path, Format::Auto, model, &options)
+    check_linearizability_file(path, Format::Auto, model, &options)
         .unwrap_or_else(|e| panic!("{e}"))
         .verdict
 }
@@ -138,13 +140,13 @@ fn independent_keys_read_nil_per_key() {
 {:type :ok, :f :read, :value [1 0], :process 1}
 ";
     let path = write(dir.path(), "independent.edn", history);
-    let result = check_file(
+    let result = check_linearizability_file(
         &path,
         Format::Auto,
         None,
-        &CheckOptions {
+        &LinearizabilityOptions {
             initial: Some(0.into()),
-            ..CheckOptions::default()
+            ..LinearizabilityOptions::default()
         },
     )
     .unwrap();
@@ -259,9 +261,9 @@ fn every_model_and_checker_reads_the_json_mirror_as_its_edn() {
 {"process":1,"type":"invoke","f":"get","key":"0","value":null},
 {"process":1,"type":"ok","f":"get","key":"0","value":""}]"#,
     );
-    let options = CheckOptions::default();
+    let options = LinearizabilityOptions::default();
     for path in [&edn, &json] {
-        let result = check_file(path, Format::Auto, None, &options).unwrap();
+        let result = check_linearizability_file(path, Format::Auto, None, &options).unwrap();
         assert_eq!(
             (result.model, result.verdict),
             (ModelKind::KvAppend, Verdict::Invalid),
@@ -284,9 +286,9 @@ fn every_model_and_checker_reads_the_json_mirror_as_its_edn() {
 {"type":"invoke","f":"read","value":null,"process":1,"time":3},
 {"type":"ok","f":"read","value":[],"process":1,"time":4}]"#,
     );
-    let options = CheckOptions::default();
+    let options = LinearizabilityOptions::default();
     for path in [&edn, &json] {
-        let result = check_file(path, Format::Auto, None, &options).unwrap();
+        let result = check_linearizability_file(path, Format::Auto, None, &options).unwrap();
         assert_eq!(
             (result.model, result.verdict),
             (ModelKind::Set, Verdict::Invalid)
@@ -332,7 +334,13 @@ fn bad_json_names_the_file_line_and_column() {
         "broken.json",
         "[{\"type\":\"invoke\",\"f\":\"read\",\"process\":0},\n {\"type\":\"ok\",\"f\" \"read\"}]\n",
     );
-    let error = check_file(&broken, Format::Auto, None, &CheckOptions::default()).unwrap_err();
+    let error = check_linearizability_file(
+        &broken,
+        Format::Auto,
+        None,
+        &LinearizabilityOptions::default(),
+    )
+    .unwrap_err();
     let text = error.to_string();
     assert!(
         text.starts_with(&format!("{}:2:", broken.display())),
@@ -345,7 +353,13 @@ fn bad_json_names_the_file_line_and_column() {
         "no-type.json",
         "[{\"type\":\"invoke\",\"f\":\"read\",\"process\":0},\n\n {\"f\":\"read\",\"process\":0}]\n",
     );
-    let error = check_file(&no_type, Format::Auto, None, &CheckOptions::default()).unwrap_err();
+    let error = check_linearizability_file(
+        &no_type,
+        Format::Auto,
+        None,
+        &LinearizabilityOptions::default(),
+    )
+    .unwrap_err();
     assert_eq!(error.line, 3, "{error}");
     assert!(error.expected.contains("\"type\""), "{error}");
 }

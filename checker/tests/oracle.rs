@@ -3,7 +3,9 @@
 //! enumerates every linearization. Histories come from simulating a real register (so
 //! many are linearizable) and are then sometimes corrupted (so many are not).
 
-use checker::{CheckOptions, ModelKind, Op, OpType, Process, Verdict, check_history};
+use checker::{
+    LinearizabilityOptions, ModelKind, Op, OpType, Process, Verdict, check_linearizability_history,
+};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -291,7 +293,7 @@ proptest! {
         let history = generate(seed);
         let ops = oracle_ops(&history);
         let expected = linearizable(&ops, &mut vec![false; ops.len()], None);
-        let result = check_history(history.clone(), Some(ModelKind::CasRegister), &CheckOptions::default())
+        let result = check_linearizability_history(history.clone(), Some(ModelKind::CasRegister), &LinearizabilityOptions::default())
             .expect("generated histories are well-formed");
         let got = result.verdict;
         prop_assert_ne!(got, Verdict::Unknown);

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use checker::format::Format;
 use checker::{
-    CheckOptions, FailedCasReading, ModelKind, OpType, Verdict, check_file, check_history,
+    FailedCasReading, LinearizabilityOptions, ModelKind, OpType, Verdict,
+    check_linearizability_file, check_linearizability_history,
 };
 use serde_json::{Value, json};
 
@@ -23,8 +24,8 @@ impl History {
     }
 }
 
-fn options(failed_cas: FailedCasReading) -> CheckOptions {
-    CheckOptions {
+fn options(failed_cas: FailedCasReading) -> LinearizabilityOptions {
+    LinearizabilityOptions {
         initial: None,
         failed_cas: Some(failed_cas),
         nil_read: None,
@@ -34,7 +35,7 @@ fn options(failed_cas: FailedCasReading) -> CheckOptions {
 }
 
 fn verdict(history: &History, failed_cas: FailedCasReading) -> Verdict {
-    check_history(
+    check_linearizability_history(
         history.ops.clone(),
         Some(ModelKind::CasRegister),
         &options(failed_cas),
@@ -116,7 +117,7 @@ fn unobserved_info_writes_do_not_hide_a_stale_read() {
 #[test]
 fn a_stale_read_history_full_of_timeouts_is_decided() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/stale-read-partition.jsonl");
-    let result = check_file(
+    let result = check_linearizability_file(
         &path,
         Format::Jsonl,
         Some(ModelKind::CasRegister),
@@ -178,7 +179,7 @@ proptest::proptest! {
             }
         }
         let expected = kv::brute_force_linearizable(&calls);
-        let result = check_history(kv::records(&calls, None), Some(ModelKind::KvAppend), &options(FailedCasReading::Dropped))
+        let result = check_linearizability_history(kv::records(&calls, None), Some(ModelKind::KvAppend), &options(FailedCasReading::Dropped))
             .expect("well-formed history");
         let expected = if expected { Verdict::Valid } else { Verdict::Invalid };
         proptest::prop_assert_eq!(result.verdict, expected, "{:?}", calls);
@@ -193,7 +194,7 @@ proptest::proptest! {
 fn an_append_history_full_of_timeouts_is_decided() {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/append-leader-isolations.jsonl");
-    let result = check_file(
+    let result = check_linearizability_file(
         &path,
         Format::Jsonl,
         Some(ModelKind::KvAppend),

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use checker::reference::porcupine_or_skip;
-use checker::{CheckOptions, FailedCasReading, Format, Verdict, check_file};
+use checker::{
+    FailedCasReading, Format, LinearizabilityOptions, Verdict, check_linearizability_file,
+};
 
 fn expected(dir: &Path) -> Vec<(String, Verdict)> {
     let text = std::fs::read_to_string(dir.join("EXPECTED.tsv")).expect("EXPECTED.tsv readable");
@@ -27,12 +29,12 @@ fn expected(dir: &Path) -> Vec<(String, Verdict)> {
         .collect()
 }
 
-fn options(failed_cas: Option<FailedCasReading>) -> CheckOptions {
-    CheckOptions {
+fn options(failed_cas: Option<FailedCasReading>) -> LinearizabilityOptions {
+    LinearizabilityOptions {
         failed_cas,
         // Generous: the machine is shared; a hit limit would show up as `unknown` and fail.
         time_limit: Some(Duration::from_secs(120)),
-        ..CheckOptions::default()
+        ..LinearizabilityOptions::default()
     }
 }
 
@@ -49,8 +51,9 @@ fn every_reference_history_gets_porcupines_verdict() {
     );
     let mut wrong = Vec::new();
     for (file, verdict) in &expected {
-        let result = check_file(&dir.join(file), Format::Auto, None, &options(None))
-            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let result =
+            check_linearizability_file(&dir.join(file), Format::Auto, None, &options(None))
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
         if result.verdict != *verdict {
             wrong.push(format!(
                 "{file}: expected {verdict}, got {}",
@@ -81,7 +84,7 @@ fn jepsen_reading_of_failed_cas_differs_only_where_documented() {
         .iter()
         .filter(|(f, _)| f.starts_with("jepsen/"))
     {
-        let result = check_file(
+        let result = check_linearizability_file(
             &dir.join(file),
             Format::PorcupineJepsen,
             None,

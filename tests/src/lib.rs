@@ -607,7 +607,7 @@ pub fn explained_key(results: &Value) -> String {
         .and_then(|checks| checks.iter().find(|c| c["check"] == "linearizable"))
         .expect("a linearizable check");
     assert_eq!(check["verdict"], "invalid", "{check:#}");
-    let explanation = &check["result"]["explanation"];
+    let explanation = &check["details"]["explanation"];
     let culprit = explanation["culprit"]["op"].as_str().unwrap_or_default();
     assert!(
         !culprit.is_empty(),

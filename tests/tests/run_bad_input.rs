@@ -137,7 +137,9 @@ fn etcd_refuses_the_proxy_network_a_bug_and_the_bank_workload() {
     refused(
         &etcd_schedule(ANY_EXECUTABLE, "bank", "netns"),
         "4:19",
-        &["workload kind register, set or append for an etcd system, found `bank`"],
+        &[
+            "workload kind register, set, append, list-append or rw-register for an etcd system, found `bank`",
+        ],
     );
     refused(
         &etcd_schedule(ANY_EXECUTABLE, "register, read: stale", "netns"),

@@ -113,7 +113,7 @@ fn the_bank_under_faults_on_participants_and_coordinator_is_valid() {
     let results = read_json(&run.join("results.json"));
     let bank = bank_check(&results);
     assert_eq!(bank["verdict"], "valid", "{bank:#}");
-    let result = &bank["bank"];
+    let result = &bank["details"];
     assert_eq!(result["total"], 600);
     assert_eq!(result["bad_reads"], 0);
     assert!(
@@ -132,7 +132,11 @@ fn the_bank_under_faults_on_participants_and_coordinator_is_valid() {
         ["kill", "kill", "pause", "pause", "partition", "partition"],
         "one availability row per fault window"
     );
-    assert_eq!(bank["blocked"].as_array().unwrap().len(), 6, "{bank:#}");
+    assert_eq!(
+        bank["details"]["blocked"].as_array().unwrap().len(),
+        6,
+        "{bank:#}"
+    );
 
     let ops = read_history(run.join("history.jsonl")).expect("history parses");
     let killed: Vec<String> = ops
@@ -168,9 +172,9 @@ fn the_replicated_bank_under_faults_on_coordinators_participants_and_store_is_va
     let results = read_json(&run.join("results.json"));
     let bank = bank_check(&results);
     assert_eq!(bank["verdict"], "valid", "{bank:#}");
-    assert_eq!(bank["bank"]["bad_reads"], 0, "{bank:#}");
+    assert_eq!(bank["details"]["bad_reads"], 0, "{bank:#}");
     assert!(
-        bank["bank"]["transfers"]["ok"].as_u64().unwrap() > 50,
+        bank["details"]["transfers"]["ok"].as_u64().unwrap() > 50,
         "{bank:#}"
     );
 
@@ -204,7 +208,7 @@ fn committing_without_every_vote_is_found_and_the_bad_read_is_named() {
     let results = read_json(&run.join("results.json"));
     let bank = bank_check(&results);
     assert_eq!(bank["verdict"], "invalid", "{bank:#}");
-    let first = &bank["bank"]["first_bad_read"];
+    let first = &bank["details"]["first_bad_read"];
     let balances = first["balances"]
         .as_object()
         .expect("the bad read's balances");

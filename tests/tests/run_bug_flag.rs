@@ -18,7 +18,8 @@ checks: [linearizable]
 ";
 
 const RAFT_BUGS: &str = "stale-read, vote-without-log-check, skip-prev-check, \
-                         commit-old-term, ack-before-write, no-dedup, skip-fsync";
+                         commit-old-term, ack-before-write, no-dedup, skip-fsync, \
+                         txn-reads-before-commit";
 
 #[test]
 fn an_unknown_bug_is_refused_with_the_valid_names() {

@@ -1,9 +1,11 @@
 //! The run report: `report.html`, one self-contained page written after every run.
 //!
 //! The page shows each check's verdict, the run's facts (run id, seed, op counts, duration),
-//! latency of every op over time, throughput over time and a per-process timeline, each with
-//! the fault windows shaded and labelled, then the checker's counterexample picture (if the
-//! verdict is invalid), the fault and per-function tables, and the schedule as run. It is
+//! each check's own section (the checker draws it: [`checker::check::CheckReport::html_section`], e.g. the
+//! linearizability counterexample, the bank's availability table, Elle's anomalies as
+//! transactions and labelled edges), latency of every op over time, throughput over time
+//! and a per-process timeline, each with the fault windows shaded and labelled, the fault
+//! and per-function tables, and the schedule as run. Apart from the checks' sections it is
 //! derived from the history alone (`checker::history::Op`): nothing else is read.
 //!
 //! Self-contained means: inline CSS, inline SVG, no JavaScript, no external fonts, images or
@@ -39,7 +41,9 @@ mod sample;
 use std::fmt::Display;
 use std::path::Path;
 
+use checker::check::HtmlSection;
 use checker::history::Op;
+pub use checker::html::time_ns_of_line;
 use html_escape::encode_text;
 
 pub use demo::{DemoShape, demo_history};
@@ -66,119 +70,19 @@ pub struct ReportInput<'a> {
     pub verdicts: Vec<CheckSummary>,
     /// The whole history, in order.
     pub ops: &'a [Op],
-    /// An already rendered and escaped HTML/SVG fragment from the checker explaining an
-    /// invalid verdict; inserted as is.
-    pub explanation_html: Option<String>,
     /// The schedule as run; shown escaped.
     pub schedule_yaml: String,
-    /// Check-specific sections (e.g. [`bank_section`]), shown after the checks.
-    pub extra_sections: Vec<ReportSection>,
-}
-
-/// A section a check adds to the page: a title and an HTML body built from escaped text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportSection {
-    pub title: String,
-    /// Already escaped HTML, inserted as is.
-    pub body_html: String,
-}
-
-/// The bank check's section: its bad reads (if any) and the availability table, the
-/// longest time transfers were blocked in each fault window and over the whole run.
-pub fn bank_section(
-    result: &checker::bank::BankResult,
-    blocked: &[checker::blocked::BlockedWindow],
-) -> ReportSection {
-    let mut body = String::from(
-        "<p class=\"caption\">Without ok: the longest wall time in the window with no transfer \
-         completing ok; until first ok: from the fault's start to the next ok transfer (even \
-         after the window). Longest gap: the checker's measure, counting only time during \
-         which transfers were in flight (clients that fail fast against a dead node are not \
-         in flight). Every ok read must sum to the initial total with no negative \
-         balance.</p>",
-    );
-    if let Some(read) = &result.first_bad_read {
-        body.push_str(&format!(
-            "<p class=\"error\">{}. First: op {} at {:.3} s, process {}: {{{}}} sums to {} (expected {}){}</p>",
-            plural(result.bad_reads, "bad read", "bad reads"),
-            read.index,
-            read.time_ns as f64 / 1e9,
-            read.process,
-            text(&read.balances_text()),
-            read.sum,
-            read.expected_total,
-            if read.negative.is_empty() {
-                String::new()
-            } else {
-                format!("; negative: {}", text(&read.negative.join(", ")))
-            }
-        ));
-    }
-    body.push_str(
-        "<table><tr><th>window</th><th class=\"num\">from s</th><th class=\"num\">to s</th>\
-         <th class=\"num\">invoked</th><th class=\"num\">ok</th><th class=\"num\">fail</th>\
-         <th class=\"num\">info</th><th class=\"num\">without ok ms</th>\
-         <th class=\"num\">until first ok ms</th><th class=\"num\">longest gap ms</th></tr>\n",
-    );
-    for (index, row) in result
-        .availability
-        .iter()
-        .chain([&result.whole_run])
-        .enumerate()
-    {
-        let w = &row.window;
-        // The checker's rows and `blocked` come from the same fault windows, in order.
-        let wall = blocked
-            .get(index)
-            .filter(|b| b.start_ns == w.start_ns && b.fault == w.fault);
-        let without_ok = wall.map_or("–".to_string(), |b| {
-            format!("{:.1}", b.longest_without_ok_ns as f64 / 1e6)
-        });
-        let until_first_ok = wall.map_or("–".to_string(), |b| {
-            b.until_first_ok_ns
-                .map_or("never".to_string(), |ns| format!("{:.1}", ns as f64 / 1e6))
-        });
-        let name = match w.id {
-            Some(id) => format!("{} #{id}", w.fault),
-            None => w.fault.clone(),
-        };
-        body.push_str(&format!(
-            "<tr><td>{}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{without_ok}</td>\
-             <td class=\"num\">{until_first_ok}</td><td class=\"num\">{:.1}</td></tr>\n",
-            text(&name),
-            ns_to_s(w.start_ns),
-            ns_to_s(w.stop_ns),
-            row.transfers_invoked,
-            row.transfers.ok,
-            row.transfers.fail,
-            row.transfers.info,
-            row.longest_gap_ns as f64 / 1e6,
-        ));
-    }
-    body.push_str("</table>");
-    ReportSection {
-        title: "Bank: availability per fault window".into(),
-        body_html: body,
-    }
+    /// Each check's own section ([`checker::check::CheckReport::html_section`]: the linearizability
+    /// counterexample, the bank's availability table, Elle's anomalies drawn), in the
+    /// order of the checks; inserted as is (the checker escaped them).
+    pub check_sections: Vec<HtmlSection>,
 }
 
 /// The checker's counterexample fragment for an invalid result, with a time axis in ms
 /// since the run began: history line `n` is the op of index `n - 1` of `ops` (one record a
 /// line, as the recorder writes them); a line that does not match gives positions instead.
-pub fn counterexample_html(result: &checker::CheckResult, ops: &[Op]) -> String {
+pub fn counterexample_html(result: &checker::LinearizabilityResult, ops: &[Op]) -> String {
     checker::html::fragment_timed(result, &time_ns_of_line(ops))
-}
-
-/// The time of a line of our own `history.jsonl` read as `ops` (see
-/// [`counterexample_html`]).
-pub fn time_ns_of_line(ops: &[Op]) -> impl Fn(u32) -> Option<u64> + '_ {
-    move |line: u32| {
-        let index = u64::from(line).checked_sub(1)?;
-        let op = ops.get(usize::try_from(index).ok()?)?;
-        (op.index == index).then_some(op.time_ns)
-    }
 }
 
 /// Renders the whole page.
@@ -191,17 +95,12 @@ pub fn render_report(input: &ReportInput) -> String {
     page.push_str(&header(input, &facts));
     page.push_str(&stat_cards(&facts));
     page.push_str(&checks_section(&input.verdicts));
-    for section in &input.extra_sections {
+    for section in &input.check_sections {
         page.push_str(&format!(
-            "<section><h2>{}</h2>\n{}</section>\n",
+            "<section><h2>{}</h2>\n<div class=\"explanation\">{}</div></section>\n",
             text(&section.title),
             section.body_html
         ));
-    }
-    if let Some(fragment) = &input.explanation_html {
-        page.push_str("<section><h2>Counterexample</h2>\n<div class=\"explanation\">");
-        page.push_str(fragment);
-        page.push_str("</div></section>\n");
     }
     let legend = legend(&facts.faults);
     let sections = [

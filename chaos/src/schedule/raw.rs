@@ -26,6 +26,16 @@ pub struct RawSchedule {
     pub final_phase: Option<Spanned<RawFinal>>,
     #[serde(default)]
     pub checks: Option<Spanned<Vec<Spanned<String>>>>,
+    /// The `elle` check's options.
+    #[serde(default)]
+    pub elle: Option<Spanned<RawElle>>,
+}
+
+/// `elle: { models: [strict-serializable] }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawElle {
+    pub models: Spanned<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,7 +4,9 @@
 
 use std::fmt::Write;
 
-use super::{FaultChoice, FaultSpec, PartitionSpec, Schedule, Timing, format_duration};
+use checker::elle::Model as ElleModel;
+
+use super::{CheckKind, FaultChoice, FaultSpec, PartitionSpec, Schedule, Timing, format_duration};
 
 impl Schedule {
     /// The schedule as YAML with `seed` and all defaults filled in. Parsing the result
@@ -59,10 +61,21 @@ impl Schedule {
             d(f.quiesce),
             f.final_reads
         );
-        let checks: Vec<&str> = self.checks.iter().map(|c| c.name()).collect();
-        let _ = writeln!(out, "checks: [{}]", checks.join(", "));
+        out.push_str(&checks_yaml(&self.checks, &self.elle_models));
         out
     }
+}
+
+/// `checks: [...]` and, with the elle check, `elle: { models: [...] }`: the lines the
+/// validator's check part reads back (tested).
+fn checks_yaml(checks: &[CheckKind], elle_models: &[ElleModel]) -> String {
+    let names: Vec<&str> = checks.iter().map(|c| c.name()).collect();
+    let mut out = format!("checks: [{}]\n", names.join(", "));
+    if !elle_models.is_empty() {
+        let models: Vec<&str> = elle_models.iter().map(|m| m.name()).collect();
+        let _ = writeln!(out, "elle: {{ models: [{}] }}", models.join(", "));
+    }
+    out
 }
 
 fn fault_yaml(fault: &FaultSpec) -> String {
@@ -118,6 +131,45 @@ fn partition_name(spec: &PartitionSpec) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::{default_schedule, parse_schedule};
+    use super::{CheckKind, ElleModel, checks_yaml};
+    use checker::check;
+
+    /// The check part alone, through the validator's check part: no workload of this
+    /// build takes elle yet (the transactional ones bring it), so the whole-schedule round
+    /// trip below covers the other checks and this one elle with its models.
+    #[test]
+    fn checks_and_elle_models_round_trip() {
+        let fitting = [check::elle::KIND, check::latency::KIND];
+        for (checks, models) in [
+            (vec![check::elle::KIND], vec![ElleModel::StrictSerializable]),
+            (
+                vec![check::latency::KIND, check::elle::KIND],
+                vec![ElleModel::Serializable, ElleModel::SnapshotIsolation],
+            ),
+            (vec![check::latency::KIND], vec![]),
+        ] {
+            let yaml = checks_yaml(&checks, &models);
+            let text = format!(
+                "name: t\nsystem: {{ kind: raft, nodes: 3 }}\nduration: 1s\nworkload: {{ kind: register }}\n{yaml}"
+            );
+            let raw = super::super::raw::parse(&text, "t.yaml").unwrap_or_else(|e| panic!("{e}"));
+            let v = super::super::validate::Validator { file: "t.yaml" };
+            let (again, again_models) = v
+                .checks(&raw.checks, raw.elle.as_ref(), &fitting)
+                .unwrap_or_else(|e| panic!("{e}\n{text}"));
+            assert_eq!(again, checks, "{yaml}");
+            assert_eq!(again_models, models, "{yaml}");
+        }
+        let defaults = super::super::validate::Validator { file: "t.yaml" }
+            .checks(&None, None, &fitting)
+            .unwrap();
+        assert_eq!(
+            defaults,
+            (fitting.to_vec(), vec![check::elle::DEFAULT_MODEL]),
+            "a transactional workload's default: elle for strict-serializable"
+        );
+        assert_eq!(CheckKind::from_name("elle"), Some(check::elle::KIND));
+    }
 
     #[test]
     fn the_yaml_as_run_parses_back_to_the_same_schedule() {

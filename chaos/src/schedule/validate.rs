@@ -25,8 +25,8 @@ pub const MAX_OCCURRENCES: u64 = 10_000;
 const MAX_KEYS: u64 = 100_000;
 const MAX_CLIENTS: u64 = 1_000;
 
-struct Validator<'a> {
-    file: &'a str,
+pub(in crate::schedule) struct Validator<'a> {
+    pub(in crate::schedule) file: &'a str,
 }
 
 type Result<T> = std::result::Result<T, ScheduleError>;
@@ -115,7 +115,7 @@ pub fn validate(raw: RawSchedule, file: &str) -> Result<Schedule> {
     }
     v.check_overlaps(&entries, duration)?;
     let final_phase = v.final_phase(raw.final_phase.as_ref().map(|f| &f.value))?;
-    let checks = v.checks(&raw.checks, workload.kind)?;
+    let (checks, elle_models) = v.checks(&raw.checks, raw.elle.as_ref(), workload.kind.checks())?;
     Ok(Schedule {
         name,
         seed: raw.seed.map(|s| s.value),
@@ -126,5 +126,6 @@ pub fn validate(raw: RawSchedule, file: &str) -> Result<Schedule> {
         nemesis: entries.into_iter().map(|(_, f)| f).collect(),
         final_phase,
         checks,
+        elle_models,
     })
 }

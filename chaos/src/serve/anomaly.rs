@@ -1,7 +1,8 @@
 //! Time to first anomaly: how long after the run began the earliest anomaly that the run's
 //! `results.json` records happened, derived from the stored files without the runner's help.
 //!
-//! `results.json` records, per invalid check, one anomaly:
+//! `results.json` records, per invalid check, one anomaly (under the check's `details`;
+//! runs stored before the checks shared one shape have `result` and `bank` instead):
 //! - `linearizable` (any model): the explained key's culprit, the op that cannot be
 //!   linearized after the longest linearizable prefix, by its `history.jsonl` line numbers
 //!   (1-based). Its time is that line's `time`: the completion's when the op completed (the
@@ -55,7 +56,14 @@ pub fn marks(results: &Value) -> Vec<Mark> {
         if check.get("verdict").and_then(Value::as_str) != Some("invalid") {
             continue;
         }
-        if let Some(culprit) = check.pointer("/result/explanation/culprit") {
+        // `details` since the checks share one outcome shape; `result` and `bank` in runs
+        // stored before.
+        let at = |path: &str| {
+            check
+                .pointer(&format!("/details{path}"))
+                .or_else(|| check.pointer(&format!("/result{path}")))
+        };
+        if let Some(culprit) = at("/explanation/culprit") {
             let line = culprit
                 .get("complete_line")
                 .and_then(Value::as_u64)
@@ -65,7 +73,8 @@ pub fn marks(results: &Value) -> Vec<Mark> {
             }
         }
         if let Some(t) = check
-            .pointer("/bank/first_bad_read/time_ns")
+            .pointer("/details/first_bad_read/time_ns")
+            .or_else(|| check.pointer("/bank/first_bad_read/time_ns"))
             .and_then(Value::as_u64)
         {
             marks.push(Mark::TimeNs(t));
@@ -183,6 +192,12 @@ mod tests {
              "result":{"explanation":{"culprit":{"invoke_line":1,"complete_line":4}}}},
             {"check":"bank","verdict":"invalid","bank":{"first_bad_read":{"time_ns":25}}}]});
         assert_eq!(first_anomaly(&both, &h), FirstAnomaly::AtNs(25));
+        // Today's shape: every check's findings under `details`.
+        let details = json!({"checks":[
+            {"check":"linearizable","verdict":"invalid",
+             "details":{"explanation":{"culprit":{"invoke_line":1,"complete_line":2}}}},
+            {"check":"bank","verdict":"invalid","details":{"first_bad_read":{"time_ns":35}}}]});
+        assert_eq!(first_anomaly(&details, &h), FirstAnomaly::AtNs(20));
     }
 
     /// The line numbers are the checker's own: a real checker result on a real stale-read
@@ -191,11 +206,11 @@ mod tests {
     fn the_checkers_culprit_lines_are_history_lines() {
         let data = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../checker/tests/data/stale-read-partition.jsonl");
-        let result = checker::check_file(
+        let result = checker::check_linearizability_file(
             &data,
             checker::Format::Jsonl,
             Some(checker::ModelKind::CasRegister),
-            &checker::CheckOptions::default(),
+            &checker::LinearizabilityOptions::default(),
         )
         .expect("the checker reads its own test history");
         assert_eq!(result.verdict, checker::Verdict::Invalid);
@@ -212,7 +227,7 @@ mod tests {
         let f = op["f"].as_str().unwrap();
         assert!(culprit.op.starts_with(f), "{op} vs {culprit:?}");
         let results =
-            json!({"checks":[{"check":"linearizable","verdict":"invalid","result":result}]});
+            json!({"checks":[{"check":"linearizable","verdict":"invalid","details":result}]});
         assert_eq!(
             first_anomaly(&results, &data),
             FirstAnomaly::AtNs(op["time"].as_u64().unwrap())

@@ -483,7 +483,7 @@ fn value_text<'s>(value: &'s ValRef<'_>, scratch: &'s mut String) -> Result<&'s 
     Ok(match value {
         ValRef::Null => "null",
         ValRef::Raw(raw) => raw.get(),
-        ValRef::Canonical(text) => text,
+        ValRef::Canonical(text) | ValRef::Array(text) => text,
         ValRef::Json(v) => {
             *scratch = v.to_string();
             scratch.as_str()

@@ -19,7 +19,8 @@
 //! 4. [`check`]: the verdict for a requested model ([`anomaly`] holds Elle's
 //!    anomaly -> model table, re-derived from Elle's `consistency-model` graphs), the
 //!    anomaly types, the weakest models ruled out, and an explanation of each example
-//!    (every cycle edge with the key and values behind it), as text and JSON.
+//!    (every cycle edge with the key and values behind it), as text and JSON; [`html`]
+//!    draws each example (transactions as nodes, edges labelled with why they exist).
 //!
 //! # Reading of `info` and `fail`
 //!
@@ -34,6 +35,7 @@ pub mod cycles;
 pub mod findings;
 pub mod graph;
 pub mod history;
+pub mod html;
 pub mod internal;
 pub mod list_append;
 pub mod mops;

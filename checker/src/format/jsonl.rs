@@ -340,7 +340,7 @@ impl<'n> Merger<'n> {
     ) -> Result<(), InputError> {
         let Record::Fast {
             line,
-            span,
+            span: _,
             process,
             kind,
             f,
@@ -355,11 +355,7 @@ impl<'n> Merger<'n> {
         let value = match value {
             FastValue::Absent => ValRef::Null,
             FastValue::Scalar(at) => ValRef::Canonical(slice(at)),
-            FastValue::Array(at) => match serde_json::from_str(slice(at)) {
-                Ok(raw) => ValRef::Raw(raw),
-                // Validated by the fast path, so not expected; the serde path decides.
-                Err(_) => return self.slow(text.as_bytes(), line, span, sink),
-            },
+            FastValue::Array(at) => ValRef::Array(slice(at)),
         };
         let view = OpView {
             process,
@@ -592,6 +588,10 @@ pub(crate) mod tests {
         r#"{"process":18446744073709551616,"type":"invoke","f":"read"}"#,
         r#"{"process":1,"type":"begin","f":"read"}"#,
         r#"{"process":1,"type":"invoke","f":"read","value":[1,[2]]}"#,
+        r#"{"index":0,"time":1,"process":3,"type":"ok","f":"txn","value":[["append","k",1],["r","k",[1]]]}"#,
+        r#"{"process":3,"type":"ok","f":"txn","value":[ ["r" , 5 , [ 1 , 2 ] ] , [ "append", 5, -3 ] ]}"#,
+        r#"{"process":3,"type":"ok","f":"txn","value":[["r","k",[1.5]],["r","k",[[[[1]]]]]]}"#,
+        r#"{"process":3,"type":"ok","f":"txn","value":[["r","k",[1]],]}"#,
         r#"{"process":1,"type":"invoke","f":"read","value":12345678901234567890123}"#,
         r#"{"process":1,"type":"invoke"}"#,
         r#"{"process":1,"type":"invoke","f":"read"} x"#,

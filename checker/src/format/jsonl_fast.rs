@@ -4,7 +4,9 @@
 //! It accepts a strict subset of what the serde path ([`super::jsonl`]) accepts and reads
 //! it the same way: an object whose fields are `process` (a number or `"nemesis"`), `type`,
 //! `f`, `key` (`null` or a string), `value` (an integer, `null`, a boolean, an
-//! escape-free string, or a flat array of those), `index`/`time` (integers), `error`
+//! escape-free string, or an array of those and of such arrays, at most
+//! [`ARRAY_DEPTH_MAX`] deep: a transaction's micro-ops take this path too), `index`/`time`
+//! (integers), `error`
 //! (`null` or a string), each at most once, strings without escapes or control
 //! characters. Any other line, including every malformed one, is marked [`Record::Slow`]
 //! and goes through the serde path, so that error messages and corner cases stay exactly
@@ -23,7 +25,7 @@ pub(crate) enum FastValue {
     Absent,
     /// A canonical scalar (see `is_canonical_scalar`).
     Scalar(Span),
-    /// A validated flat array of canonical scalars, as written.
+    /// A validated array of canonical scalars and arrays, as written.
     Array(Span),
 }
 
@@ -176,28 +178,46 @@ impl Cursor<'_> {
             return self.scalar().map(FastValue::Scalar);
         }
         let start = self.pos;
-        self.pos += 1;
-        self.skip_ws();
-        if self.eat(b']').is_none() {
-            loop {
-                self.scalar()?;
-                self.skip_ws();
-                match self.peek()? {
-                    b',' => {
-                        self.pos += 1;
-                        self.skip_ws();
-                    }
-                    b']' => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return None,
-                }
-            }
-        }
+        self.array(ARRAY_DEPTH_MAX)?;
         Some(FastValue::Array((start as u32, self.pos as u32)))
     }
+
+    /// An array of canonical scalars and arrays (a transaction's micro-ops, `[["append",
+    /// "k",1],["r","k",[1,2]]]`), nested at most `depth` deep; past that, `None`.
+    fn array(&mut self, depth: u32) -> Option<()> {
+        if depth == 0 {
+            return None;
+        }
+        self.eat(b'[')?;
+        self.skip_ws();
+        if self.eat(b']').is_some() {
+            return Some(());
+        }
+        loop {
+            if self.peek()? == b'[' {
+                self.array(depth - 1)?;
+            } else {
+                self.scalar()?;
+            }
+            self.skip_ws();
+            match self.peek()? {
+                b',' => {
+                    self.pos += 1;
+                    self.skip_ws();
+                }
+                b']' => {
+                    self.pos += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
 }
+
+/// How deep the fast path reads nested arrays: a transaction's value is three deep
+/// (`[[op, key, [elements]]]`); anything deeper goes through serde.
+const ARRAY_DEPTH_MAX: u32 = 4;
 
 /// The line exactly as faultline writes it (serde's field order for `Op`, no whitespace
 /// inside): `{"index":N,"time":N,"process":P,"type":"T","f":"F"[,"key":K],"value":V
@@ -432,6 +452,11 @@ mod tests {
         r#"{"index":8,"time":9,"process":2,"type":"ok","f":"read","key":"k","value":1,"value":2}"#,
         r#"{"index":8,"time":9,"process":2,"type":"begin","f":"read","key":"k","value":1}"#,
         r#"{"index":8,"time":9,"process":2,"type":"ok","f":"read","key":"k","value":1} x"#,
+        r#"{"index":9,"time":9,"process":3,"type":"ok","f":"txn","value":[["append","k7",3],["r","k7",[1,2,3]],["r",4,[]]]}"#,
+        r#"{"index":9,"time":9,"process":3,"type":"invoke","f":"txn","value":[["append", 7, 3], [ "r" , 7 , null ]]}"#,
+        r#"{"index":9,"time":9,"process":3,"type":"ok","f":"txn","value":[[[[["too deep"]]]]]}"#,
+        r#"{"index":9,"time":9,"process":3,"type":"ok","f":"txn","value":[["r","k",[1,{"a":1}]]]}"#,
+        r#"{"index":9,"time":9,"process":3,"type":"ok","f":"txn","value":[["r","k",[1,2],]]}"#,
     ];
 
     #[test]
@@ -459,6 +484,19 @@ mod tests {
                 let expected = text.iter().take_while(|b| b.is_ascii_digit()).count();
                 assert_eq!(digit_run(&text), expected, "byte {b:#x} at {at}");
             }
+        }
+    }
+
+    #[test]
+    fn transactions_take_the_fast_path_unless_too_deep_or_not_plain() {
+        let fast = |line: &str| both(line.as_bytes()).1.is_some();
+        assert!(fast(LINES[16]) && fast(LINES[17]));
+        assert!(
+            both(LINES[16].as_bytes()).0.is_some(),
+            "faultline's own txn line"
+        );
+        for line in &LINES[18..] {
+            assert!(!fast(line), "{line}");
         }
     }
 

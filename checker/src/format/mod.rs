@@ -121,6 +121,10 @@ pub enum ValRef<'a> {
     /// string without escapes (what `is_canonical_scalar` accepts), found so by the fast
     /// JSONL reader.
     Canonical(&'a str),
+    /// A JSON array of canonical scalars and of such arrays (a transaction's micro-ops),
+    /// validated by the fast JSONL reader, as written: read exactly as [`ValRef::Raw`] of
+    /// the same text, without validating it a second time.
+    Array(&'a str),
 }
 
 impl<'a> ValRef<'a> {
@@ -130,6 +134,16 @@ impl<'a> ValRef<'a> {
             ValRef::Raw(r) => r.get() == "null",
             ValRef::Json(v) => v.is_null(),
             ValRef::Canonical(text) => *text == "null",
+            ValRef::Array(_) => false,
+        }
+    }
+
+    /// The JSON text of a value read from text (not of a parsed one).
+    fn text(&self) -> Option<&'a str> {
+        match *self {
+            ValRef::Raw(raw) => Some(raw.get()),
+            ValRef::Canonical(text) | ValRef::Array(text) => Some(text),
+            ValRef::Null | ValRef::Json(_) => None,
         }
     }
 
@@ -138,8 +152,8 @@ impl<'a> ValRef<'a> {
         match self {
             ValRef::Null => Ok("null"),
             ValRef::Canonical(text) => Ok(text),
-            ValRef::Raw(raw) => {
-                let text = raw.get();
+            ValRef::Raw(_) | ValRef::Array(_) => {
+                let text = self.text().expect("read from text");
                 if is_canonical_scalar(text) {
                     return Ok(text);
                 }
@@ -159,10 +173,10 @@ impl<'a> ValRef<'a> {
     pub fn to_value(&self) -> Result<Value, SinkError> {
         match self {
             ValRef::Null => Ok(Value::Null),
-            ValRef::Raw(raw) => serde_json::from_str(raw.get())
-                .map_err(|e| SinkError::new("a JSON value", e.to_string())),
-            ValRef::Canonical(text) => serde_json::from_str(text)
-                .map_err(|e| SinkError::new("a JSON value", e.to_string())),
+            ValRef::Raw(_) | ValRef::Canonical(_) | ValRef::Array(_) => {
+                serde_json::from_str(self.text().expect("read from text"))
+                    .map_err(|e| SinkError::new("a JSON value", e.to_string()))
+            }
             ValRef::Json(value) => Ok((*value).clone()),
         }
     }
@@ -170,7 +184,7 @@ impl<'a> ValRef<'a> {
     /// A JSON string's content, if the value is a string.
     pub fn as_str(&self) -> Option<Cow<'a, str>> {
         match *self {
-            ValRef::Null => None,
+            ValRef::Null | ValRef::Array(_) => None,
             ValRef::Raw(raw) => {
                 let text = raw.get();
                 if text.starts_with('"') && !text.contains('\\') && text.len() >= 2 {
@@ -193,8 +207,8 @@ impl<'a> ValRef<'a> {
     pub fn as_pair(&self) -> Option<(ValRef<'a>, ValRef<'a>)> {
         match *self {
             ValRef::Null => None,
-            ValRef::Raw(raw) => {
-                let [a, b]: [&'a RawValue; 2] = serde_json::from_str(raw.get()).ok()?;
+            ValRef::Raw(_) | ValRef::Array(_) => {
+                let [a, b]: [&'a RawValue; 2] = serde_json::from_str(self.text()?).ok()?;
                 Some((ValRef::Raw(a), ValRef::Raw(b)))
             }
             ValRef::Json(Value::Array(items)) if items.len() == 2 => {
@@ -208,8 +222,8 @@ impl<'a> ValRef<'a> {
     pub fn as_items(&self) -> Option<Vec<ValRef<'a>>> {
         match *self {
             ValRef::Null => None,
-            ValRef::Raw(raw) => {
-                let items: Vec<&'a RawValue> = serde_json::from_str(raw.get()).ok()?;
+            ValRef::Raw(_) | ValRef::Array(_) => {
+                let items: Vec<&'a RawValue> = serde_json::from_str(self.text()?).ok()?;
                 Some(items.into_iter().map(ValRef::Raw).collect())
             }
             ValRef::Json(Value::Array(items)) => Some(items.iter().map(ValRef::Json).collect()),

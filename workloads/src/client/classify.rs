@@ -17,6 +17,9 @@
 //! | other 4xx | fail | the body's `error`, else `http-<status>` |
 //! | any other status | info | `unexpected-status-<status>` |
 //!
+//! A `txn`'s `ok` value is the answer's (its micro-ops with the reads filled in), and a txn
+//! of reads only counts as a read below.
+//!
 //! One refinement: a `read` (or `get`, the kv-append model's read) has no effect on the store, so a read whose outcome is unknown
 //! "definitely did not take effect" and is classified `fail` with the same error string (as
 //! Jepsen's clients do). This keeps timed-out reads from inflating the checker's search.
@@ -172,7 +175,7 @@ fn status_outcome(status: u16, body_error: Option<String>) -> Outcome {
 fn success(inv: &Invocation, parsed: Option<AnswerBody>) -> Outcome {
     match parsed {
         Some(body) if body.ok => {
-            if is_read(&inv.f) {
+            if is_read(&inv.f) || inv.f == crate::txn::TXN_F {
                 Outcome::Ok(body.value)
             } else {
                 Outcome::Ok(inv.value.clone())
@@ -187,8 +190,17 @@ pub fn is_read(f: &str) -> bool {
     f == "read" || f == "get"
 }
 
+/// Whether `inv` is a `txn` whose micro-ops are all reads (`["r", k, v]`).
+pub fn is_read_only_txn(inv: &Invocation) -> bool {
+    inv.f == crate::txn::TXN_F
+        && inv.value.as_array().is_some_and(|ops| {
+            ops.iter()
+                .all(|op| op.get(0).and_then(|f| f.as_str()) == Some("r"))
+        })
+}
+
 fn reads_have_no_effect(inv: &Invocation, classified: Classified) -> Classified {
-    let effect = if is_read(&inv.f) {
+    let effect = if is_read(&inv.f) || is_read_only_txn(inv) {
         Effect::ReadOnly
     } else {
         Effect::MayWrite
@@ -590,6 +602,39 @@ mod tests {
             let got = classify(&inv, &transport).outcome;
             assert_eq!(got, expected, "f={} transport={transport:?}", inv.f);
         }
+    }
+
+    /// A txn's `ok` value is the store's (reads filled in); one of reads only is a read.
+    #[test]
+    fn txn_values_come_from_the_answer_and_read_only_txns_cannot_be_unknown() {
+        let txn = |ops: Value| crate::txn::txn(ops.as_array().expect("list").clone());
+        let writing = txn(json!([["append", 1, 5], ["r", 1, null]]));
+        let reading = txn(json!([["r", 1, null], ["r", 2, null]]));
+        let body = r#"{"ok":true,"value":[["append",1,5],["r",1,[3,5]]]}"#;
+        assert_eq!(
+            classify(&writing, &answered(200, body)).outcome,
+            ok(json!([["append", 1, 5], ["r", 1, [3, 5]]]))
+        );
+        assert_eq!(
+            classify(&writing, &Transport::TimedOut).outcome,
+            info("timeout")
+        );
+        assert_eq!(
+            classify(
+                &writing,
+                &answered(409, r#"{"error":"txn-aborted","reason":"x"}"#)
+            )
+            .outcome,
+            fail("txn-aborted")
+        );
+        assert_eq!(
+            classify(&reading, &Transport::TimedOut).outcome,
+            fail("timeout")
+        );
+        assert_eq!(
+            classify(&reading, &answered(500, r#"{"error":"leadership-lost"}"#)).outcome,
+            fail("server-error")
+        );
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! The system, the workload, the network, the final phase and the checks: each read, and
 //! refused where they do not fit together (a workload the system does not take, a network
-//! it cannot run on, a check the workload has no model for).
+//! it cannot run on, a check that does not judge the workload's history, `elle:` without
+//! the elle check).
 
 use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
-use super::super::raw::{RawFinal, RawWorkload};
+use checker::elle::Model as ElleModel;
+
+use super::super::raw::{RawElle, RawFinal, RawWorkload};
 use super::super::{CheckKind, FinalSpec, SystemSpec, WorkloadKind, WorkloadSpec};
 use super::{MAX_CLIENTS, MAX_KEYS, Result, Validator, quoted};
 use crate::network::NetworkKind;
@@ -204,16 +207,43 @@ impl Validator<'_> {
         })
     }
 
-    pub(super) fn checks(
+    /// `checks:` (default: the workload's checks, `fitting`) and `elle:`, the elle check's
+    /// models (default [`checker::check::elle::DEFAULT_MODEL`]; empty without elle).
+    pub(in crate::schedule) fn checks(
         &self,
         checks: &Option<Spanned<Vec<Spanned<String>>>>,
-        workload: WorkloadKind,
-    ) -> Result<Vec<CheckKind>> {
-        let model_check = workload.check();
-        let model_name = model_check.name();
-        let Some(checks) = checks else {
-            return Ok(vec![model_check, CheckKind::Latency]);
+        elle: Option<&Spanned<RawElle>>,
+        fitting: &[CheckKind],
+    ) -> Result<(Vec<CheckKind>, Vec<ElleModel>)> {
+        let models = match elle {
+            Some(elle) => Some(self.elle_models(&elle.value)?),
+            None => None,
         };
+        let chosen = match checks {
+            None => fitting.to_vec(),
+            Some(checks) => self.listed_checks(checks, fitting)?,
+        };
+        let has_elle = chosen.contains(&checker::check::elle::KIND);
+        let models = match (models, elle) {
+            (Some(_), Some(elle)) if !has_elle => {
+                return Err(self.error(
+                    elle.referenced,
+                    "expected `elle:` only with the elle check in `checks`, found `elle:` without it"
+                        .into(),
+                ));
+            }
+            (Some(models), _) => models,
+            (None, _) if has_elle => vec![checker::check::elle::DEFAULT_MODEL],
+            (None, _) => Vec::new(),
+        };
+        Ok((chosen, models))
+    }
+
+    fn listed_checks(
+        &self,
+        checks: &Spanned<Vec<Spanned<String>>>,
+        fitting: &[CheckKind],
+    ) -> Result<Vec<CheckKind>> {
         let mut seen = Vec::new();
         for check in &checks.value {
             let Some(kind) = CheckKind::from_name(&check.value) else {
@@ -221,16 +251,21 @@ impl Validator<'_> {
                     check.referenced,
                     format!(
                         "expected a check {}, found {}",
-                        or_list(CheckKind::ALL.iter().map(|c| c.name())),
+                        or_list(CheckKind::names()),
                         quoted(&check.value)
                     ),
                 ));
             };
-            if kind != CheckKind::Latency && kind != model_check {
+            if !fitting.contains(&kind) {
                 return Err(self.error(
                     check.referenced,
                     format!(
-                        "expected checks that fit the workload ({model_name}, latency), found {}",
+                        "expected checks that fit the workload ({}), found {}",
+                        fitting
+                            .iter()
+                            .map(|c| c.name())
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         quoted(&check.value)
                     ),
                 ));
@@ -253,5 +288,39 @@ impl Validator<'_> {
             ));
         }
         Ok(seen)
+    }
+
+    /// `models: [...]`: Elle's model names, each once, at least one.
+    fn elle_models(&self, elle: &RawElle) -> Result<Vec<ElleModel>> {
+        let mut models = Vec::new();
+        for model in &elle.models.value {
+            let Ok(parsed) = model.value.parse::<ElleModel>() else {
+                return Err(self.error(
+                    model.referenced,
+                    format!(
+                        "expected a consistency model {}, found {}",
+                        or_list(ElleModel::ALL.iter().map(|m| m.name())),
+                        quoted(&model.value)
+                    ),
+                ));
+            };
+            if models.contains(&parsed) {
+                return Err(self.error(
+                    model.referenced,
+                    format!(
+                        "expected each model once, found {} twice",
+                        quoted(&model.value)
+                    ),
+                ));
+            }
+            models.push(parsed);
+        }
+        if models.is_empty() {
+            return Err(self.error(
+                elle.models.referenced,
+                "expected at least one consistency model, found an empty list".into(),
+            ));
+        }
+        Ok(models)
     }
 }

@@ -1,12 +1,17 @@
-//! The entry points: [`check_file`] and [`check_history`] read a history, pick the model
-//! (given, or implied by the first decisive function name), split it by key and check the
-//! keys in parallel with rayon, largest first.
+//! The `linearizable` check: [`check_linearizability_file`] and
+//! [`check_linearizability_history`] read a history, pick the model (given, or implied by
+//! the first decisive function name), split it by key and check the keys in parallel with
+//! rayon, largest first (the search of one key is [`crate::linearizability`]).
 //!
 //! The first violation cancels the other keys' searches, so an invalid verdict comes as
 //! fast as the easiest invalid key allows. To explain more than that one key, a last pass
 //! then searches the keys left undecided, each within a bounded step budget and all within
 //! as long again as the verdict took (at least 200 ms), until [`EXPLAINED_KEYS_MAX`] keys
 //! are explained: keys it does not decide stay `unknown`, and the verdict stays invalid.
+//!
+//! As a [`Check`]: the model is [`CheckSettings::model`], the budget
+//! [`CheckSettings::time_limit`]; the report is the [`LinearizabilityResult`] itself, its
+//! HTML section the counterexample picture ([`crate::html::fragment_timed`]).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -25,11 +30,13 @@ use crate::model::register::Register;
 use crate::model::set::SetModel;
 use crate::model::{FailedCasReading, Model, ModelConfig, ModelKind, NilRead};
 use crate::partition::{KeyHistory, Partitioner};
-use crate::verdict::{CheckResult, Verdict};
+use crate::verdict::{LinearizabilityResult, Verdict};
 
-/// How to check.
+use super::{Check, CheckKind, CheckReport, CheckSettings, HtmlSection};
+
+/// How to check for linearizability.
 #[derive(Debug, Clone)]
-pub struct CheckOptions {
+pub struct LinearizabilityOptions {
     /// Every key's initial value (JSON); `None` = the model's default (null, "", empty set).
     pub initial: Option<Value>,
     /// How `fail` cas ops are read; `None` = Porcupine's reading for the porcupine-jepsen
@@ -46,9 +53,9 @@ pub struct CheckOptions {
     pub memo_limit_bytes: usize,
 }
 
-impl Default for CheckOptions {
+impl Default for LinearizabilityOptions {
     fn default() -> Self {
-        CheckOptions {
+        LinearizabilityOptions {
             initial: None,
             failed_cas: None,
             nil_read: None,
@@ -59,12 +66,12 @@ impl Default for CheckOptions {
 }
 
 /// Checks a history file for linearizability.
-pub fn check_file(
+pub fn check_linearizability_file(
     path: &Path,
     format: Format,
     model: Option<ModelKind>,
-    options: &CheckOptions,
-) -> Result<CheckResult, InputError> {
+    options: &LinearizabilityOptions,
+) -> Result<LinearizabilityResult, InputError> {
     let started = Instant::now();
     let name = path.display().to_string();
     let format = match format {
@@ -94,11 +101,11 @@ pub fn check_file(
 }
 
 /// Checks in-memory ops; errors name `<history>` and the op's position (1-based) as line.
-pub fn check_history(
+pub fn check_linearizability_history(
     ops: impl IntoIterator<Item = Op>,
     model: Option<ModelKind>,
-    options: &CheckOptions,
-) -> Result<CheckResult, InputError> {
+    options: &LinearizabilityOptions,
+) -> Result<LinearizabilityResult, InputError> {
     let started = Instant::now();
     let name = "<history>";
     let mut sniffer = Sniffer::new(
@@ -121,7 +128,7 @@ pub fn check_history(
 }
 
 fn config(
-    options: &CheckOptions,
+    options: &LinearizabilityOptions,
     default_reading: FailedCasReading,
     default_nil_read: NilRead,
 ) -> ModelConfig {
@@ -136,9 +143,9 @@ fn config(
 trait KeyedSink: OpSink {
     fn check(
         self: Box<Self>,
-        options: &CheckOptions,
+        options: &LinearizabilityOptions,
         started: Instant,
-    ) -> Result<CheckResult, SinkError>;
+    ) -> Result<LinearizabilityResult, SinkError>;
 }
 
 impl<M: Model> KeyedSink for Partitioner<M>
@@ -147,9 +154,9 @@ where
 {
     fn check(
         self: Box<Self>,
-        options: &CheckOptions,
+        options: &LinearizabilityOptions,
         started: Instant,
-    ) -> Result<CheckResult, SinkError> {
+    ) -> Result<LinearizabilityResult, SinkError> {
         let records = self.records;
         let keys = self.finish()?;
         Ok(check_keys(keys, records, options, started))
@@ -279,9 +286,9 @@ fn check_key<M: Model>(
 fn check_keys<M: Model>(
     mut keys: Vec<KeyHistory<M>>,
     records: u64,
-    options: &CheckOptions,
+    options: &LinearizabilityOptions,
     started: Instant,
-) -> CheckResult
+) -> LinearizabilityResult
 where
     M::State: Sync,
 {
@@ -369,7 +376,7 @@ fn summarize<M: Model>(
     outcomes: Vec<Outcome>,
     records: u64,
     started: Instant,
-) -> CheckResult {
+) -> LinearizabilityResult {
     let outcomes: Vec<(Option<Explanation>, Option<UnknownReason>)> = outcomes
         .into_iter()
         .map(|o| o.unwrap_or((None, Some(UnknownReason::Cancelled))))
@@ -394,7 +401,7 @@ fn summarize<M: Model>(
     } else {
         Verdict::Valid
     };
-    CheckResult {
+    LinearizabilityResult {
         verdict,
         model: M::KIND,
         format: None,
@@ -412,5 +419,74 @@ fn summarize<M: Model>(
         },
         explanation,
         other_explanations,
+    }
+}
+
+/// The `linearizable` check.
+pub struct Linearizable;
+
+/// Its handle in the registry.
+pub const KIND: CheckKind = CheckKind::new(&Linearizable);
+
+impl Check for Linearizable {
+    fn name(&self) -> &'static str {
+        "linearizable"
+    }
+
+    fn about(&self) -> &'static str {
+        "linearizability against the workload's model, per key (Wing-Gong/Lowe)"
+    }
+
+    fn run(
+        &self,
+        path: &Path,
+        settings: &CheckSettings,
+    ) -> Result<Box<dyn CheckReport>, InputError> {
+        let options = LinearizabilityOptions {
+            time_limit: settings.time_limit,
+            ..settings.linearizability.clone()
+        };
+        let result = check_linearizability_file(path, settings.format, settings.model, &options)?;
+        Ok(Box::new(result))
+    }
+}
+
+impl CheckReport for LinearizabilityResult {
+    fn verdict(&self) -> Verdict {
+        self.verdict
+    }
+
+    fn summary(&self) -> String {
+        self.summary_line()
+    }
+
+    fn to_text(&self) -> String {
+        let mut out = format!("{}\n", self.summary_line());
+        for explanation in self.explanations() {
+            out.push_str(&explanation.to_text());
+        }
+        let more = self.keys_invalid - self.explanations().count();
+        if more > 0 {
+            out.push_str(&format!(
+                "({more} more invalid {} not explained)\n",
+                if more == 1 { "key" } else { "keys" }
+            ));
+        }
+        out
+    }
+
+    fn evidence(&self) -> String {
+        self.in_words()
+    }
+
+    fn details(&self) -> Value {
+        serde_json::to_value(self).expect("a linearizability result serialises")
+    }
+
+    fn html_section(&self, ops: &[Op]) -> Option<HtmlSection> {
+        (self.verdict == Verdict::Invalid).then(|| HtmlSection {
+            title: "Counterexample".into(),
+            body_html: crate::html::fragment_timed(self, &crate::html::time_ns_of_line(ops)),
+        })
     }
 }
