@@ -37,8 +37,8 @@ use checker::format::Format;
 use checker::verdict::Verdict;
 use workloads::bank::{BankConfig, BankGenerator};
 use workloads::client::{
-    BankClient, BankClientConfig, Client, EtcdClient, EtcdClientConfig, EtcdWorkload, RaftClient,
-    RaftClientConfig,
+    AdapterReport, BankClient, BankClientConfig, Client, EtcdClient, EtcdClientConfig,
+    EtcdWorkload, RaftClient, RaftClientConfig, StdioClient, StdioClientConfig,
 };
 use workloads::driver::{DriverOptions, FinalReadOptions, run_final_reads, run_workload};
 use workloads::generator::{self, Generator};
@@ -54,6 +54,7 @@ use crate::report::{CheckSummary, ReportInput, write_report};
 use crate::schedule::{Schedule, WorkloadKind, format_duration};
 use crate::store::{RunDir, StoreError, create_run_dir};
 use crate::supervisor::NodeState;
+use crate::system::command::RunAdapters;
 use crate::system::{ClientSpec, NodePrograms, NodeRole};
 
 /// How long each check of one run may take before it says `unknown`.
@@ -116,6 +117,8 @@ pub enum RunError {
     /// A schedule asks for a fault the node backend cannot give (e.g. faultfs over SSH).
     #[error("{0}")]
     Unsupported(String),
+    #[error("the stdio adapters: {0}")]
+    Adapters(#[from] crate::supervisor::SupervisorError),
 }
 
 /// One check's outcome in `results.json`: the same fields for every check.
@@ -195,6 +198,10 @@ pub struct RunResults {
     pub interrupted: bool,
     pub checks: Vec<CheckOutcome>,
     pub stats: RunStats,
+    /// The stdio adapter workers that misbehaved (timeouts, exits, garbage, failed starts);
+    /// absent when none did or the run had no adapter.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub adapters: Vec<AdapterReport>,
 }
 
 /// A finished run.
@@ -232,10 +239,10 @@ pub async fn execute(
     let phase = drive(&request, &dir, &recorder, shutdown.clone()).await;
     // The history is closed whatever happened, so that what was recorded is kept.
     let summary = recorder.close().await;
-    phase?;
+    let adapters = phase?;
     summary?;
     let interrupted = *shutdown.borrow();
-    let results = check_and_report(&request, &dir, interrupted)?;
+    let results = check_and_report(&request, &dir, interrupted, adapters)?;
     // The nodes' data dirs are evidence only when something is wrong; nightly campaigns
     // would otherwise fill the disk with WALs of valid runs.
     if results.verdict == Verdict::Valid {
@@ -254,7 +261,7 @@ async fn drive(
     dir: &RunDir,
     recorder: &Recorder,
     shutdown: watch::Receiver<bool>,
-) -> Result<(), RunError> {
+) -> Result<Vec<AdapterReport>, RunError> {
     let layout = SystemLayout {
         system: request.schedule.system.clone(),
         programs: request.programs.clone(),
@@ -297,12 +304,20 @@ async fn drive(
     };
     let system = request.schedule.system.system();
     let client = system.client(request.schedule.workload.read);
-    let outcome = match client {
-        ClientSpec::Raft => drive_raft(request, &mut cluster, recorder, shutdown).await,
-        ClientSpec::Bank {
-            coordinators,
-            accounts,
-        } => {
+    let mut adapters = Vec::new();
+    let outcome = match (&request.schedule.workload.client_command, client) {
+        (Some(command), _) => drive_stdio(request, dir, command, &mut cluster, recorder, shutdown)
+            .await
+            .map(|misbehaved| adapters = misbehaved),
+        (None, ClientSpec::Stdio) => unreachable!("validated: a stdio system names its adapter"),
+        (None, ClientSpec::Raft) => drive_raft(request, &mut cluster, recorder, shutdown).await,
+        (
+            None,
+            ClientSpec::Bank {
+                coordinators,
+                accounts,
+            },
+        ) => {
             let bank = BankDrive {
                 coordinators,
                 accounts,
@@ -310,14 +325,64 @@ async fn drive(
             };
             drive_bank(request, &bank, &mut cluster, recorder, shutdown).await
         }
-        ClientSpec::Etcd { read } => {
+        (None, ClientSpec::Etcd { read }) => {
             drive_etcd(request, read, &mut cluster, recorder, shutdown).await
         }
     };
     let stopped = cluster.shutdown().await;
     outcome?;
     stopped?;
-    Ok(())
+    Ok(adapters)
+}
+
+/// A workload through the schedule's stdio adapter (`client: { command }`, one process per
+/// client worker, [`StdioClient`]), once a leader is elected if the system has a leader
+/// probe. Every adapter is killed and reaped before this returns; the workers whose
+/// adapter misbehaved are returned for the report.
+async fn drive_stdio(
+    request: &RunRequest,
+    dir: &RunDir,
+    command: &str,
+    cluster: &mut Cluster,
+    recorder: &Recorder,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Vec<AdapterReport>, RunError> {
+    let schedule = &request.schedule;
+    if schedule.system.has_leader() {
+        wait_for_leader(cluster).await?;
+    }
+    let ids = cluster.node_ids();
+    let spawner = Arc::new(RunAdapters::new(
+        command,
+        client_addrs(cluster, &ids),
+        dir.path.join("adapters"),
+        request.programs.program.clone(),
+    )?);
+    let client = Arc::new(StdioClient::new(
+        spawner,
+        StdioClientConfig {
+            timeout_ms: schedule.workload.timeout.as_millis() as u64,
+            nodes: ids,
+        },
+    ));
+    client.start_workers(schedule.workload.clients).await;
+    let generator = workload_spec(schedule).generator(request.seed)?;
+    // The driver's hard timeout must let a fresh adapter's first reply take its start-up
+    // grace (the client still times out warm adapters at the schedule's timeout).
+    let mut request = request.clone();
+    request.schedule.workload.timeout = client.longest_call();
+    let driven = drive_workload(
+        &request,
+        cluster,
+        client.clone(),
+        generator,
+        recorder,
+        shutdown,
+    )
+    .await;
+    client.shutdown().await;
+    driven?;
+    Ok(client.misbehaviour())
 }
 
 /// The Raft system: a register or set workload through the Raft client, once a leader is
@@ -569,6 +634,7 @@ fn check_and_report(
     request: &RunRequest,
     dir: &RunDir,
     interrupted: bool,
+    adapters: Vec<AdapterReport>,
 ) -> Result<RunResults, RunError> {
     let schedule = &request.schedule;
     let ops = read_history(dir.history()).map_err(|e| RunError::History(e.to_string()))?;
@@ -593,6 +659,7 @@ fn check_and_report(
         interrupted,
         checks,
         stats,
+        adapters,
     };
     let json = serde_json::to_string_pretty(&results).expect("results serialise");
     write_file(&dir.results(), &json)?;
@@ -615,6 +682,7 @@ fn check_and_report(
             .checks
             .iter()
             .filter_map(|c| c.report.as_ref()?.html_section(&ops))
+            .chain(adapter_section(&results.adapters))
             .collect(),
     };
     write_report(&dir.report(), &input).map_err(|source| RunError::Io {
@@ -622,6 +690,60 @@ fn check_and_report(
         source,
     })?;
     Ok(results)
+}
+
+/// One line per misbehaving adapter worker: what it did, for the terminal and the report.
+pub fn adapter_lines(adapters: &[AdapterReport]) -> Vec<String> {
+    adapters
+        .iter()
+        .map(|a| {
+            let mut parts = Vec::new();
+            for (count, what) in [
+                (a.timeouts, "timeout"),
+                (a.exits, "exit"),
+                (a.garbage, "garbage line"),
+                (a.start_failures, "failed start"),
+            ] {
+                if count > 0 {
+                    parts.push(format!(
+                        "{count} {what}{}",
+                        if count == 1 { "" } else { "s" }
+                    ));
+                }
+            }
+            let mut line = format!(
+                "worker {}: {} ({} adapter process{} started)",
+                a.worker,
+                parts.join(", "),
+                a.starts,
+                if a.starts == 1 { "" } else { "es" }
+            );
+            if let Some(garbage) = &a.first_garbage {
+                line.push_str(&format!("; first garbage line: {garbage:?}"));
+            }
+            if let Some(error) = &a.first_start_error {
+                line.push_str(&format!("; first start error: {error}"));
+            }
+            line
+        })
+        .collect()
+}
+
+/// The report's section on misbehaving adapters, if any misbehaved.
+fn adapter_section(adapters: &[AdapterReport]) -> Option<checker::check::HtmlSection> {
+    if adapters.is_empty() {
+        return None;
+    }
+    let items: String = adapter_lines(adapters)
+        .iter()
+        .map(|line| format!("<li>{}</li>", html_escape::encode_text(line)))
+        .collect();
+    Some(checker::check::HtmlSection {
+        title: "The stdio adapter misbehaved".to_string(),
+        body_html: format!(
+            "<p>Each case is an <code>info</code> (or, for a read, a <code>fail</code>) in the history, and the worker got a fresh adapter; stderr is in <code>adapters/&lt;worker&gt;.log</code>.</p><ul>{items}</ul>"
+        ),
+    })
 }
 
 /// The run's verdict: invalid if any check is, else unknown if any is, else valid.

@@ -29,6 +29,9 @@ pub struct WorkloadSpec {
     pub timeout: Duration,
     /// How reads are served, for a system that offers a choice (etcd); `None` elsewhere.
     pub read: Option<ReadMode>,
+    /// `client: { command }`: the stdio adapter's command template (validated with
+    /// `system::command::CLIENT_PLACEHOLDERS`), which replaces the system's own client.
+    pub client_command: Option<String>,
 }
 
 /// What the clients do.

@@ -31,9 +31,17 @@ impl Schedule {
             Some(mode) => format!(", read: {}", crate::workload::read_mode_name(mode)),
             None => String::new(),
         };
+        let client = match &w.client_command {
+            // A JSON string is a YAML double-quoted scalar.
+            Some(command) => format!(
+                ", client: {{ command: {} }}",
+                serde_json::Value::String(command.clone())
+            ),
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "workload: {{ kind: {},{keys} clients: {}, rate: {}/s, timeout: {}{read} }}",
+            "workload: {{ kind: {},{keys} clients: {}, rate: {}/s, timeout: {}{read}{client} }}",
             w.kind.name(),
             w.clients,
             w.rate_per_s,
@@ -251,9 +259,15 @@ mod tests {
             "{ kind: raft, nodes: 3, bug: stale-read }",
             "{ kind: bank, participants: 2, replicated_coordinator: true, coordinators: 2, bug: 2pc-forget-prepared }",
             "{ kind: etcd, nodes: 5, binary: /bin/sh }",
+            r#"{ kind: command, nodes: 2, start: "sh -c 'exec \"$0\" {id}' --peers={peers}", ready: { exec: "sh -c true" }, leader: { exec: "sh -c 'echo n1 7'" }, env: { MY_ID: "{id}" } }"#,
         ] {
             let (workload, network) = if system.contains("bank") {
                 ("{ kind: bank }", "proxy")
+            } else if system.contains("command") {
+                (
+                    r#"{ kind: register, client: { command: "sh -c 'cat' {node} \"{client_addr}\"" } }"#,
+                    "proxy",
+                )
             } else if system.contains("etcd") {
                 ("{ kind: append, read: serializable }", "netns")
             } else {

@@ -24,6 +24,27 @@
 //! "definitely did not take effect" and is classified `fail` with the same error string (as
 //! Jepsen's clients do). This keeps timed-out reads from inflating the checker's search.
 //!
+//! # stdio adapters
+//!
+//! [`classify_adapter`] is the same rule for one exchange with a stdio adapter (the
+//! protocol: `docs/adapter-protocol.md`, the client: `client/stdio.rs`). The adapter judges
+//! its own database's answers and says `ok`, `fail` or `info`; faultline takes its word and
+//! adds only what it sees itself:
+//!
+//! | what happened | outcome | error |
+//! |---|---|---|
+//! | the adapter could not be started (nothing sent) | fail | `adapter-not-started` |
+//! | reply `{"type":"ok","value":V}` | ok | (V, or the invocation's value when V is absent for an op that is not a read) |
+//! | reply `{"type":"fail","error":E}` | fail | E, else `adapter-fail` |
+//! | reply `{"type":"info","error":E}` | info | E, else `adapter-info` |
+//! | no reply within the workload timeout | info | `timeout` |
+//! | the adapter exited (or closed its pipes) before replying | info | `adapter-exited` |
+//! | a line that is not JSON, not an object, or a `type` other than those three | info | `adapter-garbage: LINE` |
+//!
+//! The read rule applies as everywhere: a `read` or `get` whose outcome is unknown is a
+//! `fail` with the same error (it had no effect). Any other `f` (`write`, `cas`, `append`,
+//! `add`, `txn`, ...) may write, so its unknown outcome stays `info`.
+//!
 //! # etcd
 //!
 //! [`classify_etcd`] is the same rule for one request to etcd's JSON gateway: the same
@@ -383,6 +404,69 @@ fn etcd_error_outcome(status: u16, body: &Bytes) -> Outcome {
         Definite::Yes => Outcome::Fail(error),
         Definite::No => Outcome::Info(error),
     }
+}
+
+/// What came back from a stdio adapter for one request ([`classify_adapter`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AdapterAnswer {
+    /// A reply line of the protocol.
+    Reply {
+        kind: AdapterReplyType,
+        /// The reply's `value`, `None` when the key is absent.
+        value: Option<Value>,
+        error: Option<String>,
+    },
+    /// The adapter could not be started: nothing was sent. The text is for diagnostics.
+    NotStarted(String),
+    /// No reply within the timeout.
+    TimedOut,
+    /// The adapter exited (end of its stdout, or its stdin closed) before replying.
+    Exited,
+    /// A line that is not a reply: not JSON, not an object, or an unknown `type`.
+    Garbage(String),
+}
+
+/// The `type` of an adapter's reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdapterReplyType {
+    Ok,
+    Fail,
+    Info,
+}
+
+/// The outcome of `inv` from what its adapter answered (the table in the module docs).
+pub fn classify_adapter(inv: &Invocation, answer: &AdapterAnswer) -> Outcome {
+    let outcome = match answer {
+        AdapterAnswer::Reply {
+            kind: AdapterReplyType::Ok,
+            value,
+            ..
+        } => Outcome::Ok(match value {
+            Some(value) => value.clone(),
+            None if is_read(&inv.f) => Value::Null,
+            None => inv.value.clone(),
+        }),
+        AdapterAnswer::Reply {
+            kind: AdapterReplyType::Fail,
+            error,
+            ..
+        } => Outcome::Fail(error.clone().unwrap_or_else(|| "adapter-fail".into())),
+        AdapterAnswer::Reply {
+            kind: AdapterReplyType::Info,
+            error,
+            ..
+        } => Outcome::Info(error.clone().unwrap_or_else(|| "adapter-info".into())),
+        AdapterAnswer::NotStarted(_) => Outcome::Fail("adapter-not-started".into()),
+        AdapterAnswer::TimedOut => Outcome::Info("timeout".into()),
+        AdapterAnswer::Exited => Outcome::Info("adapter-exited".into()),
+        AdapterAnswer::Garbage(line) => Outcome::Info(format!("adapter-garbage: {line}")),
+    };
+    let effect = if is_read(&inv.f) {
+        Effect::ReadOnly
+    } else {
+        Effect::MayWrite
+    };
+    settle(effect, outcome)
 }
 
 #[cfg(test)]
