@@ -202,6 +202,15 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             "nemesis events"
         ),
     );
+    if !results.adapters.is_empty() {
+        println!(
+            "adapter: misbehaved on {}",
+            checker::verdict::count(results.adapters.len() as u64, "worker", "workers")
+        );
+        for line in crate::runner::adapter_lines(&results.adapters) {
+            println!("  {line}");
+        }
+    }
     println!("report:  {}", outcome.dir.report().display());
     if let Some((addr, server)) = server {
         if !*shutdown.borrow() {

@@ -83,11 +83,12 @@ pub enum ClusterError {
         operation: &'static str,
     },
     #[error(
-        "node {id:?} was not ready (its readiness probe did not answer) within {timeout_ms} ms; last log lines:\n{log_tail}"
+        "node {id:?} was not ready within {timeout_ms} ms (last probe: {last_error}); last log lines:\n{log_tail}"
     )]
     NotReady {
         id: String,
         timeout_ms: u64,
+        last_error: String,
         log_tail: String,
     },
     #[error("{context}: {source}")]
@@ -449,6 +450,7 @@ impl Cluster {
     pub async fn wait_ready(&mut self, id: &str) -> Result<(), ClusterError> {
         self.check_node(id)?;
         let deadline = tokio::time::Instant::now() + Duration::from_millis(READY_TIMEOUT_MS);
+        let mut last_error = String::from("no probe ran");
         while tokio::time::Instant::now() < deadline {
             let probe_deadline =
                 tokio::time::Instant::now() + Duration::from_millis(STATUS_TIMEOUT_MS);
@@ -458,13 +460,17 @@ impl Cluster {
                 .layout
                 .system
                 .system()
-                .ready(pool, probe_deadline)
+                .ready_or_why(id, pool, probe_deadline)
                 .await;
             // A node that exited answers nothing: whatever answered is not it.
-            if ready && !matches!(self.supervisor.state(id)?, NodeState::Exited(_)) {
-                return Ok(());
+            let exited = matches!(self.supervisor.state(id)?, NodeState::Exited(_));
+            match ready {
+                Ok(()) if !exited => return Ok(()),
+                Ok(()) => {}
+                Err(error) => last_error = error,
             }
-            if let NodeState::Exited(_) = self.supervisor.state(id)? {
+            if let NodeState::Exited(code) = self.supervisor.state(id)? {
+                last_error = format!("the node exited (exit code {code:?}); before: {last_error}");
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -472,6 +478,7 @@ impl Cluster {
         Err(ClusterError::NotReady {
             id: id.to_string(),
             timeout_ms: READY_TIMEOUT_MS,
+            last_error,
             log_tail: log_tail(&self.log_path(id), 20),
         })
     }

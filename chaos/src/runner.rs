@@ -36,13 +36,14 @@ use checker::model::ModelKind;
 use checker::verdict::{CheckResult, Verdict};
 use workloads::bank::{BankConfig, BankGenerator};
 use workloads::client::{
-    BankClient, BankClientConfig, Client, EtcdClient, EtcdClientConfig, EtcdWorkload, RaftClient,
-    RaftClientConfig,
+    AdapterReport, BankClient, BankClientConfig, Client, EtcdClient, EtcdClientConfig,
+    EtcdWorkload, RaftClient, RaftClientConfig, StdioClient, StdioClientConfig,
 };
 use workloads::driver::{DriverOptions, FinalReadOptions, run_final_reads, run_workload};
 use workloads::generator::{self, Generator};
 use workloads::recorder::{Recorder, read_history};
 use workloads::stats::LatencySummary;
+use workloads::txn::TxnConfig;
 
 use crate::cluster::{Cluster, ClusterError};
 use crate::layout::SystemLayout;
@@ -52,6 +53,7 @@ use crate::report::{CheckSummary, ReportInput, write_report};
 use crate::schedule::{CheckKind, Schedule, WorkloadKind, format_duration};
 use crate::store::{RunDir, StoreError, create_run_dir};
 use crate::supervisor::NodeState;
+use crate::system::command::RunAdapters;
 use crate::system::{ClientSpec, NodePrograms, NodeRole};
 use checker::blocked::{BlockedWindow, blocked_windows};
 
@@ -110,6 +112,8 @@ pub enum RunError {
     },
     #[error("no leader was elected within {0:?} of starting the cluster")]
     NoLeader(Duration),
+    #[error("the stdio adapters: {0}")]
+    Adapters(#[from] crate::supervisor::SupervisorError),
 }
 
 /// One check's outcome in `results.json`.
@@ -159,6 +163,10 @@ pub struct RunResults {
     pub interrupted: bool,
     pub checks: Vec<CheckOutcome>,
     pub stats: RunStats,
+    /// The stdio adapter workers that misbehaved (timeouts, exits, garbage, failed starts);
+    /// absent when none did or the run had no adapter.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub adapters: Vec<AdapterReport>,
 }
 
 /// A finished run.
@@ -196,10 +204,10 @@ pub async fn execute(
     let phase = drive(&request, &dir, &recorder, shutdown.clone()).await;
     // The history is closed whatever happened, so that what was recorded is kept.
     let summary = recorder.close().await;
-    phase?;
+    let adapters = phase?;
     summary?;
     let interrupted = *shutdown.borrow();
-    let results = check_and_report(&request, &dir, interrupted)?;
+    let results = check_and_report(&request, &dir, interrupted, adapters)?;
     // The nodes' data dirs are evidence only when something is wrong; nightly campaigns
     // would otherwise fill the disk with WALs of valid runs.
     if results.verdict == Verdict::Valid {
@@ -215,7 +223,7 @@ async fn drive(
     dir: &RunDir,
     recorder: &Recorder,
     shutdown: watch::Receiver<bool>,
-) -> Result<(), RunError> {
+) -> Result<Vec<AdapterReport>, RunError> {
     let layout = SystemLayout {
         system: request.schedule.system.clone(),
         programs: request.programs.clone(),
@@ -224,12 +232,20 @@ async fn drive(
         Cluster::start_layout(layout, dir.path.clone(), request.schedule.network).await?;
     let system = request.schedule.system.system();
     let client = system.client(request.schedule.workload.read);
-    let outcome = match client {
-        ClientSpec::Raft => drive_raft(request, &mut cluster, recorder, shutdown).await,
-        ClientSpec::Bank {
-            coordinators,
-            accounts,
-        } => {
+    let mut adapters = Vec::new();
+    let outcome = match (&request.schedule.workload.client_command, client) {
+        (Some(command), _) => drive_stdio(request, dir, command, &mut cluster, recorder, shutdown)
+            .await
+            .map(|misbehaved| adapters = misbehaved),
+        (None, ClientSpec::Stdio) => unreachable!("validated: a stdio system names its adapter"),
+        (None, ClientSpec::Raft) => drive_raft(request, &mut cluster, recorder, shutdown).await,
+        (
+            None,
+            ClientSpec::Bank {
+                coordinators,
+                accounts,
+            },
+        ) => {
             let bank = BankDrive {
                 coordinators,
                 accounts,
@@ -237,14 +253,59 @@ async fn drive(
             };
             drive_bank(request, &bank, &mut cluster, recorder, shutdown).await
         }
-        ClientSpec::Etcd { read } => {
+        (None, ClientSpec::Etcd { read }) => {
             drive_etcd(request, read, &mut cluster, recorder, shutdown).await
         }
     };
     let stopped = cluster.shutdown().await;
     outcome?;
     stopped?;
-    Ok(())
+    Ok(adapters)
+}
+
+/// A workload through the schedule's stdio adapter (`client: { command }`, one process per
+/// client worker, [`StdioClient`]), once a leader is elected if the system has a leader
+/// probe. Every adapter is killed and reaped before this returns; the workers whose
+/// adapter misbehaved are returned for the report.
+async fn drive_stdio(
+    request: &RunRequest,
+    dir: &RunDir,
+    command: &str,
+    cluster: &mut Cluster,
+    recorder: &Recorder,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Vec<AdapterReport>, RunError> {
+    let schedule = &request.schedule;
+    if schedule.system.has_leader() {
+        wait_for_leader(cluster).await?;
+    }
+    let ids = cluster.node_ids();
+    let spawner = Arc::new(RunAdapters::new(
+        command,
+        client_addrs(cluster, &ids),
+        dir.path.join("adapters"),
+        request.programs.program.clone(),
+    )?);
+    let client = Arc::new(StdioClient::new(
+        spawner,
+        StdioClientConfig {
+            timeout_ms: schedule.workload.timeout.as_millis() as u64,
+            nodes: ids,
+        },
+    ));
+    let generator = workload_spec(schedule).generator(request.seed)?;
+    let driven = drive_workload(
+        request,
+        cluster,
+        client.clone(),
+        generator,
+        recorder,
+        shutdown,
+    )
+    .await;
+    client.shutdown().await;
+    driven?;
+    Ok(client.misbehaviour())
 }
 
 /// The Raft system: a register or set workload through the Raft client, once a leader is
@@ -283,6 +344,8 @@ async fn drive_etcd(
         WorkloadKind::Register => EtcdWorkload::Register,
         WorkloadKind::Set => EtcdWorkload::Set,
         WorkloadKind::Append => EtcdWorkload::Append,
+        WorkloadKind::ListAppend => EtcdWorkload::ListAppend,
+        WorkloadKind::RwRegister => EtcdWorkload::RwRegister,
         WorkloadKind::Bank => unreachable!("validated: etcd takes no bank workload"),
     };
     let client = Arc::new(EtcdClient::new(
@@ -477,6 +540,14 @@ fn workload_spec(schedule: &Schedule) -> generator::WorkloadSpec {
             keys: schedule.workload.keys,
             ..Default::default()
         }),
+        WorkloadKind::ListAppend => generator::WorkloadSpec::ListAppend(TxnConfig {
+            keys: schedule.workload.keys,
+            ..Default::default()
+        }),
+        WorkloadKind::RwRegister => generator::WorkloadSpec::RwRegister(TxnConfig {
+            keys: schedule.workload.keys,
+            ..Default::default()
+        }),
         WorkloadKind::Bank => unreachable!("the bank workload is built by drive_bank"),
     }
 }
@@ -486,6 +557,7 @@ fn check_and_report(
     request: &RunRequest,
     dir: &RunDir,
     interrupted: bool,
+    adapters: Vec<AdapterReport>,
 ) -> Result<RunResults, RunError> {
     let schedule = &request.schedule;
     let ops = read_history(dir.history()).map_err(|e| RunError::History(e.to_string()))?;
@@ -498,6 +570,7 @@ fn check_and_report(
             (CheckKind::Set, _) => set_full_check(&ops),
             (CheckKind::Linearizable, Some(model)) => linearizability(dir, model),
             (CheckKind::Bank, _) => bank_check(schedule, &ops),
+            (CheckKind::Elle, _) => elle_check(dir),
             (CheckKind::Latency, _) => latency_summary(&stats),
             (CheckKind::Linearizable, None) => {
                 unreachable!("validated: the check fits the workload, which has a model")
@@ -518,6 +591,7 @@ fn check_and_report(
         interrupted,
         checks,
         stats,
+        adapters,
     };
     let json = serde_json::to_string_pretty(&results).expect("results serialise");
     write_file(&dir.results(), &json)?;
@@ -548,6 +622,7 @@ fn check_and_report(
             .iter()
             .filter_map(|c| c.bank.as_ref().map(|bank| (bank, &c.blocked)))
             .map(|(bank, blocked)| crate::report::bank_section(bank, blocked))
+            .chain(adapter_section(&results.adapters))
             .collect(),
     };
     write_report(&dir.report(), &input).map_err(|source| RunError::Io {
@@ -555,6 +630,60 @@ fn check_and_report(
         source,
     })?;
     Ok(results)
+}
+
+/// One line per misbehaving adapter worker: what it did, for the terminal and the report.
+pub fn adapter_lines(adapters: &[AdapterReport]) -> Vec<String> {
+    adapters
+        .iter()
+        .map(|a| {
+            let mut parts = Vec::new();
+            for (count, what) in [
+                (a.timeouts, "timeout"),
+                (a.exits, "exit"),
+                (a.garbage, "garbage line"),
+                (a.start_failures, "failed start"),
+            ] {
+                if count > 0 {
+                    parts.push(format!(
+                        "{count} {what}{}",
+                        if count == 1 { "" } else { "s" }
+                    ));
+                }
+            }
+            let mut line = format!(
+                "worker {}: {} ({} adapter process{} started)",
+                a.worker,
+                parts.join(", "),
+                a.starts,
+                if a.starts == 1 { "" } else { "es" }
+            );
+            if let Some(garbage) = &a.first_garbage {
+                line.push_str(&format!("; first garbage line: {garbage:?}"));
+            }
+            if let Some(error) = &a.first_start_error {
+                line.push_str(&format!("; first start error: {error}"));
+            }
+            line
+        })
+        .collect()
+}
+
+/// The report's section on misbehaving adapters, if any misbehaved.
+fn adapter_section(adapters: &[AdapterReport]) -> Option<crate::report::ReportSection> {
+    if adapters.is_empty() {
+        return None;
+    }
+    let items: String = adapter_lines(adapters)
+        .iter()
+        .map(|line| format!("<li>{}</li>", html_escape::encode_text(line)))
+        .collect();
+    Some(crate::report::ReportSection {
+        title: "The stdio adapter misbehaved".to_string(),
+        body_html: format!(
+            "<p>Each case is an <code>info</code> (or, for a read, a <code>fail</code>) in the history, and the worker got a fresh adapter; stderr is in <code>adapters/&lt;worker&gt;.log</code>.</p><ul>{items}</ul>"
+        ),
+    })
 }
 
 /// The run's verdict: invalid if any check is, else unknown if any is, else valid.
@@ -593,6 +722,48 @@ fn linearizability(dir: &RunDir, model: ModelKind) -> CheckOutcome {
             bank: None,
             blocked: Vec::new(),
         },
+    }
+}
+
+/// Elle's check of a transactional history for strict serializability; the summary is
+/// the verdict, the anomaly types, the models ruled out and the first explained example.
+/// (Issue 13: one local call until whole-history checks share one registry.)
+fn elle_check(dir: &RunDir) -> CheckOutcome {
+    /// Lines of the checker's text kept in the one-line summary.
+    const MAX_SUMMARY_LINES: usize = 16;
+    let options = checker::elle::ElleOptions {
+        model: checker::elle::Model::StrictSerializable,
+        time_limit: Some(CHECK_TIME_LIMIT),
+        ..checker::elle::ElleOptions::default()
+    };
+    let (verdict, summary) = match checker::elle::check_file(&dir.history(), Format::Jsonl, &options)
+    {
+        Ok(result) => {
+            let text = result.to_text();
+            let lines: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty() && !line.starts_with("time:"))
+                .collect();
+            let kept = lines.len().min(MAX_SUMMARY_LINES);
+            let mut summary = lines[..kept].join("; ");
+            if lines.len() > kept {
+                summary.push_str(&format!("; ({} more lines)", lines.len() - kept));
+            }
+            (result.verdict, summary)
+        }
+        Err(e) => (
+            Verdict::Unknown,
+            format!("the history could not be checked: {e}"),
+        ),
+    };
+    CheckOutcome {
+        check: "elle".into(),
+        verdict,
+        summary,
+        result: None,
+        bank: None,
+        blocked: Vec::new(),
     }
 }
 

@@ -30,8 +30,10 @@
 //! is left stopped), then `waitpid` with a bounded wait. Dropping the supervisor kills and
 //! reaps every node.
 //!
-//! [`run_tool`] runs short-lived helper programs (`ip`, `nft`) with a timeout; it lives here
-//! so that all process creation is in this file.
+//! [`run_tool`] runs short-lived helper programs (`ip`, `nft`) with a timeout, [`run_probe`]
+//! a user's probe command (own group, death signal), and [`PipedSpawner`] the processes a
+//! run talks to over pipes (stdio client adapters), from a spawner thread like the nodes';
+//! they live here so that all process creation is in this file.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -146,9 +148,37 @@ pub trait NodeControl: Send {
     fn kill_all(&mut self) -> Result<(), SupervisorError>;
 }
 
+/// What the spawner thread starts: a node, or a piped process (a stdio adapter).
+enum SpawnJob {
+    Node(NodeSpec),
+    Piped(PipedSpec),
+}
+
+impl SpawnJob {
+    fn id(&self) -> &str {
+        match self {
+            SpawnJob::Node(spec) => &spec.id,
+            SpawnJob::Piped(spec) => &spec.id,
+        }
+    }
+}
+
 struct SpawnRequest {
-    spec: NodeSpec,
+    job: SpawnJob,
     reply: mpsc::SyncSender<Result<Child, SupervisorError>>,
+}
+
+/// A process the controller talks to over its stdin and stdout (a stdio client adapter):
+/// started like a node (own process group, `PR_SET_PDEATHSIG`), stdin and stdout piped,
+/// stderr appended to `log_path`, with `env` added to the controller's environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipedSpec {
+    /// For messages, e.g. `adapter 3`.
+    pub id: String,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub log_path: PathBuf,
 }
 
 /// The long-lived thread that forks every node (see the module docs for why).
@@ -165,10 +195,13 @@ impl Spawner {
             .name("faultline-spawner".into())
             .spawn(move || {
                 for request in rx {
-                    let result = spawn_node_process(&request.spec);
+                    let result = match &request.job {
+                        SpawnJob::Node(spec) => spawn_node_process(spec),
+                        SpawnJob::Piped(spec) => spawn_piped_process(spec),
+                    };
                     // The requester may have given up; the child is then killed below.
                     if let Err(mpsc::SendError(Ok(mut child))) = request.reply.send(result) {
-                        kill_group_and_reap(&request.spec.id, &mut child).ok();
+                        kill_group_and_reap(request.job.id(), &mut child).ok();
                     }
                 }
             })?;
@@ -178,12 +211,12 @@ impl Spawner {
         })
     }
 
-    fn spawn(&self, spec: NodeSpec) -> Result<Child, SupervisorError> {
+    fn spawn(&self, job: SpawnJob) -> Result<Child, SupervisorError> {
         let (reply_tx, reply_rx) = mpsc::sync_channel(1);
         let requests = self.requests.as_ref().ok_or(SupervisorError::SpawnerGone)?;
         requests
             .send(SpawnRequest {
-                spec,
+                job,
                 reply: reply_tx,
             })
             .map_err(|_| SupervisorError::SpawnerGone)?;
@@ -257,6 +290,54 @@ fn spawn_node_process(spec: &NodeSpec) -> Result<Child, SupervisorError> {
         program: spec.program.clone(),
         source,
     })
+}
+
+/// Runs on the spawner thread: forks and execs one piped process.
+fn spawn_piped_process(spec: &PipedSpec) -> Result<Child, SupervisorError> {
+    let log = open_log(&spec.log_path)?;
+    let mut command = Command::new(&spec.program);
+    command
+        .args(&spec.args)
+        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(log);
+    die_with_parent(&mut command, None);
+    command.spawn().map_err(|source| SupervisorError::Spawn {
+        id: spec.id.clone(),
+        program: spec.program.clone(),
+        source,
+    })
+}
+
+/// Starts the processes a run talks to over pipes (stdio client adapters) from a thread of
+/// its own, for the reason in the module docs: each dies with the controller, and with
+/// this spawner's thread (so dropping the spawner after its processes were killed leaves
+/// none behind). Kill with [`PipedSpawner::kill`]: the whole group, reaped.
+pub struct PipedSpawner {
+    spawner: Spawner,
+}
+
+impl PipedSpawner {
+    /// Starts the spawner thread.
+    pub fn new() -> Result<PipedSpawner, SupervisorError> {
+        let spawner = Spawner::start().map_err(|source| SupervisorError::Spawn {
+            id: "<piped spawner thread>".into(),
+            program: PathBuf::new(),
+            source,
+        })?;
+        Ok(PipedSpawner { spawner })
+    }
+
+    /// Starts `spec` (see [`PipedSpec`]).
+    pub fn spawn(&self, spec: PipedSpec) -> Result<Child, SupervisorError> {
+        self.spawner.spawn(SpawnJob::Piped(spec))
+    }
+
+    /// SIGKILL (and SIGCONT) `child`'s process group, then reaps it with a bounded wait.
+    pub fn kill(&self, id: &str, child: &mut Child) -> Result<(), SupervisorError> {
+        kill_group_and_reap(id, child).map(|_| ())
+    }
 }
 
 fn open_log(path: &Path) -> Result<File, SupervisorError> {
@@ -393,7 +474,7 @@ impl Supervisor {
 
     fn spawn_entry(&mut self, spec: NodeSpec) -> Result<(), SupervisorError> {
         let id = spec.id.clone();
-        let child = self.spawner.spawn(spec.clone())?;
+        let child = self.spawner.spawn(SpawnJob::Node(spec.clone()))?;
         tracing::debug!(node = %id, pid = child.id(), "node started");
         self.nodes.insert(
             id,
@@ -507,6 +588,98 @@ impl Drop for Supervisor {
             tracing::error!(%error, "could not kill every node while dropping the supervisor");
         }
     }
+}
+
+/// What a probe command ([`run_probe`]) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeOutput {
+    /// Whether it exited with status 0.
+    pub success: bool,
+    /// How it ended (`exit status: 1`), for messages.
+    pub status: String,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs a user's probe command (a system's `ready: { exec }` or `leader: { exec }`) to
+/// completion within `timeout`, with `env` added: in its own process group with
+/// `PR_SET_PDEATHSIG`, so that neither a hung probe (its group is killed at the timeout)
+/// nor a controller killed meanwhile leaves it behind. The calling thread blocks until it
+/// ends, which keeps the death signal armed (call from a blocking task).
+pub fn run_probe(
+    program: &str,
+    args: &[String],
+    env: &[(String, String)],
+    timeout: Duration,
+) -> Result<ProbeOutput, SupervisorError> {
+    let spawn_error = |source| SupervisorError::Spawn {
+        id: "<probe>".into(),
+        program: PathBuf::from(program),
+        source,
+    };
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    die_with_parent(&mut command, None);
+    let mut child = command.spawn().map_err(spawn_error)?;
+    // Drain both pipes on helper threads so that a chatty probe cannot block on a full pipe.
+    let drain = |pipe: Option<Box<dyn io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(mut pipe) = pipe {
+                // At most 64 KiB is kept; the rest is read and dropped.
+                let mut buffer = [0u8; 8192];
+                while let Ok(n) = pipe.read(&mut buffer) {
+                    if n == 0 {
+                        break;
+                    }
+                    if text.len() < 65_536 {
+                        text.extend_from_slice(&buffer[..n]);
+                    }
+                }
+            }
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    use std::io::Read;
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn io::Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn io::Read + Send>),
+    );
+    let waited = wait_bounded("<probe>", &mut child, timeout);
+    let status = match waited {
+        Ok(status) => status,
+        Err(SupervisorError::ReapTimeout { .. }) => {
+            kill_group_and_reap("<probe>", &mut child)?;
+            return Ok(ProbeOutput {
+                success: false,
+                status: format!("timed out after {} ms", timeout.as_millis()),
+                stdout: String::new(),
+                stderr: String::new(),
+            });
+        }
+        Err(other) => return Err(other),
+    };
+    // The probe's own children may hold the pipes open: kill what is left of its group.
+    killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL).ok();
+    Ok(ProbeOutput {
+        success: status.success(),
+        status: status.to_string(),
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
 }
 
 /// Runs a short-lived tool (`ip`, `nft`) to completion with a timeout, feeding it `stdin`.

@@ -26,6 +26,9 @@ pub struct WorkloadSpec {
     pub timeout: Duration,
     /// How reads are served, for a system that offers a choice (etcd); `None` elsewhere.
     pub read: Option<ReadMode>,
+    /// `client: { command }`: the stdio adapter's command template (validated with
+    /// `system::command::CLIENT_PLACEHOLDERS`), which replaces the system's own client.
+    pub client_command: Option<String>,
 }
 
 /// What the clients do.
@@ -39,14 +42,22 @@ pub enum WorkloadKind {
     Bank,
     /// kv-append: `append` of unique tokens and `get`, checked with the kv-append model.
     Append,
+    /// Elle's list-append transactions (`txn` of `append` and `r` micro-ops), checked by
+    /// the Elle check for strict serializability.
+    ListAppend,
+    /// Elle's rw-register transactions (`txn` of `w` and `r` micro-ops), checked by the
+    /// Elle check for strict serializability.
+    RwRegister,
 }
 
 impl WorkloadKind {
     /// Every kind, in the order messages list them.
-    pub const ALL: [WorkloadKind; 4] = [
+    pub const ALL: [WorkloadKind; 6] = [
         WorkloadKind::Register,
         WorkloadKind::Set,
         WorkloadKind::Append,
+        WorkloadKind::ListAppend,
+        WorkloadKind::RwRegister,
         WorkloadKind::Bank,
     ];
 
@@ -57,6 +68,8 @@ impl WorkloadKind {
             WorkloadKind::Set => "set",
             WorkloadKind::Bank => "bank",
             WorkloadKind::Append => "append",
+            WorkloadKind::ListAppend => "list-append",
+            WorkloadKind::RwRegister => "rw-register",
         }
     }
 
@@ -76,17 +89,18 @@ impl WorkloadKind {
             WorkloadKind::Register | WorkloadKind::Append => CheckKind::Linearizable,
             WorkloadKind::Set => CheckKind::Set,
             WorkloadKind::Bank => CheckKind::Bank,
+            WorkloadKind::ListAppend | WorkloadKind::RwRegister => CheckKind::Elle,
         }
     }
 
-    /// The model this workload's history is checked against, if it has one (the bank has
-    /// its own check).
+    /// The model this workload's history is checked against, if it has one (the bank and
+    /// the transactional workloads have their own checks).
     pub fn model(self) -> Option<ModelKind> {
         match self {
             WorkloadKind::Register => Some(ModelKind::CasRegister),
             WorkloadKind::Append => Some(ModelKind::KvAppend),
             WorkloadKind::Set => Some(ModelKind::Set),
-            WorkloadKind::Bank => None,
+            WorkloadKind::Bank | WorkloadKind::ListAppend | WorkloadKind::RwRegister => None,
         }
     }
 }
@@ -102,14 +116,18 @@ pub enum CheckKind {
     Set,
     /// The bank's invariants ([`checker::bank`]).
     Bank,
+    /// Elle's isolation check of a transactional history ([`checker::elle`]), for
+    /// strict serializability.
+    Elle,
 }
 
 impl CheckKind {
     /// Every check, in the order messages list them.
-    pub const ALL: [CheckKind; 4] = [
+    pub const ALL: [CheckKind; 5] = [
         CheckKind::Linearizable,
         CheckKind::Set,
         CheckKind::Bank,
+        CheckKind::Elle,
         CheckKind::Latency,
     ];
 
@@ -120,6 +138,7 @@ impl CheckKind {
             CheckKind::Latency => "latency",
             CheckKind::Set => "set",
             CheckKind::Bank => "bank",
+            CheckKind::Elle => "elle",
         }
     }
 

@@ -41,6 +41,14 @@ pub enum Bug {
     /// Snapshots and log rewrites still fsync (their loss would only stop the node from
     /// starting, not lose acknowledged writes quietly).
     SkipFsync,
+    /// The leader answers a transaction's reads from its own applied state at the moment
+    /// it proposes the txn, as a store that "reads locally, writes through Raft" would,
+    /// while the txn's writes apply later, at its log entry. Whatever commits in between
+    /// (other txns proposed earlier or in the same batch) is invisible to the reads and yet
+    /// ordered before the writes: two txns that read and append the same key each miss
+    /// the other's append (Elle: G-single, G2-item, lost update). Single-key ops and the
+    /// state machine itself are unchanged.
+    TxnReadsBeforeCommit,
 }
 
 impl fmt::Display for Bug {
@@ -53,6 +61,7 @@ impl fmt::Display for Bug {
             Bug::AckBeforeWrite => "ack-before-write",
             Bug::NoDedup => "no-dedup",
             Bug::SkipFsync => "skip-fsync",
+            Bug::TxnReadsBeforeCommit => "txn-reads-before-commit",
         };
         f.write_str(name)
     }

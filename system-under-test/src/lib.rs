@@ -15,6 +15,7 @@
 //! {"op":"write", "key":"k3", "value":4,            "client":"c7", "seq":12}
 //! {"op":"cas",   "key":"k3", "from":4, "to":5,     "client":"c7", "seq":13}
 //! {"op":"append","key":"a1", "value":" 17",        "client":"c7", "seq":14}
+//! {"op":"txn",   "ops":[["append",3,7],["r",3,null],["w","x",1]], "client":"c7", "seq":15}
 //! ```
 //!
 //! A successful write or cas answers 200 with `value` the value now stored (the written
@@ -22,6 +23,15 @@
 //! is the empty string) and answers 200 with `value` the appended string; appending to a
 //! value that is not a string answers 409 `{"error":"not-a-string","current":V}` and changes
 //! nothing. Append is not idempotent, which is what makes a retry applied twice visible.
+//!
+//! `txn` applies Elle's micro-ops (`["append",k,v]` to a list, `["w",k,v]`, `["r",k,null]`;
+//! `k` a string or an integer, the same key as its decimal text) in order and atomically
+//! in one log entry, and answers 200 with `value` the micro-ops with each read filled in
+//! (the key's value at that point of the txn, `null` if absent): strict serializable. An
+//! append to a key holding something other than a list answers 409
+//! `{"error":"txn-aborted","reason":"..."}` and changes nothing (see `state_machine`).
+//! A txn retried with the same request id after it applied is answered 500 `txn-retried`
+//! (the dedup table keeps no reads) and not applied again.
 //!
 //! `client` and `seq` are optional request ids (give both or neither): a write, cas or append with the same (client, seq)
 //! as one already applied is answered with the first outcome and not applied again, also
@@ -34,6 +44,7 @@
 //! | 200 | `{"ok":true,"value":V}` (read: the value, `null` if absent) | ok |
 //! | 409 | `{"error":"cas-mismatch","current":V}` | fail: the compare did not hold |
 //! | 409 | `{"error":"not-a-string","current":V}` | fail: append to a non-string |
+//! | 409 | `{"error":"txn-aborted","reason":"..."}` | fail: the txn changed nothing |
 //! | 503 | `{"error":"not-leader","leader":"n2"}` (leader may be `null`) | fail: never entered the log |
 //! | 400 | `{"error":"bad-request","detail":"..."}` | fail |
 //! | 504 | `{"error":"timeout"}`: proposed, not known to be committed | info |
@@ -169,6 +180,10 @@
 //! - `no-dedup`: the state machine ignores `(client, seq)`, so retries apply twice.
 //! - `skip-fsync`: WAL appends are written but not fdatasynced: invisible to kill -9,
 //!   lost when faultfs forgets what was not fsynced (a machine crash).
+//! - `txn-reads-before-commit`: the leader answers a txn's reads from its applied state
+//!   when it proposes the txn; the writes apply at the txn's entry, so what commits in
+//!   between is missed by the reads and ordered before the writes (Elle: G-single,
+//!   G2-item).
 //!
 //! # The two-phase-commit bank
 //!

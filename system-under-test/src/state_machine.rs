@@ -1,5 +1,20 @@
 //! The replicated state machine: a map from string keys to JSON values with write,
-//! compare-and-set and string append, plus the client-session table that makes a retried request apply once.
+//! compare-and-set, string append and transactions of micro-ops, plus the client-session
+//! table that makes a retried request apply once.
+//!
+//! # Transactions
+//!
+//! A [`Command::Txn`] is one log entry holding Elle's micro-ops (`["append", k, v]`,
+//! `["w", k, v]`, `["r", k, null]`), applied in order and atomically: they run against an
+//! overlay of the map (a read sees the map at this entry plus the txn's own earlier
+//! writes), and the overlay is merged only when every micro-op succeeded. An `append` to a
+//! key that holds something other than a list (or nothing) aborts the whole txn
+//! ([`Outcome::TxnAborted`]) and nothing changes. A key is a JSON string (stored as is)
+//! or an integer (stored under its decimal text, so `3` and `"3"` are the same key).
+//! Since every replica applies the same entries in order, the store is strict
+//! serializable for txns. The dedup table remembers only that a txn applied
+//! ([`Outcome::TxnApplied`]), not what it read (lists grow; sessions are in snapshots), so
+//! a retried txn is answered "unknown", never applied twice.
 //!
 //! It is pure (no I/O, no clock): every replica that applies the same commands in the same
 //! order reaches the same state, which is what makes it a Raft state machine. The whole
@@ -63,6 +78,11 @@ pub enum Command {
         value: String,
         request: Option<RequestId>,
     },
+    /// Micro-ops applied in order and atomically (see the module docs).
+    Txn {
+        ops: Vec<MicroOp>,
+        request: Option<RequestId>,
+    },
 }
 
 impl Command {
@@ -70,8 +90,36 @@ impl Command {
         match self {
             Command::Write { request, .. }
             | Command::Cas { request, .. }
-            | Command::Append { request, .. } => request.as_ref(),
+            | Command::Append { request, .. }
+            | Command::Txn { request, .. } => request.as_ref(),
         }
+    }
+}
+
+/// A micro-op's function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MicroF {
+    /// Append the value to the key's list (an absent key is the empty list).
+    #[serde(rename = "append")]
+    Append,
+    /// Write the value to the key.
+    #[serde(rename = "w")]
+    Write,
+    /// Read the key: `null` on the way in, its value (or `null` if absent) on the way out.
+    #[serde(rename = "r")]
+    Read,
+}
+
+/// One micro-op `[f, key, value]`, as Elle's histories write it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MicroOp(pub MicroF, pub Value, pub Value);
+
+/// The map key of a micro-op's key: a string as is, an integer as its decimal text.
+pub fn micro_op_key(key: &Value) -> Option<String> {
+    match key {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        _ => None,
     }
 }
 
@@ -89,6 +137,17 @@ pub enum Outcome {
     NotAString {
         current: Value,
     },
+    /// A txn applied; its micro-ops with every read filled in.
+    TxnCommitted {
+        ops: Vec<MicroOp>,
+    },
+    /// A txn that changed nothing, and why (an append to a key that holds no list).
+    TxnAborted {
+        reason: String,
+    },
+    /// What the dedup table remembers of a committed txn: that it applied (its reads are
+    /// not kept, see the module docs).
+    TxnApplied,
     /// A retried request older than the session window: whether it applied is no longer
     /// known, so it is neither applied again nor reported as done.
     Expired,
@@ -160,7 +219,11 @@ impl StateMachine {
         }
         let outcome = self.execute(command);
         if let Some(request) = request {
-            self.remember(request, outcome.clone());
+            let remembered = match &outcome {
+                Outcome::TxnCommitted { .. } => Outcome::TxnApplied,
+                other => other.clone(),
+            };
+            self.remember(request, remembered);
         }
         outcome
     }
@@ -248,7 +311,57 @@ impl StateMachine {
                 }
             }
             Command::Append { key, value, .. } => self.append(key, value),
+            Command::Txn { ops, .. } => match self.run_txn(ops) {
+                Ok((done, overlay)) => {
+                    self.data.extend(overlay);
+                    Outcome::TxnCommitted { ops: done }
+                }
+                Err(reason) => Outcome::TxnAborted { reason },
+            },
         }
+    }
+
+    /// What a txn would read and write if applied now, without changing anything: the
+    /// micro-ops with reads filled in, and the keys it writes with their new values.
+    fn run_txn(&self, ops: &[MicroOp]) -> Result<(Vec<MicroOp>, BTreeMap<String, Value>), String> {
+        let mut overlay: BTreeMap<String, Value> = BTreeMap::new();
+        let mut done = Vec::with_capacity(ops.len());
+        for MicroOp(f, key, value) in ops {
+            let name = micro_op_key(key)
+                .ok_or_else(|| format!("a micro-op's key is a string or an integer, not {key}"))?;
+            let current = overlay
+                .get(&name)
+                .or_else(|| self.data.get(&name))
+                .cloned()
+                .unwrap_or(Value::Null);
+            match f {
+                MicroF::Read => done.push(MicroOp(*f, key.clone(), current)),
+                MicroF::Write => {
+                    overlay.insert(name, value.clone());
+                    done.push(MicroOp(*f, key.clone(), value.clone()));
+                }
+                MicroF::Append => {
+                    let list = match current {
+                        Value::Null => vec![value.clone()],
+                        Value::Array(mut list) => {
+                            list.push(value.clone());
+                            list
+                        }
+                        other => return Err(format!("append to key {name}, which holds {other}, not a list")),
+                    };
+                    overlay.insert(name, Value::Array(list));
+                    done.push(MicroOp(*f, key.clone(), value.clone()));
+                }
+            }
+        }
+        Ok((done, overlay))
+    }
+
+    /// The micro-ops with their reads filled in from the current state, as if the txn were
+    /// applied now, changing nothing. Only the planted bug `txn-reads-before-commit`
+    /// answers a client with this.
+    pub fn preview_txn(&self, ops: &[MicroOp]) -> Result<Vec<MicroOp>, String> {
+        self.run_txn(ops).map(|(done, _)| done)
     }
 
     fn append(&mut self, key: &str, suffix: &str) -> Outcome {
@@ -533,6 +646,88 @@ mod tests {
             Outcome::Written
         );
         assert_eq!(machine.read("k"), json!(1), "the retry is still recognised");
+    }
+
+    fn txn(ops: Value, seq: Option<u64>) -> Command {
+        Command::Txn {
+            ops: serde_json::from_value(ops).expect("micro-ops"),
+            request: seq.map(|seq| RequestId {
+                client: "c1".into(),
+                seq,
+            }),
+        }
+    }
+
+    fn committed(outcome: Outcome) -> Value {
+        match outcome {
+            Outcome::TxnCommitted { ops } => serde_json::to_value(ops).expect("serialises"),
+            other => panic!("expected a committed txn, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn txn_reads_see_the_state_at_the_entry_and_their_own_writes() {
+        let mut machine = StateMachine::new(true);
+        let first = machine.apply(&txn(json!([["r", 1, null], ["append", 1, 5], ["r", 1, null]]), None));
+        assert_eq!(committed(first), json!([["r", 1, null], ["append", 1, 5], ["r", 1, [5]]]));
+        let second = machine.apply(&txn(
+            json!([["append", 1, 6], ["append", "k", 7], ["r", 1, null], ["r", "k", null]]),
+            None,
+        ));
+        assert_eq!(
+            committed(second),
+            json!([["append", 1, 6], ["append", "k", 7], ["r", 1, [5, 6]], ["r", "k", [7]]])
+        );
+        // An integer key is stored under its decimal text.
+        assert_eq!(machine.read("1"), json!([5, 6]));
+        let register = machine.apply(&txn(json!([["w", 2, 9], ["r", 2, null], ["r", 3, null]]), None));
+        assert_eq!(committed(register), json!([["w", 2, 9], ["r", 2, 9], ["r", 3, null]]));
+    }
+
+    /// Atomicity: a txn whose last micro-op cannot apply changes nothing, not even the
+    /// keys its earlier micro-ops wrote.
+    #[test]
+    fn a_txn_that_fails_part_way_changes_nothing() {
+        let mut machine = StateMachine::new(true);
+        machine.apply(&write("reg", json!(4), None));
+        machine.apply(&txn(json!([["append", "list", 1]]), None));
+        let before = machine.clone();
+        let outcome = machine.apply(&txn(
+            json!([["append", "list", 2], ["w", "other", 3], ["append", "reg", 5]]),
+            None,
+        ));
+        assert!(matches!(outcome, Outcome::TxnAborted { ref reason } if reason.contains("not a list")), "{outcome:?}");
+        assert_eq!(machine.data, before.data);
+        assert_eq!(machine.read("list"), json!([1]));
+        assert_eq!(machine.read("other"), Value::Null);
+        let bad_key = machine.apply(&txn(json!([["w", "x", 1], ["w", [1], 2]]), None));
+        assert!(matches!(bad_key, Outcome::TxnAborted { .. }));
+        assert_eq!(machine.read("x"), Value::Null);
+    }
+
+    #[test]
+    fn a_retried_txn_applies_once_and_is_answered_without_reads() {
+        let mut machine = StateMachine::new(true);
+        let retried = txn(json!([["append", 1, 1], ["r", 1, null]]), Some(4));
+        committed(machine.apply(&retried));
+        assert_eq!(machine.apply(&retried), Outcome::TxnApplied);
+        assert_eq!(machine.read("1"), json!([1]));
+        let mut buggy = StateMachine::new(false);
+        committed(buggy.apply(&retried));
+        committed(buggy.apply(&retried));
+        assert_eq!(buggy.read("1"), json!([1, 1]));
+    }
+
+    #[test]
+    fn preview_reads_like_apply_and_changes_nothing() {
+        let mut machine = StateMachine::new(true);
+        machine.apply(&txn(json!([["append", 1, 1]]), None));
+        let ops: Vec<MicroOp> =
+            serde_json::from_value(json!([["append", 1, 2], ["r", 1, null]])).expect("ops");
+        let preview = machine.preview_txn(&ops).expect("applies");
+        assert_eq!(machine.read("1"), json!([1]));
+        let applied = machine.apply(&Command::Txn { ops, request: None });
+        assert_eq!(serde_json::to_value(preview).expect("json"), committed(applied));
     }
 
     #[test]

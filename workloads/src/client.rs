@@ -13,7 +13,9 @@
 //! [`classify::classify`]; the Raft client ([`RaftClient`], one leader guess per logical
 //! thread) and the bank client ([`BankClient`], [`bank`]) are built on a small pool of
 //! keep-alive HTTP/1 connections ([`pool`]) that reports precisely whether a request may have
-//! been sent. Every request carries a deadline: a paused node never answers.
+//! been sent. Every request carries a deadline: a paused node never answers. A system with no
+//! client here is driven through a user's stdio adapter ([`StdioClient`], [`stdio`]: JSON
+//! lines over a pipe, `docs/adapter-protocol.md`).
 
 pub mod bank;
 pub mod classify;
@@ -21,6 +23,7 @@ pub mod etcd;
 pub mod pool;
 pub mod raft;
 pub mod status;
+pub mod stdio;
 
 #[cfg(test)]
 mod wire_tests;
@@ -32,6 +35,7 @@ pub use classify::{Classified, Transport, classify};
 pub use etcd::{EtcdClient, EtcdClientConfig, EtcdClientError, EtcdWorkload, ReadMode};
 pub use raft::{ClientError, RaftClient, RaftClientConfig};
 pub use status::{NodeStatus, fetch_status};
+pub use stdio::{AdapterReport, AdapterSpawner, StdioClient, StdioClientConfig};
 
 /// One operation as a workload asks for it, in the history's vocabulary (DESIGN.md):
 /// `f` = `read` (value `null`), `write` (value `v`) or `cas` (value `[from, to]`), or the

@@ -23,6 +23,9 @@
 //!   keys) to the key's string, so a token read twice is an append applied twice, and a
 //!   token missing after it was acknowledged is a lost append. Reads are `get` (value null).
 //!
+//! - [`crate::txn::TxnGenerator`]: Elle's `list-append` and `rw-register` transactions
+//!   (`f: txn`), in their own module.
+//!
 //! All give [`Generator::final_reads`]: one read per key (`get` for appends), for the final
 //! phase after the faults have healed.
 
@@ -32,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::client::Invocation;
+use crate::txn::{TxnConfig, TxnGenerator, TxnKind};
 
 /// How many of a key's most recently assigned values a cas may compare against.
 pub const CAS_RECENT_VALUES: usize = 3;
@@ -67,15 +71,23 @@ pub enum GeneratorError {
     EmptyMix,
     #[error("the read percentage must be at most 100, got {0}")]
     ReadPercent(u32),
+    #[error("a transaction's longest length must be between 1 and {max}, got {0}", max = crate::txn::MAX_TXN_LENGTH)]
+    TxnLength(usize),
+    #[error("the key skew must be between 0 and {max}, got {0}", max = crate::txn::MAX_SKEW)]
+    Skew(String),
 }
 
 /// Which workload to generate, as a schedule names it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum WorkloadSpec {
     Register(RegisterConfig),
     Set(SetConfig),
     Append(AppendConfig),
+    /// Elle's list-append transactions ([`crate::txn`]).
+    ListAppend(TxnConfig),
+    /// Elle's rw-register transactions ([`crate::txn`]).
+    RwRegister(TxnConfig),
 }
 
 impl WorkloadSpec {
@@ -85,6 +97,12 @@ impl WorkloadSpec {
             WorkloadSpec::Register(config) => Box::new(RegisterGenerator::new(config, seed)?),
             WorkloadSpec::Set(config) => Box::new(SetGenerator::new(config, seed)?),
             WorkloadSpec::Append(config) => Box::new(AppendGenerator::new(config, seed)?),
+            WorkloadSpec::ListAppend(config) => {
+                Box::new(TxnGenerator::new(TxnKind::ListAppend, config, seed)?)
+            }
+            WorkloadSpec::RwRegister(config) => {
+                Box::new(TxnGenerator::new(TxnKind::RwRegister, config, seed)?)
+            }
         })
     }
 }

@@ -26,6 +26,8 @@
 //!   reach it through `system: { kind: etcd }` (the controller's `system/etcd.rs`).
 //! - `generator.rs`: the `register`, `set` and `append` (kv-append) generators, deterministic
 //!   for a seed.
+//! - `txn.rs`: the `list-append` and `rw-register` generators (Elle's transactions of
+//!   micro-ops over hot-skewed keys, unique values), for the Elle check.
 //! - `bank.rs`: the `bank` generator (transfers between random accounts, reads of every
 //!   balance); its client is `client/bank.rs`.
 //! - `driver.rs`: concurrent logical threads (each op handed to the client with its
@@ -47,3 +49,4 @@ pub mod generator;
 pub mod rate;
 pub mod recorder;
 pub mod stats;
+pub mod txn;

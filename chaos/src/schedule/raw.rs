@@ -43,6 +43,16 @@ pub struct RawWorkload {
     /// etcd only: `linearizable` (default) or `serializable`.
     #[serde(default)]
     pub read: Option<Spanned<String>>,
+    /// A stdio adapter: `client: { command: "..." }`.
+    #[serde(default)]
+    pub client: Option<Spanned<RawClient>>,
+}
+
+/// `client:` of a workload.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    pub command: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]

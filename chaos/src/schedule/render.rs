@@ -26,9 +26,17 @@ impl Schedule {
             Some(mode) => format!(", read: {}", crate::workload::read_mode_name(mode)),
             None => String::new(),
         };
+        let client = match &w.client_command {
+            // A JSON string is a YAML double-quoted scalar.
+            Some(command) => format!(
+                ", client: {{ command: {} }}",
+                serde_json::Value::String(command.clone())
+            ),
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "workload: {{ kind: {},{keys} clients: {}, rate: {}/s, timeout: {}{read} }}",
+            "workload: {{ kind: {},{keys} clients: {}, rate: {}/s, timeout: {}{read}{client} }}",
             w.kind.name(),
             w.clients,
             w.rate_per_s,

@@ -205,6 +205,8 @@ impl System for EtcdSystem {
             WorkloadKind::Register,
             WorkloadKind::Set,
             WorkloadKind::Append,
+            WorkloadKind::ListAppend,
+            WorkloadKind::RwRegister,
         ]
     }
 

@@ -29,9 +29,12 @@
 //! is one more [`ClientSpec`] variant and its arm in the runner.
 //!
 //! The built-in systems: [`raft`] (the Raft key-value store, `n1..nN`), [`bank`] (the
-//! two-phase-commit bank, `c1.., p1.., r1..`) and [`etcd`] (a real etcd cluster, `n1..nN`).
+//! two-phase-commit bank, `c1.., p1.., r1..`), [`etcd`] (a real etcd cluster, `n1..nN`) and
+//! [`command`] (the user's own database, started from a command template in the schedule
+//! and driven through a stdio adapter, `n1..nN`).
 
 pub mod bank;
+pub mod command;
 pub mod etcd;
 pub mod raft;
 
@@ -104,6 +107,12 @@ pub const REGISTRY: &[SystemEntry] = &[
         bugs: Vec::new,
         parse: etcd::parse,
     },
+    SystemEntry {
+        kind: command::KIND,
+        title: "a command system",
+        bugs: Vec::new,
+        parse: command::parse,
+    },
 ];
 
 /// The registry's kinds, in order.
@@ -136,6 +145,15 @@ pub struct RawSystem {
     /// etcd only: the etcd executable (default `etcd` on `PATH`).
     #[serde(default)]
     pub binary: Option<Spanned<String>>,
+    /// Command only, like the next three: each node's command line, a template.
+    #[serde(default)]
+    pub start: Option<Spanned<String>>,
+    #[serde(default)]
+    pub ready: Option<Spanned<command::RawProbe>>,
+    #[serde(default)]
+    pub leader: Option<Spanned<command::RawProbe>>,
+    #[serde(default)]
+    pub env: Option<Spanned<std::collections::BTreeMap<String, String>>>,
 }
 
 impl RawSystem {
@@ -160,6 +178,18 @@ impl RawSystem {
         }
         if let Some(binary) = &self.binary {
             keys.push(("binary", binary.referenced));
+        }
+        if let Some(start) = &self.start {
+            keys.push(("start", start.referenced));
+        }
+        if let Some(ready) = &self.ready {
+            keys.push(("ready", ready.referenced));
+        }
+        if let Some(leader) = &self.leader {
+            keys.push(("leader", leader.referenced));
+        }
+        if let Some(env) = &self.env {
+            keys.push(("env", env.referenced));
         }
         keys
     }
@@ -353,6 +383,9 @@ pub enum ClientSpec {
     },
     /// etcd's v3 client (JSON gateway) over every member.
     Etcd { read: ReadMode },
+    /// No built-in client: the workload's stdio adapter (`client: { command }`), which the
+    /// schedule must then name.
+    Stdio,
 }
 
 /// What the bank check needs to know of a bank system.
@@ -421,6 +454,25 @@ pub trait System: fmt::Debug + Send + Sync {
 
     /// Whether the node behind `pool` (its client address) answers as a ready node does.
     fn ready(&self, pool: Arc<NodePool>, deadline: tokio::time::Instant) -> Probe<bool>;
+
+    /// [`System::ready`] of node `id`, saying why not when it is not (the cluster's
+    /// readiness error names the last reason).
+    fn ready_or_why(
+        &self,
+        id: &str,
+        pool: Arc<NodePool>,
+        deadline: tokio::time::Instant,
+    ) -> Probe<Result<(), String>> {
+        let _ = id;
+        let probe = self.ready(pool, deadline);
+        Box::pin(async move {
+            if probe.await {
+                Ok(())
+            } else {
+                Err("its readiness probe did not answer".to_string())
+            }
+        })
+    }
 
     /// The leadership claim of node `id` (role `role`) behind `pool`, if it claims to lead;
     /// `None` for a node that cannot lead or a system without a leader.

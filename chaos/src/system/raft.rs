@@ -93,6 +93,8 @@ impl System for RaftSystem {
             WorkloadKind::Register,
             WorkloadKind::Set,
             WorkloadKind::Append,
+            WorkloadKind::ListAppend,
+            WorkloadKind::RwRegister,
         ]
     }
 

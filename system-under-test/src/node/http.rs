@@ -20,7 +20,7 @@ use crate::http::{
     HttpResponse, bad_request, json_response, method_not_allowed, not_found, read_body,
 };
 use crate::raft::types::{Envelope, NodeId};
-use crate::state_machine::{Command, RequestId};
+use crate::state_machine::{Command, MicroOp, RequestId, micro_op_key};
 
 const MAX_KV_BODY_BYTES: usize = 1024 * 1024;
 const MAX_RAFT_BODY_BYTES: usize = 256 * 1024 * 1024;
@@ -69,6 +69,12 @@ enum KvRequest {
     Append {
         key: String,
         value: String,
+        client: Option<String>,
+        seq: Option<u64>,
+    },
+    /// Micro-ops `[f, k, v]` (`append`, `w`, `r`), applied atomically in one entry.
+    Txn {
+        ops: Vec<MicroOp>,
         client: Option<String>,
         seq: Option<u64>,
     },
@@ -170,6 +176,18 @@ fn into_driver_input(
             value,
             request: request_id(client, seq)?,
         },
+        KvRequest::Txn { ops, client, seq } => {
+            if ops.is_empty() {
+                return Err("a txn needs at least one micro-op".into());
+            }
+            if let Some(MicroOp(_, key, _)) = ops.iter().find(|op| micro_op_key(&op.1).is_none()) {
+                return Err(format!("a micro-op's key is a string or an integer, not {key}"));
+            }
+            Command::Txn {
+                ops,
+                request: request_id(client, seq)?,
+            }
+        }
     };
     Ok(DriverInput::Propose { command, reply })
 }
@@ -186,6 +204,10 @@ fn client_response(reply: ClientReply) -> HttpResponse {
         ClientReply::NotAString(current) => json_response(
             StatusCode::CONFLICT,
             &json!({"error": "not-a-string", "current": current}),
+        ),
+        ClientReply::TxnAborted(reason) => json_response(
+            StatusCode::CONFLICT,
+            &json!({"error": "txn-aborted", "reason": reason}),
         ),
         ClientReply::NotLeader(leader) => json_response(
             StatusCode::SERVICE_UNAVAILABLE,

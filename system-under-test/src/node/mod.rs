@@ -23,7 +23,7 @@ use crate::bug::Bug;
 use crate::http::{ServeError, bind, parse_listen, run_node_process};
 use crate::raft::engine::{Action, Engine, EngineConfig, InitialState, Input, Role};
 use crate::raft::types::{Entry, Envelope, Message, NodeId, Payload, SnapshotMeta};
-use crate::state_machine::{Command, Outcome, StateMachine};
+use crate::state_machine::{Command, MicroOp, Outcome, StateMachine};
 use crate::storage::{SnapshotFile, Storage, StorageError};
 
 /// Engine ticks this often; timeouts are resolved to this granularity.
@@ -233,6 +233,8 @@ pub enum ClientReply {
     CasMismatch(Value),
     /// An append to a value that is not a string (HTTP 409 `not-a-string`).
     NotAString(Value),
+    /// A txn that changed nothing (HTTP 409 `txn-aborted`), and why.
+    TxnAborted(String),
     NotLeader(Option<NodeId>),
     Timeout,
     /// Outcome unknown (HTTP 500 with this error).
@@ -256,6 +258,16 @@ struct PendingWrite {
     term: u64,
     command: Command,
     reply: oneshot::Sender<ClientReply>,
+    /// Under the planted bug `txn-reads-before-commit` only: a txn's micro-ops with the
+    /// reads the leader answered from its applied state when it proposed the txn.
+    early_reads: Option<Vec<MicroOp>>,
+}
+
+/// A proposal the engine has not yet placed at an index.
+struct Proposal {
+    command: Command,
+    reply: oneshot::Sender<ClientReply>,
+    early_reads: Option<Vec<MicroOp>>,
 }
 
 struct PendingRead {
@@ -270,7 +282,7 @@ struct Driver {
     id: NodeId,
     start: Instant,
     next_token: u64,
-    proposing: HashMap<u64, (Command, oneshot::Sender<ClientReply>)>,
+    proposing: HashMap<u64, Proposal>,
     writes: HashMap<u64, PendingWrite>,
     reads: HashMap<u64, PendingRead>,
     /// Reads confirmed at an index not yet applied.
@@ -284,6 +296,8 @@ struct Driver {
     peers: PeerRouter,
     storage: mpsc::Sender<StorageJob>,
     dedup: bool,
+    /// The planted bug `txn-reads-before-commit`.
+    txn_reads_before_commit: bool,
     status: watch::Sender<Status>,
 }
 
@@ -315,6 +329,7 @@ impl Driver {
             peers,
             storage,
             dedup: args.bug != Some(Bug::NoDedup),
+            txn_reads_before_commit: args.bug == Some(Bug::TxnReadsBeforeCommit),
             status,
         }
     }
@@ -396,7 +411,18 @@ impl Driver {
             }
             DriverInput::Propose { command, reply } => {
                 let token = self.new_token();
-                self.proposing.insert(token, (command.clone(), reply));
+                let early_reads = match &command {
+                    Command::Txn { ops, .. } if self.txn_reads_before_commit => {
+                        self.machine.preview_txn(ops).ok()
+                    }
+                    _ => None,
+                };
+                let proposal = Proposal {
+                    command: command.clone(),
+                    reply,
+                    early_reads,
+                };
+                self.proposing.insert(token, proposal);
                 self.engine.step(Input::Propose { token, command });
             }
             DriverInput::Read { key, reply } => {
@@ -464,8 +490,8 @@ impl Driver {
             Action::Apply { entries } => self.apply(entries),
             Action::Proposed { token, index, term } => self.proposed(token, index, term),
             Action::ProposalRefused { token, leader } => {
-                if let Some((_, reply)) = self.proposing.remove(&token) {
-                    answer(reply, ClientReply::NotLeader(leader));
+                if let Some(proposal) = self.proposing.remove(&token) {
+                    answer(proposal.reply, ClientReply::NotLeader(leader));
                 }
             }
             Action::ReadReady { token, index } => self.read_ready(token, index),
@@ -533,7 +559,13 @@ impl Driver {
                 continue;
             };
             if write.term == entry.term {
-                answer(write.reply, reply_for(&write.command, outcome));
+                let reply = match (write.early_reads, outcome) {
+                    (Some(early), Outcome::TxnCommitted { .. }) => ClientReply::Ok(
+                        serde_json::to_value(early).expect("micro-ops serialise"),
+                    ),
+                    (_, outcome) => reply_for(&write.command, outcome),
+                };
+                answer(write.reply, reply);
             } else {
                 // Another entry took this slot; ours may sit at no other index, but say
                 // "unknown" rather than risk a wrong definite answer.
@@ -544,13 +576,14 @@ impl Driver {
     }
 
     fn proposed(&mut self, token: u64, index: u64, term: u64) {
-        let Some((command, reply)) = self.proposing.remove(&token) else {
+        let Some(proposal) = self.proposing.remove(&token) else {
             return;
         };
         let write = PendingWrite {
             term,
-            command,
-            reply,
+            command: proposal.command,
+            reply: proposal.reply,
+            early_reads: proposal.early_reads,
         };
         if let Some(older) = self.writes.insert(index, write) {
             answer(older.reply, ClientReply::Unknown("superseded".into()));
@@ -654,12 +687,25 @@ fn reply_for(command: &Command, outcome: Outcome) -> ClientReply {
         (Outcome::Appended, Command::Append { value, .. }) => {
             ClientReply::Ok(Value::String(value.clone()))
         }
+        (Outcome::TxnCommitted { ops }, Command::Txn { .. }) => {
+            ClientReply::Ok(serde_json::to_value(ops).expect("micro-ops serialise"))
+        }
+        (Outcome::TxnAborted { reason }, _) => ClientReply::TxnAborted(reason),
+        // The dedup table keeps no reads (state_machine's docs): whether the first attempt's
+        // answer reached the client is not known here, so the retry's is "unknown".
+        (Outcome::TxnApplied, _) => ClientReply::Unknown("txn-retried".into()),
         (Outcome::CasMismatch { current }, _) => ClientReply::CasMismatch(current),
         (Outcome::NotAString { current }, _) => ClientReply::NotAString(current),
         (Outcome::Expired, _) => ClientReply::Unknown("request-expired".into()),
         // A duplicate answered with an outcome of the other kind cannot be told apart
         // from a client reusing a request id for a different command.
-        (Outcome::Written | Outcome::CasSucceeded | Outcome::Appended, _) => {
+        (
+            Outcome::Written
+            | Outcome::CasSucceeded
+            | Outcome::Appended
+            | Outcome::TxnCommitted { .. },
+            _,
+        ) => {
             ClientReply::Unknown("request id reused for a different command".into())
         }
     }

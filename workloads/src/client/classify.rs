@@ -17,9 +17,33 @@
 //! | other 4xx | fail | the body's `error`, else `http-<status>` |
 //! | any other status | info | `unexpected-status-<status>` |
 //!
+//! A `txn`'s `ok` value is the answer's (its micro-ops with the reads filled in), and a txn
+//! of reads only counts as a read below.
+//!
 //! One refinement: a `read` (or `get`, the kv-append model's read) has no effect on the store, so a read whose outcome is unknown
 //! "definitely did not take effect" and is classified `fail` with the same error string (as
 //! Jepsen's clients do). This keeps timed-out reads from inflating the checker's search.
+//!
+//! # stdio adapters
+//!
+//! [`classify_adapter`] is the same rule for one exchange with a stdio adapter (the
+//! protocol: `docs/adapter-protocol.md`, the client: `client/stdio.rs`). The adapter judges
+//! its own database's answers and says `ok`, `fail` or `info`; faultline takes its word and
+//! adds only what it sees itself:
+//!
+//! | what happened | outcome | error |
+//! |---|---|---|
+//! | the adapter could not be started (nothing sent) | fail | `adapter-not-started` |
+//! | reply `{"type":"ok","value":V}` | ok | (V, or the invocation's value when V is absent for an op that is not a read) |
+//! | reply `{"type":"fail","error":E}` | fail | E, else `adapter-fail` |
+//! | reply `{"type":"info","error":E}` | info | E, else `adapter-info` |
+//! | no reply within the workload timeout | info | `timeout` |
+//! | the adapter exited (or closed its pipes) before replying | info | `adapter-exited` |
+//! | a line that is not JSON, not an object, or a `type` other than those three | info | `adapter-garbage: LINE` |
+//!
+//! The read rule applies as everywhere: a `read` or `get` whose outcome is unknown is a
+//! `fail` with the same error (it had no effect). Any other `f` (`write`, `cas`, `append`,
+//! `add`, `txn`, ...) may write, so its unknown outcome stays `info`.
 //!
 //! # etcd
 //!
@@ -151,7 +175,7 @@ fn status_outcome(status: u16, body_error: Option<String>) -> Outcome {
 fn success(inv: &Invocation, parsed: Option<AnswerBody>) -> Outcome {
     match parsed {
         Some(body) if body.ok => {
-            if is_read(&inv.f) {
+            if is_read(&inv.f) || inv.f == crate::txn::TXN_F {
                 Outcome::Ok(body.value)
             } else {
                 Outcome::Ok(inv.value.clone())
@@ -166,8 +190,17 @@ pub fn is_read(f: &str) -> bool {
     f == "read" || f == "get"
 }
 
+/// Whether `inv` is a `txn` whose micro-ops are all reads (`["r", k, v]`).
+pub fn is_read_only_txn(inv: &Invocation) -> bool {
+    inv.f == crate::txn::TXN_F
+        && inv.value.as_array().is_some_and(|ops| {
+            ops.iter()
+                .all(|op| op.get(0).and_then(|f| f.as_str()) == Some("r"))
+        })
+}
+
 fn reads_have_no_effect(inv: &Invocation, classified: Classified) -> Classified {
-    let effect = if is_read(&inv.f) {
+    let effect = if is_read(&inv.f) || is_read_only_txn(inv) {
         Effect::ReadOnly
     } else {
         Effect::MayWrite
@@ -373,6 +406,69 @@ fn etcd_error_outcome(status: u16, body: &Bytes) -> Outcome {
     }
 }
 
+/// What came back from a stdio adapter for one request ([`classify_adapter`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AdapterAnswer {
+    /// A reply line of the protocol.
+    Reply {
+        kind: AdapterReplyType,
+        /// The reply's `value`, `None` when the key is absent.
+        value: Option<Value>,
+        error: Option<String>,
+    },
+    /// The adapter could not be started: nothing was sent. The text is for diagnostics.
+    NotStarted(String),
+    /// No reply within the timeout.
+    TimedOut,
+    /// The adapter exited (end of its stdout, or its stdin closed) before replying.
+    Exited,
+    /// A line that is not a reply: not JSON, not an object, or an unknown `type`.
+    Garbage(String),
+}
+
+/// The `type` of an adapter's reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdapterReplyType {
+    Ok,
+    Fail,
+    Info,
+}
+
+/// The outcome of `inv` from what its adapter answered (the table in the module docs).
+pub fn classify_adapter(inv: &Invocation, answer: &AdapterAnswer) -> Outcome {
+    let outcome = match answer {
+        AdapterAnswer::Reply {
+            kind: AdapterReplyType::Ok,
+            value,
+            ..
+        } => Outcome::Ok(match value {
+            Some(value) => value.clone(),
+            None if is_read(&inv.f) => Value::Null,
+            None => inv.value.clone(),
+        }),
+        AdapterAnswer::Reply {
+            kind: AdapterReplyType::Fail,
+            error,
+            ..
+        } => Outcome::Fail(error.clone().unwrap_or_else(|| "adapter-fail".into())),
+        AdapterAnswer::Reply {
+            kind: AdapterReplyType::Info,
+            error,
+            ..
+        } => Outcome::Info(error.clone().unwrap_or_else(|| "adapter-info".into())),
+        AdapterAnswer::NotStarted(_) => Outcome::Fail("adapter-not-started".into()),
+        AdapterAnswer::TimedOut => Outcome::Info("timeout".into()),
+        AdapterAnswer::Exited => Outcome::Info("adapter-exited".into()),
+        AdapterAnswer::Garbage(line) => Outcome::Info(format!("adapter-garbage: {line}")),
+    };
+    let effect = if is_read(&inv.f) {
+        Effect::ReadOnly
+    } else {
+        Effect::MayWrite
+    };
+    settle(effect, outcome)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -506,6 +602,35 @@ mod tests {
             let got = classify(&inv, &transport).outcome;
             assert_eq!(got, expected, "f={} transport={transport:?}", inv.f);
         }
+    }
+
+    /// A txn's `ok` value is the store's (reads filled in); one of reads only is a read.
+    #[test]
+    fn txn_values_come_from_the_answer_and_read_only_txns_cannot_be_unknown() {
+        let txn = |ops: Value| crate::txn::txn(ops.as_array().expect("list").clone());
+        let writing = txn(json!([["append", 1, 5], ["r", 1, null]]));
+        let reading = txn(json!([["r", 1, null], ["r", 2, null]]));
+        let body = r#"{"ok":true,"value":[["append",1,5],["r",1,[3,5]]]}"#;
+        assert_eq!(
+            classify(&writing, &answered(200, body)).outcome,
+            ok(json!([["append", 1, 5], ["r", 1, [3, 5]]]))
+        );
+        assert_eq!(
+            classify(&writing, &Transport::TimedOut).outcome,
+            info("timeout")
+        );
+        assert_eq!(
+            classify(&writing, &answered(409, r#"{"error":"txn-aborted","reason":"x"}"#)).outcome,
+            fail("txn-aborted")
+        );
+        assert_eq!(
+            classify(&reading, &Transport::TimedOut).outcome,
+            fail("timeout")
+        );
+        assert_eq!(
+            classify(&reading, &answered(500, r#"{"error":"leadership-lost"}"#)).outcome,
+            fail("server-error")
+        );
     }
 
     #[test]

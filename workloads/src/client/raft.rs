@@ -20,6 +20,10 @@
 //! `cas-mismatch`). All attempts of one operation share one deadline (`timeout_ms`) and a
 //! bound (`max_attempts`); reads are never re-sent after a timeout (they end `fail`).
 //!
+//! A `txn` (Elle's micro-ops, [`crate::txn`]) is the store's `txn` request, its `ok` value
+//! the micro-ops with the reads filled in; it carries a request id and is re-sent like a
+//! write (a retry of a txn that already applied is answered `info` `txn-retried`).
+//!
 //! Writes, cas and appends carry request ids (`client`, `seq`) so that the store applies a
 //! retried request once. `get` and `append` are the kv-append model's functions (sent as
 //! the store's `read` and `append`). Ids come from *sessions*: a session is held by one operation at a time, so
@@ -41,6 +45,7 @@ use super::classify::{Classified, NotSent, Transport, classify};
 use super::pool::NodePool;
 use super::status::{NodeStatus, fetch_status};
 use super::{Client, Invocation, Outcome};
+use crate::txn::TXN_F;
 
 /// How many per-thread leader guesses a client keeps. Thread `t` uses slot
 /// `t % GUESS_SLOTS`: threads beyond this count share guesses, which is harmless (they only
@@ -319,6 +324,15 @@ impl RaftClient {
     /// operation ends), or the definite failure of an invocation that cannot be sent.
     fn prepare(&self, inv: &Invocation) -> Result<(Bytes, Option<SessionGuard<'_>>), Outcome> {
         let bad = || Outcome::Fail("bad-invocation".into());
+        if inv.f == TXN_F {
+            if !inv.value.is_array() {
+                return Err(bad());
+            }
+            let mut session = self.checkout_session();
+            let (client, seq) = session.next_id();
+            let request = json!({"op": "txn", "ops": inv.value, "client": client, "seq": seq});
+            return Ok((Bytes::from(request.to_string()), Some(session)));
+        }
         let key = inv.key.as_deref().ok_or_else(bad)?;
         let (request, session) = match inv.f.as_str() {
             "read" | "get" => (json!({"op": "read", "key": key}), None),

@@ -67,6 +67,7 @@ impl Validator<'_> {
             Some(timeout) => self.positive_duration(timeout, "the request timeout")?,
             None => Duration::from_secs(1),
         };
+        let client_command = self.client_command(workload, system, read)?;
         Ok(WorkloadSpec {
             kind,
             keys,
@@ -74,7 +75,43 @@ impl Validator<'_> {
             rate_per_s,
             timeout,
             read,
+            client_command,
         })
+    }
+
+    /// `client: { command }`, a stdio adapter: required by a system without a client of
+    /// its own (`kind: command`), accepted by any.
+    pub(super) fn client_command(
+        &self,
+        workload: &RawWorkload,
+        system: &SystemSpec,
+        read: Option<ReadMode>,
+    ) -> Result<Option<String>> {
+        use crate::system::command::{CLIENT_PLACEHOLDERS, Template, program_problem};
+        let Some(client) = &workload.client else {
+            if system.system().client(read) == crate::system::ClientSpec::Stdio {
+                return Err(self.error(
+                    workload.kind.referenced,
+                    format!(
+                        "expected `client: {{ command: ... }}` in the workload (a stdio adapter: a {} system has no client of its own), found none",
+                        system.kind()
+                    ),
+                ));
+            }
+            return Ok(None);
+        };
+        let command = &client.value.command;
+        let problem = match Template::command(&command.value, CLIENT_PLACEHOLDERS) {
+            Ok(template) => program_problem(&template),
+            Err(problem) => Some(problem),
+        };
+        if let Some(problem) = problem {
+            return Err(self.error(
+                command.referenced,
+                format!("`client: {{ command }}`: {problem}"),
+            ));
+        }
+        Ok(Some(command.value.clone()))
     }
 
     /// `read: linearizable | serializable`, for a system that offers the choice (default
