@@ -5,8 +5,9 @@
 #
 # PostgreSQL refuses to run as root: the data directory is handed to the `postgres` user
 # that Debian's package creates, initialised on the first start (trust authentication on
-# loopback only), and the server is exec'd under `runuser`, so that it stays in the process
-# group faultline kills and pauses. Unix sockets are off: clients use TCP on HOST:PORT.
+# loopback only), and the server is exec'd with `setpriv` (no intermediate process, unlike
+# `runuser`, which forks and waits): the postmaster is the node process faultline started,
+# in the process group that kill and pause hit, so that no backend outlives a kill -9. Unix sockets are off: clients use TCP on HOST:PORT.
 set -eu
 data_dir=$1
 host=$2
@@ -21,10 +22,23 @@ if ! runuser -u postgres -- test -w "$data_dir"; then
     exit 2
 fi
 if [ ! -f "$data_dir/PG_VERSION" ]; then
-    runuser -u postgres -- "$bin/initdb" -D "$data_dir" -U postgres -A trust >"$data_dir/../initdb.log" 2>&1 ||
-        { cat "$data_dir/../initdb.log" >&2; exit 2; }
+    # initdb costs seconds of CPU (more than the node's readiness wait on a loaded 2-core
+    # machine), so one initialised cluster is kept as a template per PostgreSQL binary and
+    # copied: made once in a temporary directory, fsynced, then renamed into place, so that
+    # concurrent runs never see half of one.
+    template=${PG_TEMPLATE:-/var/tmp/faultline-postgres-template-$(echo "$bin" | tr / _)}
+    if [ ! -f "$template/PG_VERSION" ]; then
+        scratch=$(mktemp -d "$template.XXXXXX")
+        chown postgres "$scratch"
+        runuser -u postgres -- "$bin/initdb" -D "$scratch" -U postgres -A trust >"$scratch.log" 2>&1 ||
+            { cat "$scratch.log" >&2; rm -rf "$scratch" "$scratch.log"; exit 2; }
+        rm -f "$scratch.log"
+        mv -T "$scratch" "$template" 2>/dev/null || rm -rf "$scratch"
+    fi
+    cp -a "$template/." "$data_dir/"
+    sync -f "$data_dir"
 fi
-exec runuser -u postgres -- "$bin/postgres" -D "$data_dir" \
+exec setpriv --reuid=postgres --regid=postgres --init-groups "$bin/postgres" -D "$data_dir" \
     -c listen_addresses="$host" -p "$port" -c unix_socket_directories='' \
     -c fsync=on -c synchronous_commit=on -c max_connections=200 \
     -c log_min_messages=warning

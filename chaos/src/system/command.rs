@@ -685,6 +685,8 @@ impl System for CommandSystem {
             WorkloadKind::Register,
             WorkloadKind::Set,
             WorkloadKind::Append,
+            WorkloadKind::ListAppend,
+            WorkloadKind::RwRegister,
         ]
     }
 
