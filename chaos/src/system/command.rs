@@ -705,6 +705,8 @@ impl System for CommandSystem {
             WorkloadKind::Register,
             WorkloadKind::Set,
             WorkloadKind::Append,
+            WorkloadKind::ListAppend,
+            WorkloadKind::RwRegister,
         ]
     }
 
