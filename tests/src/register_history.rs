@@ -6,6 +6,20 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
+use crate::{InvalidRun, read_history_records};
+
+/// Asserts that some read of `key` in `run`'s `history.jsonl` returned a provably stale
+/// value (see [`keys_with_a_stale_read`]), naming the seed and the keys where one did.
+pub fn assert_a_stale_read_of(run: &InvalidRun, key: &str) {
+    let stale = keys_with_a_stale_read(&read_history_records(&run.dir.join("history.jsonl")));
+    assert!(
+        stale.contains(key),
+        "seed {}: no read of the explained key {key} returned a provably stale value; \
+         keys where one did: {stale:?}",
+        run.seed
+    );
+}
+
 /// One completed op on a key: its value and its real-time interval (ns).
 struct Done {
     value: Value,

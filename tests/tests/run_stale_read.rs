@@ -13,8 +13,8 @@
 
 use std::path::{Path, PathBuf};
 
-use tests::register_history::keys_with_a_stale_read;
-use tests::{explained_key, read_history_records, run_faultline, run_until_invalid};
+use tests::register_history::assert_a_stale_read_of;
+use tests::{explained_key, run_faultline, run_until_invalid};
 
 const MAX_SEEDS: u64 = 3;
 
@@ -31,13 +31,7 @@ fn the_planted_stale_read_bug_is_found() {
         ["k0", "k1"].contains(&key.as_str()),
         "the explanation names a workload key: {key}"
     );
-    let stale = keys_with_a_stale_read(&read_history_records(&run.dir.join("history.jsonl")));
-    assert!(
-        stale.contains(&key),
-        "seed {}: no read of the explained key {key} returned a provably stale value; \
-         keys where one did: {stale:?}",
-        run.seed
-    );
+    assert_a_stale_read_of(&run, &key);
     // The run's own output explains in words, the same sentences `check` prints.
     let words: Vec<&str> = run
         .stdout
