@@ -163,7 +163,7 @@ pub fn expected_found(message: &str) -> String {
         return format!("expected {expected}, found {found}");
     }
     if message.starts_with("data did not match any variant of untagged enum RawPartition") {
-        return "expected a partition shape (isolate, halves, majorities-ring, bridge, leader, chase-leader) a list of node groups or { star: NODE }, found something else".into();
+        return "expected a partition shape (isolate, halves, majorities-ring, bridge, leader, chase-leader), a list of node groups or { star: NODE }, found something else".into();
     }
     format!("expected a valid schedule, found an error: {message}")
 }
