@@ -33,7 +33,7 @@
 //! network: proxy                 # proxy (default; etcd: netns) | netns
 //! nemesis:
 //!   - at: 5s                     # one fault at a time...
-//!     partition: majorities-ring # isolate | halves | majorities-ring | bridge | leader | chase-leader | [[n1,n2],[n3]]
+//!     partition: majorities-ring # isolate | halves | majorities-ring | bridge | leader | chase-leader | [[n1,n2],[n3]] | { star: n5 }
 //!     for: 10s                   # absent: until the end of the run
 //!   - at: 20s
 //!     kill: leader               # n3 | leader | random | minority | majority | all
@@ -82,6 +82,15 @@
 //! uncommitted tails differ, which is the log shape section 5.4.2 of the Raft paper warns
 //! about. `grace` is only allowed with `chase-leader`. The history shows each isolation as
 //! its own `start-partition`/`stop-partition` pair (same fault id, shape `chase leader nX`).
+//!
+//! `{ star: n5 }` is the partition for election-restriction bugs (section 5.4.1): every
+//! link between two nodes other than `n5` is cut, both ways, and `n5` keeps its links to
+//! all. Any other node reaches `n5` only, so it can gather two votes at most (itself and
+//! `n5`); in a cluster of 4 or more nodes only `n5` can win an election, with the votes of
+//! the others. Made stale first (`pause: n5` while the rest commit), `n5` must then be
+//! refused by every node with a newer log, and a store that votes without comparing logs
+//! elects it and loses the entries it missed. (With 3 nodes a neighbour plus `n5` is a
+//! quorum, so the star forces nothing there.)
 //!
 //! The systems are [`crate::system`]'s registry: each says which workloads, networks and
 //! planted bugs it takes (a Raft `bug:` must be one of the store's own bug names, a bank
@@ -317,6 +326,9 @@ pub enum PartitionSpec {
         grace: Duration,
     },
     Groups(Vec<Vec<String>>),
+    /// `{ star: n5 }`: every link between two nodes other than the centre is cut, both
+    /// ways; the centre keeps its links to all.
+    Star(String),
 }
 
 impl PartitionSpec {
@@ -333,7 +345,7 @@ impl PartitionSpec {
         },
     ];
 
-    /// The shape's name, `None` for explicit groups.
+    /// The shape's name, `None` for explicit groups and stars.
     pub fn shape_name(&self) -> Option<&'static str> {
         Some(match self {
             PartitionSpec::Isolate => "isolate",
@@ -342,7 +354,7 @@ impl PartitionSpec {
             PartitionSpec::Bridge => "bridge",
             PartitionSpec::Leader => "leader",
             PartitionSpec::ChaseLeader { .. } => "chase-leader",
-            PartitionSpec::Groups(_) => return None,
+            PartitionSpec::Groups(_) | PartitionSpec::Star(_) => return None,
         })
     }
 
@@ -616,5 +628,38 @@ mod tests {
             BTreeSet::from([FaultKind::Kill, FaultKind::Pause, FaultKind::Partition])
         );
         assert!(!schedule.plan(1).is_empty());
+    }
+
+    /// `{ star: n5 }` cuts every link between two of n1..n4, both ways, and none of n5's;
+    /// it survives the as-run YAML, and a centre that is not a node is refused.
+    #[test]
+    fn a_star_keeps_only_the_centres_links() {
+        let text = "name: t\nsystem: { kind: raft, nodes: 5 }\nduration: 10s\nworkload: { kind: register }\nnemesis:\n  - at: 1s\n    partition: { star: n5 }\n    for: 2s\n";
+        let schedule = parse_schedule(text, "t.yaml").unwrap_or_else(|e| panic!("{e}"));
+        let plan = schedule.plan(1);
+        let [fault] = plan.as_slice() else {
+            panic!("one fault expected: {plan:?}")
+        };
+        let FaultAction::Partition(PlannedPartition::Links { shape, links }) = &fault.action else {
+            panic!("a star is a set of links: {fault:?}")
+        };
+        assert_eq!(shape, "star n5");
+        assert_eq!(links.len(), 4 * 3, "{links:?}");
+        assert!(
+            links
+                .iter()
+                .all(|l| l.from != "n5" && l.to != "n5" && l.from != l.to)
+        );
+        let yaml = schedule.to_yaml(1);
+        let again = parse_schedule(&yaml, "as-run.yaml").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        assert_eq!(again.nemesis[0].choice, schedule.nemesis[0].choice);
+        let bad = text.replace("star: n5", "star: n9");
+        let error = parse_schedule(&bad, "t.yaml").unwrap_err().to_string();
+        assert!(
+            error.contains("t.yaml:7:")
+                && error.contains("star's centre")
+                && error.contains("`n9`"),
+            "{error}"
+        );
     }
 }

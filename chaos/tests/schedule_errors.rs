@@ -210,7 +210,7 @@ fn top_level_value_mistakes() {
     };
     assert_eq!(
         bad("kind: raft", "kind: zoo"),
-        "s.yaml:2:17: expected system kind raft, bank or etcd, found `zoo`"
+        "s.yaml:2:17: expected system kind raft, bank, etcd or command, found `zoo`"
     );
     assert_eq!(
         bad("nodes: 5", "nodes: 0"),

@@ -15,6 +15,8 @@
 //! `FAULTLINE_BIN` if set; otherwise built the same way. Both are built with
 //! `cargo build --workspace --bins --tests`, see [`cargo_build`] for why not `-p`.
 
+pub mod register_history;
+
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::os::unix::process::ExitStatusExt;

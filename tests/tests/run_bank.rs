@@ -8,16 +8,18 @@
 //! - the bank with `--replicated-coordinator` under a coordinator kill, a kill of the
 //!   decision store's leader, a participant pause and a partition ends `valid`;
 //! - the bank with `2pc-commit-without-all-votes` under participant partitions ends
-//!   `invalid` (6/6 seeds and 10/10 of the longer schedule in `chaos/schedules/bugs`), and
-//!   the explanation names the bad read: its balances and what they sum to against the
-//!   total. (`2pc-forget-prepared` is found less surely in short runs, 4/5 in 10 s, so it
-//!   is left to its schedule.)
+//!   `invalid`, and the explanation names the bad read: its balances and what they sum to
+//!   against the total. Measured 6/6 seeds (and 20/20 for the longer schedule in
+//!   `chaos/schedules/bugs`); the test still tries up to [`COMMIT_WITHOUT_VOTES_SEEDS`]
+//!   seeds and prints how many it took, so that one disturbed run on a loaded machine is
+//!   not a failure. (`2pc-forget-prepared` is found less surely in short runs, 4/5 in
+//!   10 s, so it is left to its schedule.)
 
 use std::path::{Path, PathBuf};
 
 use checker::history::{OpType, Process};
 use serde_json::Value;
-use tests::{read_json, run_faultline};
+use tests::{read_json, run_faultline, run_until_invalid};
 use workloads::recorder::read_history;
 
 /// One fault of each kind on a participant and on the coordinator, ~10 s of faults.
@@ -86,6 +88,9 @@ nemesis:
     for: 1200ms
 final: { heal: true, quiesce: 1s, final_reads: true }
 ";
+
+/// The most seeds the commit-without-all-votes test tries before it fails.
+const COMMIT_WITHOUT_VOTES_SEEDS: u64 = 3;
 
 /// Runs `schedule` in a fresh store; returns the run directory and faultline's output.
 fn run(work: &Path, schedule: &str) -> (PathBuf, tests::FaultlineOutput) {
@@ -197,15 +202,21 @@ fn the_replicated_bank_under_faults_on_coordinators_participants_and_store_is_va
 #[test]
 fn committing_without_every_vote_is_found_and_the_bad_read_is_named() {
     let work = tempfile::tempdir().expect("tempdir");
-    let (run, out) = run(work.path(), COMMIT_WITHOUT_VOTES);
-    assert_eq!(out.code, Some(1), "{}", out.describe());
-    assert!(
-        out.stdout.contains("verdict: invalid"),
-        "{}",
-        out.describe()
+    let schedule = work.path().join("commit-without-all-votes.yaml");
+    std::fs::write(&schedule, COMMIT_WITHOUT_VOTES).expect("write schedule");
+    let found = run_until_invalid(
+        &schedule,
+        "2pc-commit-without-all-votes",
+        COMMIT_WITHOUT_VOTES_SEEDS,
+        work.path(),
     );
-
-    let results = read_json(&run.join("results.json"));
+    assert!(
+        found.stdout.contains("verdict: invalid"),
+        "{}",
+        found.stdout
+    );
+    let run = std::fs::canonicalize(&found.dir).expect("store/latest");
+    let results = found.results;
     let bank = bank_check(&results);
     assert_eq!(bank["verdict"], "invalid", "{bank:#}");
     let first = &bank["details"]["first_bad_read"];

@@ -230,6 +230,17 @@ fn plan_partition<R: Rng + ?Sized>(
         PartitionSpec::MajoritiesRing => ("majorities-ring", PartitionShape::MajoritiesRing),
         PartitionSpec::Bridge => ("bridge", PartitionShape::Bridge),
         PartitionSpec::Groups(groups) => ("groups", PartitionShape::Groups(groups.clone())),
+        PartitionSpec::Star(centre) => {
+            // Every other node in a group of its own, among the others only: all links
+            // between two of them are cut, none to or from the centre.
+            let others: Vec<String> = nodes.iter().filter(|n| *n != centre).cloned().collect();
+            let alone: Vec<Vec<String>> = others.iter().map(|n| vec![n.clone()]).collect();
+            let links = links_between_groups(&others, &alone).expect("star nodes are validated");
+            return PlannedPartition::Links {
+                shape: format!("star {centre}"),
+                links: links.into_iter().collect(),
+            };
+        }
     };
     let links =
         cut_links(&shape, nodes, None, rng).expect("shapes are validated against the cluster size");

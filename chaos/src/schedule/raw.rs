@@ -76,12 +76,20 @@ pub struct RawFinal {
     pub final_reads: Option<Spanned<bool>>,
 }
 
-/// `partition:` is a shape name or a list of groups.
+/// `partition:` is a shape name, a list of groups, or `{ star: NODE }`.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum RawPartition {
     Shape(String),
     Groups(Vec<Vec<String>>),
+    Star(RawStar),
+}
+
+/// `partition: { star: n5 }`: only links through `n5` stay up.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStar {
+    pub star: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -238,7 +246,7 @@ pub fn expected_found(message: &str) -> String {
         return format!("expected {expected}, found {found}");
     }
     if message.starts_with("data did not match any variant of untagged enum RawPartition") {
-        return "expected a partition shape (isolate, halves, majorities-ring, bridge, leader, chase-leader) or a list of node groups, found something else".into();
+        return "expected a partition shape (isolate, halves, majorities-ring, bridge, leader, chase-leader), a list of node groups or { star: NODE }, found something else".into();
     }
     format!("expected a valid schedule, found an error: {message}")
 }

@@ -185,6 +185,7 @@ fn partition_name(spec: &PartitionSpec) -> String {
                 .collect();
             format!("[{}]", groups.join(", "))
         }
+        PartitionSpec::Star(centre) => format!("{{ star: {centre} }}"),
         shape => shape
             .shape_name()
             .expect("every partition but groups has a shape name")

@@ -120,6 +120,28 @@ impl Validator<'_> {
                 self.every_node_grouped(location, nodes, &seen)?;
                 Ok(PartitionSpec::Groups(groups.clone()))
             }
+            RawPartition::Star(star) => {
+                if !nodes.contains(&star.star) {
+                    return Err(self.error(
+                        location,
+                        format!(
+                            "expected one of the nodes {} at the star's centre, found {}",
+                            system.system().node_list(),
+                            quoted(&star.star)
+                        ),
+                    ));
+                }
+                if nodes.len() < 3 {
+                    return Err(self.error(
+                        location,
+                        format!(
+                            "expected a star over at least 3 nodes, found {} (with fewer it cuts nothing)",
+                            nodes.len()
+                        ),
+                    ));
+                }
+                Ok(PartitionSpec::Star(star.star.clone()))
+            }
         }
     }
 
