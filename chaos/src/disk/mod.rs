@@ -63,6 +63,22 @@ impl DiskFaults {
     pub fn is_empty(&self) -> bool {
         !self.lose_unfsynced && self.corrupt.is_none() && self.truncate.is_none()
     }
+
+    /// What the kill also does to the stopped nodes' files, in words (empty for none):
+    /// `; forgets what was not fsynced; flips bits of "wal*" (p 1e-6)`.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        if self.lose_unfsynced {
+            out.push_str("; forgets what was not fsynced");
+        }
+        if let Some(c) = &self.corrupt {
+            out.push_str(&format!("; flips bits of {:?} (p {:e})", c.file, c.bitflip.0));
+        }
+        if let Some(t) = &self.truncate {
+            out.push_str(&format!("; cuts {} bytes off {:?}", t.bytes, t.file));
+        }
+        out
+    }
 }
 
 /// The program that runs a faultfs daemon: the `faultline` binary and `["faultfs"]` (the

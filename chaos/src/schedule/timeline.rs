@@ -89,7 +89,11 @@ fn links(links: &[Link]) -> String {
 /// One planted fault in words: what it does, and to whom.
 fn describe(fault: &PlannedFault) -> String {
     match &fault.action {
-        FaultAction::Kill(t) => format!("kill {}, restarted at the end", target(t)),
+        FaultAction::Kill(t) => format!(
+            "kill {}, restarted at the end{}",
+            target(t),
+            fault.disk.describe()
+        ),
         FaultAction::Pause(t) => format!("pause {}", target(t)),
         FaultAction::Partition(PlannedPartition::Links { shape, links: cut }) => {
             format!("partition {shape}: cut {}", links(cut))
