@@ -36,8 +36,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use crate::disk::{DiskError, Faultfs, FaultfsProgram, LossReport};
 use crate::clock::{ClockError, Clocks};
+use crate::disk::{DiskError, Faultfs, FaultfsProgram, LossReport};
 use crate::layout::{NodeAddrs, SystemLayout};
 pub use crate::network::NetworkKind;
 use crate::network::netns::{NetnsError, NetnsNetwork};

@@ -42,7 +42,11 @@ fn postgres_missing() -> Option<String> {
     if !psycopg2.is_ok_and(|s| s.success()) {
         return Some("/usr/bin/python3 has no psycopg2 (apt-get install python3-psycopg2)".into());
     }
-    if Command::new("pg_isready").arg("--version").output().is_err() {
+    if Command::new("pg_isready")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         return Some("no pg_isready (apt-get install postgresql-client)".into());
     }
     None
@@ -66,13 +70,7 @@ fn run(level: &str, seed: u64, store: &Path) -> (Option<i32>, PathBuf) {
     let store_arg = store.to_str().expect("utf-8 path");
     let out = run_faultline(
         [
-            "run",
-            &schedule,
-            "--store",
-            store_arg,
-            "--seed",
-            &seed,
-            "--quiet",
+            "run", &schedule, "--store", store_arg, "--seed", &seed, "--quiet",
         ],
         &repo(),
     );

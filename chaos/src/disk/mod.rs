@@ -72,7 +72,10 @@ impl DiskFaults {
             out.push_str("; forgets what was not fsynced");
         }
         if let Some(c) = &self.corrupt {
-            out.push_str(&format!("; flips bits of {:?} (p {:e})", c.file, c.bitflip.0));
+            out.push_str(&format!(
+                "; flips bits of {:?} (p {:e})",
+                c.file, c.bitflip.0
+            ));
         }
         if let Some(t) = &self.truncate {
             out.push_str(&format!("; cuts {} bytes off {:?}", t.bytes, t.file));
