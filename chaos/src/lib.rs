@@ -9,12 +9,16 @@
 //! - [`system`]: the system under test as a type: the [`system::System`] trait (nodes and
 //!   roles, command lines, client and peer addresses, readiness and leader probes, accepted
 //!   workloads, clients, bugs and networks) and the one registry ([`system::REGISTRY`]) of
-//!   the built-in systems: the Raft store, the 2PC bank and etcd. A new built-in system is
-//!   one module in `system/` plus one registry line (see [`system`]).
+//!   the built-in systems: the Raft store, the 2PC bank, etcd and `command` (any database
+//!   started by a command line, its clients stdio adapters). A new built-in system is one
+//!   module in `system/` plus one registry line (see [`system`]).
 //! - [`workload`]: workload and check kinds, each owning its names and its model.
 //! - [`layout`]: a system plus the programs of faultline's own nodes: command lines.
 //! - [`cluster`]: a running cluster (nodes + network + client addresses): the API used by the
 //!   runner and the process tests; [`cluster_up`]: what `faultline cluster up` prints.
+//! - [`node_control`]: node backends other than the local supervisor: nodes on SSH hosts
+//!   ([`node_control::ssh`], with its nftables network in [`network::ssh`]).
+//! - [`clock`]: clock faults (libfaketime offset files per node, bumps and strobes).
 //! - [`disk`]: disk faults of a kill (`lose_unfsynced` on faultfs mounts, `corrupt`,
 //!   `truncate`), below [`cluster`] (which owns the mounts) and above [`supervisor`].
 //! - [`schedule`]: fault schedules (YAML) parsed, validated and expanded into a seeded plan.
